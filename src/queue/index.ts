@@ -1,0 +1,3 @@
+export * from './backoff.js';
+export * from './work-queue.js';
+export * from './fair-limiter.js';

@@ -1,0 +1,169 @@
+import { getEventListeners } from 'node:events';
+import { FairLimiter } from '../../../src/queue/index.js';
+
+/** One turn of the event loop: every settled promise has run its callbacks. */
+const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+async function isSettled(p: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  void p.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await flush();
+  return settled;
+}
+
+describe('FairLimiter', () => {
+  it('never lets more than the limit in, and passes a freed slot on', async () => {
+    const limiter = new FairLimiter(2);
+    const r1 = await limiter.acquire('a');
+    await limiter.acquire('a');
+    const third = limiter.acquire('b');
+    expect(await isSettled(third)).toBe(false);
+    expect(limiter.inFlight).toBe(2);
+    expect(limiter.waiting()).toBe(1);
+    expect(limiter.waiting('b')).toBe(1);
+    r1();
+    await third;
+    expect(limiter.inFlight).toBe(2);
+    expect(limiter.waiting()).toBe(0);
+    expect(limiter.limit).toBe(2);
+  });
+
+  it('makes release idempotent', async () => {
+    const limiter = new FairLimiter(1);
+    const release = await limiter.acquire('a');
+    const w1 = limiter.acquire('a');
+    const w2 = limiter.acquire('a');
+    release();
+    release();
+    await w1;
+    // The second release() must not have handed out a second slot.
+    expect(await isSettled(w2)).toBe(false);
+    expect(limiter.inFlight).toBe(1);
+    (await w1)();
+    (await w2)();
+    expect(limiter.inFlight).toBe(0);
+    const again = await limiter.acquire('a');
+    again();
+    again();
+    expect(limiter.inFlight).toBe(0);
+  });
+
+  it('serves a tenant with one waiter within one round of a tenant with 10,000', async () => {
+    const limiter = new FairLimiter(1);
+    const holder = await limiter.acquire('busy');
+    const grants: string[] = [];
+    const all: Promise<void>[] = [];
+    const wait = (tenant: string, label: string) =>
+      all.push(
+        limiter.acquire(tenant).then((release) => {
+          grants.push(label);
+          release();
+        }),
+      );
+    for (let i = 0; i < 10_000; i++) wait('busy', `busy-${i}`);
+    wait('quiet', 'quiet');
+    expect(limiter.waiting('busy')).toBe(10_000);
+    holder();
+    await Promise.all(all);
+    expect(grants.indexOf('quiet')).toBeLessThanOrEqual(1);
+    // FIFO within the busy tenant.
+    const busy = grants.filter((g) => g !== 'quiet');
+    expect(busy).toEqual(Array.from({ length: 10_000 }, (_, i) => `busy-${i}`));
+    expect(limiter.inFlight).toBe(0);
+  });
+
+  it('rotates round-robin across tenants that wait', async () => {
+    const limiter = new FairLimiter(1);
+    const holder = await limiter.acquire('x');
+    const grants: string[] = [];
+    const all: Promise<void>[] = [];
+    for (const tenant of ['a', 'a', 'a', 'b', 'b', 'c']) {
+      all.push(
+        limiter.acquire(tenant).then((release) => {
+          grants.push(tenant);
+          release();
+        }),
+      );
+    }
+    holder();
+    await Promise.all(all);
+    expect(grants).toEqual(['a', 'b', 'c', 'a', 'b', 'a']);
+  });
+
+  it('rejects a waiter whose signal aborts, and removes it', async () => {
+    const limiter = new FairLimiter(1);
+    const holder = await limiter.acquire('a');
+    const ac = new AbortController();
+    const waiting = limiter.acquire('b', ac.signal);
+    const reason = new Error('cluster going away');
+    ac.abort(reason);
+    await expect(waiting).rejects.toBe(reason);
+    expect(limiter.waiting('b')).toBe(0);
+    expect(limiter.waiting()).toBe(0);
+    holder();
+    // The slot went back to the pool, not to the aborted waiter.
+    expect(limiter.inFlight).toBe(0);
+    await expect(limiter.acquire('b', AbortSignal.abort(reason))).rejects.toBe(reason);
+    expect(limiter.inFlight).toBe(0);
+  });
+
+  it('ignores an abort after the slot was granted', async () => {
+    const limiter = new FairLimiter(1);
+    const ac = new AbortController();
+    const release = await limiter.acquire('a', ac.signal);
+    ac.abort();
+    expect(limiter.inFlight).toBe(1);
+    release();
+    expect(limiter.inFlight).toBe(0);
+  });
+
+  it('dropTenant rejects only that tenant and keeps serving the others', async () => {
+    const limiter = new FairLimiter(1);
+    const holder = await limiter.acquire('a');
+    const a1 = limiter.acquire('a');
+    const a2 = limiter.acquire('a');
+    const b = limiter.acquire('b');
+    limiter.dropTenant('a');
+    await expect(a1).rejects.toThrow(/tenant a dropped/);
+    await expect(a2).rejects.toThrow(/tenant a dropped/);
+    expect(limiter.waiting()).toBe(1);
+    expect(limiter.waiting('a')).toBe(0);
+    holder();
+    (await b)();
+    expect(limiter.inFlight).toBe(0);
+
+    const reason = new Error('stopping');
+    const h = await limiter.acquire('c');
+    const c = limiter.acquire('c');
+    limiter.dropTenant('c', reason);
+    await expect(c).rejects.toBe(reason);
+    limiter.dropTenant('nobody');
+    h();
+    expect(limiter.inFlight).toBe(0);
+  });
+
+  it('removes its abort listener once a waiter is served or dropped', async () => {
+    const limiter = new FairLimiter(1);
+    const ac = new AbortController();
+    const holder = await limiter.acquire('a', ac.signal);
+    // Granted at once: no listener was needed.
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    const served = limiter.acquire('a', ac.signal);
+    const dropped = limiter.acquire('b', ac.signal);
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(2);
+    holder();
+    const release = await served;
+    limiter.dropTenant('b');
+    await expect(dropped).rejects.toThrow(/dropped/);
+    release();
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('rejects a limit that is not a positive integer', () => {
+    expect(() => new FairLimiter(0)).toThrow(RangeError);
+    expect(() => new FairLimiter(1.5)).toThrow(RangeError);
+  });
+});
