@@ -1,0 +1,337 @@
+import type { ClusterClient } from '../client/cluster-client.js';
+import { describeFailure, failureReason, KubeApiError, type FailureReason } from '../client/errors.js';
+import { collectionPath, type ResourceInfo } from '../client/resources.js';
+import { Backoff } from '../queue/backoff.js';
+import { ObjectStore, stripManagedFields } from './store.js';
+import { objectKey, type InformerEvent, type KubeObject } from './types.js';
+import { readWatchEvents } from './watch-stream.js';
+
+/** What to watch. */
+export interface WatchSpec {
+  apiVersion: string;
+  kind: string;
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+export interface InformerMetrics {
+  /** A watch ended and is being re-established; reason is a FailureReason or 'Timeout'/'Closed'. */
+  watchRestart?(reason: string): void;
+  relist?(): void;
+  event?(type: InformerEvent['type']): void;
+}
+
+export interface InformerOptions {
+  /** Objects per list page (default 500). */
+  pageSize?: number;
+  /** Server-side watch timeout, picked at random in [min, max) seconds (default 300–600, as client-go). */
+  watchTimeoutSeconds?: [number, number];
+  /** Client-side deadline for silence on an open watch (default 150 s; bookmarks come about every minute). */
+  inactivityMs?: number;
+  /** Reconnect backoff (default 500 ms doubling to 30 s, ±50 % jitter). */
+  backoff?: { baseMs: number; maxMs: number };
+  /** Applied to every object before it is cached (default: drop managedFields). */
+  transform?: (obj: KubeObject) => KubeObject;
+  metrics?: InformerMetrics;
+}
+
+export interface InformerState {
+  /** The first full list has been stored. */
+  synced: boolean;
+  /** A watch stream is open right now. */
+  watching: boolean;
+  /** The last failure, cleared by the next successful list or watch. */
+  error?: { reason: FailureReason; message: string; since: Date };
+  relists: number;
+  watchRestarts: number;
+  resourceVersion?: string;
+}
+
+interface ListPage {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items?: KubeObject[];
+}
+
+class Gone extends Error {}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * List-then-watch for one kind in one cluster, with the guarantees controller-runtime users rely
+ * on: bookmarks, jittered server timeouts, an inactivity deadline, relist with a delete-emitting
+ * diff on 410 Gone, and jittered, capped reconnects on every other failure. It never stops by
+ * itself and never throws: failures go to state() until the signal passed to start() aborts.
+ */
+export class Informer<T extends KubeObject = KubeObject> {
+  readonly store = new ObjectStore<T>();
+  private readonly handlers = new Set<(event: InformerEvent<T>) => void>();
+  private readonly syncWaiters = new Set<() => void>();
+  private readonly opts: Required<Omit<InformerOptions, 'metrics'>> & { metrics: InformerMetrics };
+  private current: InformerState = { synced: false, watching: false, relists: 0, watchRestarts: 0 };
+  private resource?: ResourceInfo;
+  private running?: Promise<void>;
+
+  constructor(
+    private readonly client: ClusterClient,
+    readonly spec: WatchSpec,
+    options: InformerOptions = {},
+  ) {
+    this.opts = {
+      pageSize: options.pageSize ?? 500,
+      watchTimeoutSeconds: options.watchTimeoutSeconds ?? [300, 600],
+      inactivityMs: options.inactivityMs ?? 150_000,
+      backoff: options.backoff ?? { baseMs: 500, maxMs: 30_000 },
+      transform: options.transform ?? stripManagedFields,
+      metrics: options.metrics ?? {},
+    };
+  }
+
+  /** Subscribes to events; returns the unsubscribe function. Handlers must not throw (errors are swallowed). */
+  on(handler: (event: InformerEvent<T>) => void): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  state(): InformerState {
+    return { ...this.current };
+  }
+
+  get synced(): boolean {
+    return this.current.synced;
+  }
+
+  /** Starts the list/watch loop; it runs until `signal` aborts. Calling it again is a no-op. */
+  start(signal: AbortSignal): Promise<void> {
+    this.running ??= this.run(signal).finally(() => {
+      this.current.watching = false;
+    });
+    return this.running;
+  }
+
+  /** Resolves once synced; rejects when the signal aborts first. */
+  waitForSync(signal: AbortSignal): Promise<void> {
+    if (this.current.synced) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        this.syncWaiters.delete(done);
+        reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      };
+      const done = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      if (signal.aborted) return onAbort();
+      this.syncWaiters.add(done);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff({ ...this.opts.backoff, jitter: 0.5 });
+    let resourceVersion: string | undefined;
+    while (!signal.aborted) {
+      try {
+        this.resource ??= await this.client.resources.resolve(this.spec.apiVersion, this.spec.kind);
+        if (resourceVersion === undefined) {
+          resourceVersion = await this.relist(signal);
+          backoff.reset();
+        }
+        const outcome = await this.watch(resourceVersion, signal);
+        resourceVersion = outcome.resourceVersion;
+        if (outcome.healthy) backoff.reset();
+        this.restarted(outcome.gone ? 'Gone' : outcome.healthy ? 'Timeout' : 'Closed');
+        if (outcome.gone) resourceVersion = undefined;
+        // A watch that closes at once without events is not healthy: do not spin on it.
+        if (!outcome.healthy && !outcome.gone) await sleep(backoff.next(), signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        if (err instanceof Gone) {
+          resourceVersion = undefined;
+          this.restarted('Gone');
+          continue;
+        }
+        this.fail(err);
+        this.restarted(failureReason(err));
+        // A 404 on the collection means the kind went away (CRD deleted): resolve it again.
+        if (err instanceof KubeApiError && err.status === 404) this.resource = undefined;
+        const retryAfter = err instanceof KubeApiError && err.retryAfterSeconds ? err.retryAfterSeconds * 1000 : 0;
+        await sleep(Math.max(retryAfter, backoff.next()), signal);
+      }
+    }
+  }
+
+  /** Lists every page, swaps the cache and emits the difference (deletes included). */
+  private async relist(signal: AbortSignal): Promise<string> {
+    const resource = this.resource!;
+    const path = collectionPath(resource, this.spec.namespace);
+    const items: T[] = [];
+    let continueToken: string | undefined;
+    let resourceVersion = '';
+    for (;;) {
+      let page: ListPage;
+      try {
+        page = await this.client.request<ListPage>('GET', path, {
+          query: {
+            limit: this.opts.pageSize,
+            continue: continueToken,
+            labelSelector: this.spec.labelSelector,
+            fieldSelector: this.spec.fieldSelector,
+          },
+          signal,
+        });
+      } catch (err) {
+        // An expired continue token: start the list over.
+        if (continueToken && err instanceof KubeApiError && err.status === 410) {
+          items.length = 0;
+          continueToken = undefined;
+          continue;
+        }
+        throw err;
+      }
+      for (const item of page.items ?? []) {
+        // Lists omit apiVersion/kind on items; handlers and caches want them.
+        item.apiVersion ??= resource.apiVersion;
+        item.kind ??= resource.kind;
+        items.push(this.opts.transform(item) as T);
+      }
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+      continueToken = page.metadata?.continue || undefined;
+      if (!continueToken) break;
+    }
+
+    const previous = this.store.replace(items);
+    this.current.relists++;
+    this.current.resourceVersion = resourceVersion;
+    this.opts.metrics.relist?.();
+    this.ok();
+    for (const obj of items) {
+      const old = previous.get(objectKey(obj));
+      if (!old) this.emit({ type: 'add', object: obj });
+      else {
+        previous.delete(objectKey(obj));
+        if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
+          this.emit({ type: 'update', object: obj, old });
+      }
+    }
+    // What vanished while we were not watching is reported as deleted.
+    for (const gone of previous.values()) this.emit({ type: 'delete', object: gone });
+    if (!this.current.synced) {
+      this.current.synced = true;
+      for (const waiter of this.syncWaiters) waiter();
+      this.syncWaiters.clear();
+    }
+    return resourceVersion;
+  }
+
+  private async watch(
+    resourceVersion: string,
+    signal: AbortSignal,
+  ): Promise<{ resourceVersion: string; healthy: boolean; gone: boolean }> {
+    const [min, max] = this.opts.watchTimeoutSeconds;
+    const timeoutSeconds = Math.floor(min + Math.random() * (max - min));
+    const watchAbort = new AbortController();
+    const onAbort = (): void => watchAbort.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    let events = 0;
+    const opened = Date.now();
+    try {
+      const { body } = await this.client.stream(
+        collectionPath(this.resource!, this.spec.namespace),
+        {
+          watch: 1,
+          allowWatchBookmarks: true,
+          resourceVersion,
+          timeoutSeconds,
+          labelSelector: this.spec.labelSelector,
+          fieldSelector: this.spec.fieldSelector,
+        },
+        watchAbort.signal,
+        this.opts.inactivityMs,
+      );
+      this.current.watching = true;
+      this.ok();
+      for await (const event of readWatchEvents(body)) {
+        events++;
+        const obj = event.object as T;
+        switch (event.type) {
+          case 'ADDED':
+          case 'MODIFIED': {
+            this.setVersion((resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion));
+            const item = this.opts.transform(obj) as T;
+            const old = this.store.set(item);
+            this.emit(old ? { type: 'update', object: item, old } : { type: 'add', object: item });
+            break;
+          }
+          case 'DELETED': {
+            this.setVersion((resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion));
+            const old = this.store.delete(obj);
+            this.emit({ type: 'delete', object: old ?? (this.opts.transform(obj) as T) });
+            break;
+          }
+          case 'BOOKMARK':
+            this.setVersion((resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion));
+            break;
+          case 'ERROR': {
+            const status = event.object as { code?: number; reason?: string; message?: string };
+            if (status.code === 410) return { resourceVersion, healthy: true, gone: true };
+            throw new KubeApiError(
+              status.code ?? 500,
+              status.reason ?? '',
+              `watch: ${status.message ?? 'error event'}`,
+            );
+          }
+        }
+      }
+      // A quiet kind may see no event before the server's timeout; a watch that lasted is healthy too.
+      return { resourceVersion, healthy: events > 0 || Date.now() - opened > 10_000, gone: false };
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 410) throw new Gone();
+      throw err;
+    } finally {
+      this.current.watching = false;
+      signal.removeEventListener('abort', onAbort);
+      watchAbort.abort();
+    }
+  }
+
+  private setVersion(rv: string): void {
+    this.current.resourceVersion = rv;
+  }
+
+  private emit(event: InformerEvent<T>): void {
+    this.opts.metrics.event?.(event.type);
+    for (const handler of this.handlers) {
+      try {
+        handler(event);
+      } catch {
+        /* a handler's bug must not stop the watch; handlers report their own errors */
+      }
+    }
+  }
+
+  private ok(): void {
+    this.current.error = undefined;
+  }
+
+  private fail(err: unknown): void {
+    const reason = failureReason(err);
+    const message = describeFailure(err);
+    if (this.current.error?.message !== message) this.current.error = { reason, message, since: new Date() };
+  }
+
+  private restarted(reason: string): void {
+    this.current.watchRestarts++;
+    this.opts.metrics.watchRestart?.(reason);
+  }
+}

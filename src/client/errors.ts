@@ -1,0 +1,119 @@
+/** Why a request to a cluster failed, in words an operator can act on. The `reason` values
+ * double as condition reasons and metric labels, so they are few and stable. */
+export type FailureReason =
+  | 'Unreachable'
+  | 'TLSError'
+  | 'Unauthorized'
+  | 'Forbidden'
+  | 'NotFound'
+  | 'Gone'
+  | 'Conflict'
+  | 'TooManyRequests'
+  | 'ServerError'
+  | 'Timeout'
+  | 'Aborted'
+  | 'KindNotServed'
+  | 'Error';
+
+/** A non-2xx answer of a kube-apiserver, with the Status object's reason and message. */
+export class KubeApiError extends Error {
+  override readonly name = 'KubeApiError';
+
+  constructor(
+    readonly status: number,
+    /** metav1.Status reason, e.g. "Forbidden", "Expired", "NotFound". */
+    readonly statusReason: string,
+    message: string,
+    /** Seconds from a Retry-After header (429 and some 5xx). */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+  }
+
+  static fromResponse(
+    status: number,
+    headers: Record<string, string | string[] | undefined>,
+    body: string,
+    what: string,
+  ): KubeApiError {
+    let reason = '';
+    let message = body.slice(0, 500);
+    try {
+      const parsed = JSON.parse(body) as { reason?: string; message?: string };
+      reason = parsed.reason ?? '';
+      message = parsed.message ?? message;
+    } catch {
+      /* not a Status object: keep the raw text */
+    }
+    const retryAfter = Number(headers['retry-after']);
+    return new KubeApiError(
+      status,
+      reason,
+      `${what}: ${status} ${message}`,
+      Number.isFinite(retryAfter) ? retryAfter : undefined,
+    );
+  }
+}
+
+/** The error code of a Node/undici network error, looking through `cause` chains. */
+function networkCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|ERR_OSSL)/;
+
+/** Sorts any failure of a cluster request into a FailureReason. */
+export function failureReason(err: unknown): FailureReason {
+  if (err instanceof KubeApiError) {
+    switch (err.status) {
+      case 401:
+        return 'Unauthorized';
+      case 403:
+        return 'Forbidden';
+      case 404:
+        return 'NotFound';
+      case 409:
+        return 'Conflict';
+      case 410:
+        return 'Gone';
+      case 429:
+        return 'TooManyRequests';
+      default:
+        return err.status >= 500 ? 'ServerError' : 'Error';
+    }
+  }
+  if (err instanceof KindNotServedError) return 'KindNotServed';
+  const name = (err as { name?: string } | undefined)?.name;
+  if (name === 'TimeoutError') return 'Timeout';
+  if (name === 'AbortError') return 'Aborted';
+  const code = networkCode(err) ?? '';
+  if (TLS_CODES.test(code) || /certificate|tls|ssl/i.test(String((err as Error | undefined)?.message)))
+    return 'TLSError';
+  if (
+    /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|UND_ERR_SOCKET|UND_ERR_CLOSED/.test(
+      code,
+    )
+  ) {
+    return 'Unreachable';
+  }
+  if (/UND_ERR_(CONNECT|HEADERS|BODY)_TIMEOUT|ETIMEDOUT/.test(code)) return 'Timeout';
+  return 'Error';
+}
+
+/** A one-line description for logs and conditions: never includes credentials (we only ever
+ * put status text, error codes and messages of the apiserver in it). */
+export function describeFailure(err: unknown): string {
+  const reason = failureReason(err);
+  const message = err instanceof Error ? err.message : String(err);
+  const code = networkCode(err);
+  return code && !message.includes(code) ? `${reason}: ${message} (${code})` : `${reason}: ${message}`;
+}
+
+/** The cluster does not serve the apiVersion/kind a reconciler asked for (CRD missing…). */
+export class KindNotServedError extends Error {
+  override readonly name = 'KindNotServedError';
+}

@@ -1,0 +1,71 @@
+import type { ClusterClient } from '../client/cluster-client.js';
+import type { InformerEvent, KubeObject } from '../cache/types.js';
+
+/** Names an object, not an event: reconcilers are level-triggered. */
+export interface ReconcileRequest {
+  cluster: string;
+  namespace?: string;
+  name: string;
+}
+
+/** Return nothing when done; ask to come back after a delay, or right away with backoff. */
+export type ReconcileResult = void | undefined | { requeueAfterMs?: number; requeue?: boolean };
+
+/** Read access to the controller's cache of the watched kind (objects are shared: do not mutate). */
+export interface CacheReader<T extends KubeObject = KubeObject> {
+  get(namespace: string | undefined, name: string): T | undefined;
+  list(namespace?: string): T[];
+}
+
+/** Another kind whose changes trigger reconciles of the primary kind (controller-runtime's Watches). */
+export interface SecondaryWatch {
+  apiVersion: string;
+  kind: string;
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** The primary objects to reconcile when `object` changes; `primary` is the primary kind's cache. */
+  map(object: KubeObject, primary: CacheReader): { namespace?: string; name: string }[];
+}
+
+export interface ReconcileContext<T extends KubeObject = KubeObject> {
+  /** Aborted on timeout, on cluster stop and on shutdown: pass it to every request. */
+  signal: AbortSignal;
+  /** The client of the cluster being watched (remote, or manage for manage reconcilers). */
+  client: ClusterClient;
+  /** The watched kind's cache in that cluster. */
+  cache: CacheReader<T>;
+  /** Failures of this key so far (0 on a first attempt). */
+  attempt: number;
+  /** The cache of a kind named in `watches` (undefined for kinds this controller does not watch). */
+  cacheOf(apiVersion: string, kind: string): CacheReader | undefined;
+}
+
+export interface Reconcile<T extends KubeObject = KubeObject> {
+  reconcile(request: ReconcileRequest, context: ReconcileContext<T>): Promise<ReconcileResult> | ReconcileResult;
+  /** Options known only at run time (from injected settings), merged over the decorator's. */
+  reconcilerOptions?(): Partial<ReconcilerOptions>;
+}
+
+export interface ReconcilerOptions {
+  apiVersion: string;
+  kind: string;
+  /** Watch one namespace only. */
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Controller name in logs and metrics (default: the class name). Unique per cluster. */
+  name?: string;
+  /** Reconciles running at once for this controller in one cluster (default 1). */
+  concurrency?: number;
+  /** A reconcile running longer is aborted and retried with backoff (default 60 s). */
+  timeoutMs?: number;
+  /** Per-key retry backoff after failures (default 10 ms doubling to 5 min). */
+  backoff?: { baseMs: number; maxMs: number };
+  /** Requeue every cached object this often, as a safety net for missed side effects. */
+  resyncMs?: number;
+  /** Filters events of the primary kind before they become requests, e.g. only generation changes. */
+  predicate?: (event: InformerEvent) => boolean;
+  /** Other kinds to watch, each mapped to the primary objects it concerns. */
+  watches?: SecondaryWatch[];
+}
