@@ -1,0 +1,339 @@
+// Shared by the benchmarks: local clusters that are always stopped, a root app with a Pod
+// reconciler whose namespace and behaviour each bench chooses, pods in bulk, statistics, and the
+// one report format (figure next to its floor, ratio, target, PASS/MISS).
+import { Inject, Module, type INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { KubeConfig } from '@kubernetes/client-node';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { InformerOptions } from '../src/cache/informer.js';
+import { ClusterClient } from '../src/client/cluster-client.js';
+import { KubeApiError } from '../src/client/errors.js';
+import { CLUSTER_NAME } from '../src/cluster/tokens.js';
+import { ClusterRegistryModule } from '../src/clusterregistry.module.js';
+import { resolveControlPlaneBinaries } from '../src/envtest/binaries.js';
+import type { LocalCluster } from '../src/envtest/local-cluster.js';
+import { LocalClusters } from '../src/envtest/local-clusters.js';
+import { Reconciler } from '../src/reconcile/reconciler.decorator.js';
+import type { Reconcile, ReconcileContext, ReconcileRequest, ReconcilerOptions } from '../src/reconcile/types.js';
+import { RemoteClusterRegistry } from '../src/registry/remote-cluster.registry.js';
+
+// ---------------------------------------------------------------------------------------------
+// Machine, gc, statistics, report
+
+export function printMachine(title: string): void {
+  const cpu = cpus();
+  console.log(`# ${title}`);
+  console.log(
+    `machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown cpu'}), ` +
+      `${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform} ${process.arch}`,
+  );
+}
+
+let gcFn: (() => void) | undefined;
+/** A full collection; `node` runs without --expose-gc, so the flag is set at run time. */
+export function gc(): void {
+  if (!gcFn) {
+    setFlagsFromString('--expose-gc');
+    gcFn = runInNewContext('gc') as () => void;
+  }
+  gcFn();
+  gcFn();
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function median(xs: number[]): number {
+  return percentile(xs, 50);
+}
+
+/** Nearest-rank percentile (p in 0..100). */
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const rank = Math.min(s.length, Math.max(1, Math.ceil((p / 100) * s.length)));
+  return s[rank - 1]!;
+}
+
+export const ms = (x: number): string => `${x.toFixed(x < 10 ? 2 : 1)} ms`;
+export const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+export const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** One figure against its floor measured in the same run. */
+export interface Verdict {
+  what: string;
+  figure: string;
+  floor: string;
+  /** e.g. "1.23x floor" or "+2.1 ms"; omitted when a ratio means nothing for this figure. */
+  ratio?: string;
+  target: string;
+  pass: boolean;
+}
+
+const verdicts: Verdict[] = [];
+
+/** Prints the figure next to its floor, the ratio and the target, and a PASS/MISS line. */
+export function report(v: Verdict): void {
+  verdicts.push(v);
+  console.log(`\n${v.what}`);
+  console.log(`  figure: ${v.figure}`);
+  console.log(`  floor:  ${v.floor}`);
+  if (v.ratio !== undefined) console.log(`  ratio:  ${v.ratio}`);
+  console.log(`  target: ${v.target}`);
+  console.log(`${v.pass ? 'PASS' : 'MISS'}: ${v.what}`);
+}
+
+/** The PASS/MISS lines again at the end, so a long run's verdicts are in one place. */
+export function summary(): void {
+  console.log('\nsummary:');
+  for (const v of verdicts) console.log(`  ${v.pass ? 'PASS' : 'MISS'}  ${v.what}  (${v.target})`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process resources: sockets, handles, listeners
+
+/** File descriptors of this process that are sockets. */
+export function openSockets(): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) n++;
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return n;
+}
+
+export function activeResources(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const type of process.getActiveResourcesInfo()) counts[type] = (counts[type] ?? 0) + 1;
+  return counts;
+}
+
+export const PROCESS_EVENTS = [
+  'SIGTERM',
+  'SIGINT',
+  'SIGHUP',
+  'exit',
+  'beforeExit',
+  'uncaughtException',
+  'unhandledRejection',
+  'warning',
+] as const;
+
+export function processListeners(): Record<string, number> {
+  return Object.fromEntries(PROCESS_EVENTS.map((e) => [e, process.listenerCount(e)]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Local clusters
+
+/** Starts `count` clusters (manage, remote-1, …) in a temp dir, runs `fn`, and stops them and
+ * removes the dir whatever happens, also on SIGINT/SIGTERM and on a crash. */
+export async function withClusters<T>(count: number, fn: (clusters: LocalClusters) => Promise<T>): Promise<T> {
+  const binaries = await resolveControlPlaneBinaries();
+  const dir = mkdtempSync(join(tmpdir(), 'cr-bench-'));
+  const started = performance.now();
+  let clusters: LocalClusters | undefined;
+  const killNow = (): void => {
+    clusters?.killNow();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    console.error(`\n${signal}: stopping local clusters`);
+    killNow();
+    process.exit(130);
+  };
+  process.on('exit', killNow);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    clusters = await LocalClusters.up({ count, dir, binaries, readyTimeoutMs: 120_000 });
+    console.log(
+      `local clusters: ${clusters.clusters.map((c) => c.name).join(', ')} ` +
+        `(each its own etcd + kube-apiserver on 127.0.0.1), up in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+    return await fn(clusters);
+  } finally {
+    await clusters?.down();
+    rmSync(dir, { recursive: true, force: true });
+    process.off('exit', killNow);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export function kubeConfigOf(cluster: LocalCluster, server?: string): KubeConfig {
+  const text = cluster.kubeconfig();
+  const kc = new KubeConfig();
+  if (server === undefined) {
+    kc.loadFromString(text);
+  } else {
+    const raw = JSON.parse(text) as { clusters: { cluster: { server: string } }[] };
+    raw.clusters[0]!.cluster.server = server;
+    kc.loadFromString(JSON.stringify(raw));
+  }
+  return kc;
+}
+
+export function clientOf(cluster: LocalCluster, name = cluster.name): ClusterClient {
+  return new ClusterClient({ name, kubeConfig: kubeConfigOf(cluster) });
+}
+
+export async function createNamespace(client: ClusterClient, name: string): Promise<void> {
+  try {
+    await client.request('POST', '/api/v1/namespaces', { body: { metadata: { name } } });
+  } catch (err) {
+    if (!(err instanceof KubeApiError && err.status === 409)) throw err;
+  }
+}
+
+export function benchPod(name: string, labels: Record<string, string> = {}): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, labels: { app: 'clusterregistry-bench', ...labels } },
+    // Never runs: there is no kubelet.
+    spec: { containers: [{ name: 'main', image: 'registry.invalid/bench:1' }] },
+  };
+}
+
+/** Creates pods `${prefix}-0` … in one namespace, `parallel` requests at a time. */
+export async function createPods(
+  client: ClusterClient,
+  namespace: string,
+  count: number,
+  options: { prefix?: string; parallel?: number } = {},
+): Promise<string[]> {
+  const prefix = options.prefix ?? 'pod';
+  const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < names.length) {
+      const name = names[next++]!;
+      await client.request('POST', `/api/v1/namespaces/${namespace}/pods`, { body: benchPod(name) });
+    }
+  };
+  await Promise.all(Array.from({ length: options.parallel ?? 32 }, lane));
+  return names;
+}
+
+interface ListPage {
+  metadata?: { continue?: string };
+  items?: unknown[];
+}
+
+/** The floor of an informer's first sync: every page of a namespace's pods, parsed. */
+export async function bareList(client: ClusterClient, namespace: string, limit = 500): Promise<number> {
+  let items = 0;
+  let token: string | undefined;
+  do {
+    const page = await client.request<ListPage>('GET', `/api/v1/namespaces/${namespace}/pods`, {
+      query: { limit, continue: token },
+    });
+    items += page.items?.length ?? 0;
+    token = page.metadata?.continue || undefined;
+  } while (token);
+  return items;
+}
+
+/** A TCP server on 127.0.0.1 that accepts connections and never answers: the nastiest dead
+ * cluster (no refusal, no reset, a TLS handshake that never completes). */
+export async function blackHole(): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    connections: () => sockets.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A root app with one Pod reconciler per remote runtime
+
+/** What the benches decide about the reconciler of each runtime. */
+export interface BenchHooks {
+  /** The namespace the runtime named `cluster` watches. */
+  namespaceOf(cluster: string): string;
+  /** Called by every reconcile; keep it cheap. */
+  onReconcile?(cluster: string, request: ReconcileRequest, ctx: ReconcileContext): void;
+}
+
+export const BENCH_HOOKS = Symbol('BENCH_HOOKS');
+
+@Reconciler({ apiVersion: 'v1', kind: 'Pod', name: 'bench-pods' })
+export class BenchPodReconciler implements Reconcile {
+  constructor(
+    @Inject(BENCH_HOOKS) private readonly hooks: BenchHooks,
+    @Inject(CLUSTER_NAME) private readonly cluster: string,
+  ) {}
+
+  reconcilerOptions(): Partial<ReconcilerOptions> {
+    return { namespace: this.hooks.namespaceOf(this.cluster) };
+  }
+
+  reconcile(request: ReconcileRequest, ctx: ReconcileContext): void {
+    this.hooks.onReconcile?.(this.cluster, request, ctx);
+  }
+}
+
+export interface RootApp {
+  app: INestApplicationContext;
+  registry: RemoteClusterRegistry;
+  close(): Promise<void>;
+}
+
+/** The root app as the integration tests make it: ClusterRegistryModule.forRoot with the bench
+ * reconciler for every remote runtime. */
+export async function startRoot(options: {
+  manage: KubeConfig;
+  hooks: BenchHooks;
+  informer?: InformerOptions;
+  maxConcurrentReconciles?: number;
+  stopGraceMs?: number;
+}): Promise<RootApp> {
+  @Module({
+    imports: [
+      ClusterRegistryModule.forRoot({
+        manageKubeConfig: options.manage,
+        remote: {
+          reconcilers: [BenchPodReconciler],
+          providers: [{ provide: BENCH_HOOKS, useValue: options.hooks }],
+          stopGraceMs: options.stopGraceMs ?? 1_000,
+        },
+        informer: options.informer,
+        maxConcurrentReconciles: options.maxConcurrentReconciles,
+      }),
+    ],
+  })
+  class BenchRootModule {}
+  const app = await NestFactory.createApplicationContext(BenchRootModule, { logger: ['error', 'warn'] });
+  return { app, registry: app.get(RemoteClusterRegistry), close: () => app.close() };
+}
+
+/** Runs `main`, prints the error and sets a failing exit code if it throws. */
+export async function run(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+    summary();
+  } catch (err) {
+    console.error('\nbench failed:', err);
+    process.exitCode = 1;
+  }
+}
