@@ -2,6 +2,7 @@ import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/comm
 import type { ClusterClient } from '../client/cluster-client.js';
 import { MANAGE_CLIENT } from '../cluster/tokens.js';
 import type { SharedRuntime } from '../cluster/shared-runtime.js';
+import type { ObjectStore } from '../cache/store.js';
 import { ControllerManager, type ManagerStatus } from '../manager/controller-manager.js';
 import { ReconcilerExplorer } from '../reconcile/reconciler.explorer.js';
 import { SHARED_RUNTIME } from '../registry/remote-cluster.registry.js';
@@ -36,6 +37,10 @@ export class ManageRuntime implements BeforeApplicationShutdown {
     });
     for (const reconciler of this.explorer.explore()) this.manager.add(reconciler);
     this.manager.start();
+  }
+
+  cache(apiVersion: string, kind: string): ObjectStore | undefined {
+    return this.manager?.cache(apiVersion, kind);
   }
 
   status(): ManagerStatus | undefined {

@@ -1,9 +1,11 @@
 import { Informer, type InformerOptions, type WatchSpec } from '../cache/informer.js';
+import type { ObjectStore } from '../cache/store.js';
 import type { ClusterClient } from '../client/cluster-client.js';
 import type { FailureReason } from '../client/errors.js';
 import type { EngineMetrics } from '../metrics/engine-metrics.js';
 import type { FairLimiter } from '../queue/fair-limiter.js';
 import type { DiscoveredReconciler } from '../reconcile/reconciler.explorer.js';
+import { ConnectionProbe } from './connection-probe.js';
 import { Controller } from './controller.js';
 
 export interface WatchStatus extends WatchSpec {
@@ -16,7 +18,7 @@ export interface WatchStatus extends WatchSpec {
 }
 
 export interface ManagerStatus {
-  /** Every watch has listed once. */
+  /** The cluster answered (GET /version) and every watch has listed once. */
   synced: boolean;
   /** The first failing watch, if any: the cause an operator should see. */
   error?: { reason: FailureReason; message: string; since: Date };
@@ -29,6 +31,8 @@ export interface ControllerManagerDeps {
   limiter: FairLimiter;
   metrics: EngineMetrics;
   informerOptions?: InformerOptions;
+  /** How often the connection is checked when no watch would notice (default 30 s). */
+  probeIntervalMs?: number;
 }
 
 function specKey(spec: WatchSpec): string {
@@ -47,8 +51,11 @@ export class ControllerManager {
   private readonly controllers: Controller[] = [];
   private readonly abort = new AbortController();
   private started = false;
+  private readonly probe: ConnectionProbe;
 
-  constructor(private readonly deps: ControllerManagerDeps) {}
+  constructor(private readonly deps: ControllerManagerDeps) {
+    this.probe = new ConnectionProbe(deps.client, deps.probeIntervalMs ?? 30_000, this.abort.signal);
+  }
 
   get cluster(): string {
     return this.deps.cluster;
@@ -81,6 +88,12 @@ export class ControllerManager {
     this.started = true;
     for (const controller of this.controllers) controller.start();
     for (const informer of this.informers.values()) void informer.start(this.abort.signal);
+    this.probe.start();
+  }
+
+  /** The cache of a watched kind (any informer of this manager), for readers outside reconciles. */
+  cache(apiVersion: string, kind: string): ObjectStore | undefined {
+    return [...this.informers.values()].find((i) => i.spec.apiVersion === apiVersion && i.spec.kind === kind)?.store;
   }
 
   status(): ManagerStatus {
@@ -96,9 +109,10 @@ export class ControllerManager {
         error: state.error,
       };
     });
+    const connection = this.probe.state();
     return {
-      synced: watches.every((w) => w.synced),
-      error: watches.find((w) => w.error)?.error,
+      synced: connection.ok && watches.every((w) => w.synced),
+      error: connection.error ?? watches.find((w) => w.error)?.error,
       watches,
     };
   }
@@ -106,11 +120,13 @@ export class ControllerManager {
   /** Resolves once every informer has listed; rejects if `signal` aborts first. */
   async waitForSync(signal: AbortSignal): Promise<void> {
     await Promise.all([...this.informers.values()].map((i) => i.waitForSync(signal)));
+    await this.probe.waitOk(signal);
   }
 
   /** Stops controllers (dropping queued work, aborting reconciles) and watches; bounded by graceMs. */
   async stop(graceMs: number): Promise<void> {
     this.abort.abort(new Error(`cluster ${this.deps.cluster} stopped`));
+    this.probe.stop();
     this.deps.limiter.dropTenant(this.deps.cluster);
     await Promise.all(this.controllers.map((c) => c.stop(graceMs)));
     this.deps.metrics.forgetCluster(this.deps.cluster);

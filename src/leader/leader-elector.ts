@@ -1,0 +1,158 @@
+import { Logger } from '@nestjs/common';
+import { describeFailure } from '../client/errors.js';
+import { type LeaseLock, microTime, type LeaseRecord } from './lease-lock.js';
+
+export interface LeaderElectionConfig {
+  identity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+export interface LeaderCallbacks {
+  onStartedLeading(): Promise<void> | void;
+  onStoppedLeading(): Promise<void> | void;
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * Lease-based leader election, as client-go's: a candidate takes the Lease when its holder has
+ * not renewed it for leaseDuration (measured on our own clock from when we saw the record change,
+ * so clock skew between replicas does not matter), renews every retryPeriod, and gives up
+ * leadership when it could not renew within renewDeadline. On shutdown it releases the Lease so
+ * another replica takes over at once.
+ */
+export class LeaderElector {
+  private readonly logger = new Logger('LeaderElection');
+  private observed?: { record: string; at: number };
+  private leading = false;
+  private running?: Promise<void>;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly lock: LeaseLock,
+    private readonly config: LeaderElectionConfig,
+    private readonly callbacks: LeaderCallbacks,
+  ) {}
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  /** Stops leading (callbacks first), releases the Lease, and ends the loop. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      // Candidate: try until we hold the Lease.
+      while (!signal.aborted && !(await this.tryAcquireOrRenew(signal))) {
+        await sleep(this.jittered(this.config.retryPeriodMs), signal);
+      }
+      if (signal.aborted) break;
+      this.leading = true;
+      this.logger.log(`${this.config.identity} became leader of ${this.lock.namespace}/${this.lock.name}`);
+      await this.safely('onStartedLeading', () => this.callbacks.onStartedLeading());
+
+      // Leader: renew until a renewal fails for longer than renewDeadline.
+      let lastRenew = Date.now();
+      while (!signal.aborted) {
+        await sleep(this.config.retryPeriodMs, signal);
+        if (signal.aborted) break;
+        if (await this.tryAcquireOrRenew(signal)) lastRenew = Date.now();
+        else if (Date.now() - lastRenew > this.config.renewDeadlineMs) break;
+      }
+      this.leading = false;
+      this.logger.warn(
+        `${this.config.identity} stopped leading${signal.aborted ? ' (shutting down)' : ' (lease lost)'}`,
+      );
+      await this.safely('onStoppedLeading', () => this.callbacks.onStoppedLeading());
+      if (signal.aborted) await this.release();
+    }
+  }
+
+  /** One attempt; true when we hold the Lease afterwards. */
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
+    const now = new Date();
+    const mine: LeaseRecord = {
+      holderIdentity: this.config.identity,
+      leaseDurationSeconds: Math.ceil(this.config.leaseDurationMs / 1000),
+      acquireTime: microTime(now),
+      renewTime: microTime(now),
+      leaseTransitions: 0,
+    };
+    try {
+      const current = await this.lock.get(signal);
+      if (!current) {
+        await this.lock.create(mine, signal);
+        return true;
+      }
+      const serialized = JSON.stringify(current);
+      if (this.observed?.record !== serialized) this.observed = { record: serialized, at: Date.now() };
+      const holder = current.holderIdentity;
+      const heldByOther = holder && holder !== this.config.identity;
+      const expired = this.observed.at + (current.leaseDurationSeconds ?? 0) * 1000 < Date.now();
+      if (heldByOther && !expired) return false;
+      const record: LeaseRecord =
+        holder === this.config.identity
+          ? {
+              ...mine,
+              acquireTime: current.acquireTime ?? mine.acquireTime,
+              leaseTransitions: current.leaseTransitions ?? 0,
+            }
+          : { ...mine, leaseTransitions: (current.leaseTransitions ?? 0) + 1 };
+      await this.lock.update(record, signal);
+      this.observed = { record: JSON.stringify(record), at: Date.now() };
+      return true;
+    } catch (err) {
+      if (!signal.aborted) this.logger.warn(`lease ${this.lock.namespace}/${this.lock.name}: ${describeFailure(err)}`);
+      return false;
+    }
+  }
+
+  /** Gives the Lease up so a standby replica need not wait for it to expire. */
+  private async release(): Promise<void> {
+    const signal = AbortSignal.timeout(5_000);
+    try {
+      const current = await this.lock.get(signal);
+      if (current?.holderIdentity !== this.config.identity) return;
+      await this.lock.update(
+        { ...current, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(new Date()) },
+        signal,
+      );
+      this.logger.log(`${this.config.identity} released the lease`);
+    } catch (err) {
+      this.logger.warn(`could not release the lease: ${describeFailure(err)}`);
+    }
+  }
+
+  private async safely(what: string, fn: () => Promise<void> | void): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.logger.error(`${what} failed: ${describeFailure(err)}`);
+    }
+  }
+
+  private jittered(ms: number): number {
+    return ms * (1 + Math.random() * 0.2);
+  }
+}

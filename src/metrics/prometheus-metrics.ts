@@ -1,0 +1,183 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import type { InformerMetrics } from '../cache/informer.js';
+import type { WorkQueueMetrics } from '../queue/work-queue.js';
+import type { ClusterPhase } from '../registry/types.js';
+import type { EngineMetrics, ReconcileOutcome } from './engine-metrics.js';
+
+const PHASES: ClusterPhase[] = ['starting', 'synced', 'degraded', 'stopping'];
+
+/**
+ * The process's metrics, defined once in the root with a `cluster` label and handed to every
+ * cluster context (prom-client keeps metric names global). Names follow controller-runtime and
+ * client-go where one fits. Series of a stopped cluster are removed, so a churn of clusters does
+ * not grow the registry.
+ */
+export class PrometheusMetrics implements EngineMetrics {
+  readonly registry = new Registry();
+  private readonly reconcileTotal: Counter<'controller' | 'cluster' | 'result'>;
+  private readonly reconcileErrors: Counter<'controller' | 'cluster'>;
+  private readonly reconcileTime: Histogram<'controller' | 'cluster'>;
+  private readonly queueDepth: Gauge<'name' | 'cluster'>;
+  private readonly queueAdds: Counter<'name' | 'cluster'>;
+  private readonly queueLatency: Histogram<'name' | 'cluster'>;
+  private readonly queueRetries: Counter<'name' | 'cluster'>;
+  private readonly watchRestarts: Counter<'cluster' | 'kind' | 'reason'>;
+  private readonly relists: Counter<'cluster' | 'kind'>;
+  private readonly events: Counter<'cluster' | 'kind' | 'type'>;
+  private readonly clusterPhase: Gauge<'cluster' | 'phase'>;
+  /** Every label set created per cluster, to remove them when it stops. */
+  private readonly series = new Map<string, { metric: Metric<string>; labels: Record<string, string> }[]>();
+  private readonly children = new Map<string, { inc(n?: number): void; observe?(v: number): void }>();
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.reconcileTotal = new Counter({
+      name: 'controller_runtime_reconcile_total',
+      help: 'Reconciles per controller, cluster and result (success, error, requeue, requeue_after, timeout).',
+      labelNames: ['controller', 'cluster', 'result'],
+      registers,
+    });
+    this.reconcileErrors = new Counter({
+      name: 'controller_runtime_reconcile_errors_total',
+      help: 'Reconciles that threw or timed out.',
+      labelNames: ['controller', 'cluster'],
+      registers,
+    });
+    this.reconcileTime = new Histogram({
+      name: 'controller_runtime_reconcile_time_seconds',
+      help: 'Time per reconcile.',
+      labelNames: ['controller', 'cluster'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.queueDepth = new Gauge({
+      name: 'workqueue_depth',
+      help: 'Keys ready in the work queue.',
+      labelNames: ['name', 'cluster'],
+      registers,
+    });
+    this.queueAdds = new Counter({
+      name: 'workqueue_adds_total',
+      help: 'Keys added to the work queue.',
+      labelNames: ['name', 'cluster'],
+      registers,
+    });
+    this.queueLatency = new Histogram({
+      name: 'workqueue_queue_duration_seconds',
+      help: 'Time a key waits in the queue before a worker takes it.',
+      labelNames: ['name', 'cluster'],
+      buckets: [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60],
+      registers,
+    });
+    this.queueRetries = new Counter({
+      name: 'workqueue_retries_total',
+      help: 'Keys re-added with backoff.',
+      labelNames: ['name', 'cluster'],
+      registers,
+    });
+    this.watchRestarts = new Counter({
+      name: 'clusterregistry_watch_restarts_total',
+      help: 'Watches re-established, by reason (Timeout is the normal server-side end).',
+      labelNames: ['cluster', 'kind', 'reason'],
+      registers,
+    });
+    this.relists = new Counter({
+      name: 'clusterregistry_relists_total',
+      help: 'Full lists of a watched kind (start, 410 Gone).',
+      labelNames: ['cluster', 'kind'],
+      registers,
+    });
+    this.events = new Counter({
+      name: 'clusterregistry_watch_events_total',
+      help: 'Cache events by type.',
+      labelNames: ['cluster', 'kind', 'type'],
+      registers,
+    });
+    this.clusterPhase = new Gauge({
+      name: 'clusterregistry_cluster_phase',
+      help: '1 for the phase each registered cluster is in (starting, synced, degraded, stopping).',
+      labelNames: ['cluster', 'phase'],
+      registers,
+    });
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  reconciled(controller: string, cluster: string, outcome: ReconcileOutcome, seconds: number): void {
+    this.counter(this.reconcileTotal, { controller, cluster, result: outcome }).inc();
+    if (outcome === 'error' || outcome === 'timeout') this.counter(this.reconcileErrors, { controller, cluster }).inc();
+    this.counter(this.reconcileTime, { controller, cluster }).observe!(seconds);
+  }
+
+  queue(controller: string, cluster: string): WorkQueueMetrics {
+    const labels = { name: controller, cluster };
+    const depth = this.queueDepth.labels(labels);
+    this.track(cluster, this.queueDepth, labels);
+    const adds = this.counter(this.queueAdds, labels);
+    const latency = this.counter(this.queueLatency, labels);
+    const retries = this.counter(this.queueRetries, labels);
+    return {
+      depth: (n) => depth.set(n),
+      added: () => adds.inc(),
+      latency: (s) => latency.observe!(s),
+      retry: () => retries.inc(),
+    };
+  }
+
+  informer(cluster: string, kind: string): InformerMetrics {
+    const relists = this.counter(this.relists, { cluster, kind });
+    return {
+      relist: () => relists.inc(),
+      watchRestart: (reason) => this.counter(this.watchRestarts, { cluster, kind, reason }).inc(),
+      event: (type) => this.counter(this.events, { cluster, kind, type }).inc(),
+    };
+  }
+
+  /** Sets the phase gauge of every registered cluster; clusters not listed are forgotten. */
+  clusterPhases(phases: { name: string; phase: ClusterPhase }[]): void {
+    this.clusterPhase.reset();
+    for (const { name, phase } of phases) {
+      for (const p of PHASES) this.clusterPhase.set({ cluster: name, phase: p }, p === phase ? 1 : 0);
+    }
+  }
+
+  forgetCluster(cluster: string): void {
+    for (const { metric, labels } of this.series.get(cluster) ?? []) {
+      (metric as unknown as { remove(labels: Record<string, string>): void }).remove(labels);
+      this.children.delete(this.childKey(metric, labels));
+    }
+    this.series.delete(cluster);
+  }
+
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** A cached child per label set: label hashing on every reconcile would cost more than the reconcile. */
+  private counter<L extends string>(
+    metric: Counter<L> | Histogram<L>,
+    labels: Record<L, string>,
+  ): { inc(n?: number): void; observe?(v: number): void } {
+    const key = this.childKey(metric, labels);
+    let child = this.children.get(key);
+    if (!child) {
+      child = (metric as Counter<L>).labels(labels);
+      this.children.set(key, child);
+      this.track(labels['cluster' as L], metric, labels);
+    }
+    return child;
+  }
+
+  private childKey(metric: Metric<string>, labels: Record<string, string>): string {
+    return `${(metric as unknown as { name: string }).name}\u0000${Object.values(labels).join('\u0000')}`;
+  }
+
+  private track(cluster: string, metric: Metric<string>, labels: Record<string, string>): void {
+    let list = this.series.get(cluster);
+    if (!list) this.series.set(cluster, (list = []));
+    list.push({ metric, labels });
+  }
+}

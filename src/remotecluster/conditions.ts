@@ -1,0 +1,32 @@
+import type { Condition } from './types.js';
+
+/** Conditions in a fixed order (Ready first, then by type), so status never churns on order. */
+const ORDER = ['Ready', 'KubeconfigValid'];
+
+function rank(type: string): number {
+  const i = ORDER.indexOf(type);
+  return i < 0 ? ORDER.length : i;
+}
+
+/**
+ * Sets one condition, keeping lastTransitionTime unless the status changes, and returns the new
+ * list in a stable order.
+ */
+export function setCondition(
+  conditions: Condition[] | undefined,
+  next: Omit<Condition, 'lastTransitionTime'>,
+  now: Date = new Date(),
+): Condition[] {
+  const current = conditions?.find((c) => c.type === next.type);
+  const lastTransitionTime =
+    current && current.status === next.status
+      ? current.lastTransitionTime
+      : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const merged = [...(conditions ?? []).filter((c) => c.type !== next.type), { ...next, lastTransitionTime }];
+  return merged.sort((a, b) => rank(a.type) - rank(b.type) || a.type.localeCompare(b.type));
+}
+
+/** True when two condition lists say the same (ignoring nothing: any change is a write). */
+export function sameConditions(a: Condition[] | undefined, b: Condition[] | undefined): boolean {
+  return JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
+}
