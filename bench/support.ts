@@ -74,10 +74,12 @@ export interface Verdict {
   /** e.g. "1.23x floor" or "+2.1 ms"; omitted when a ratio means nothing for this figure. */
   ratio?: string;
   target: string;
-  pass: boolean;
+  /** Undefined for a figure printed for reference only (INFO instead of PASS/MISS). */
+  pass?: boolean;
 }
 
 const verdicts: Verdict[] = [];
+const word = (v: Verdict): string => (v.pass === undefined ? 'INFO' : v.pass ? 'PASS' : 'MISS');
 
 /** Prints the figure next to its floor, the ratio and the target, and a PASS/MISS line. */
 export function report(v: Verdict): void {
@@ -87,13 +89,13 @@ export function report(v: Verdict): void {
   console.log(`  floor:  ${v.floor}`);
   if (v.ratio !== undefined) console.log(`  ratio:  ${v.ratio}`);
   console.log(`  target: ${v.target}`);
-  console.log(`${v.pass ? 'PASS' : 'MISS'}: ${v.what}`);
+  console.log(`${word(v)}: ${v.what}`);
 }
 
 /** The PASS/MISS lines again at the end, so a long run's verdicts are in one place. */
 export function summary(): void {
   console.log('\nsummary:');
-  for (const v of verdicts) console.log(`  ${v.pass ? 'PASS' : 'MISS'}  ${v.what}  (${v.target})`);
+  for (const v of verdicts) console.log(`  ${word(v)}  ${v.what}  (${v.target})`);
 }
 
 // ---------------------------------------------------------------------------------------------
