@@ -2,6 +2,8 @@
  * double as condition reasons and metric labels, so they are few and stable. */
 export type FailureReason =
   | 'Unreachable'
+  | 'ServerCertificateUntrusted'
+  | 'ClientCertificateRejected'
   | 'TLSError'
   | 'Unauthorized'
   | 'Forbidden'
@@ -64,7 +66,12 @@ function networkCode(err: unknown): string | undefined {
   return undefined;
 }
 
-const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|ERR_OSSL)/;
+/** We could not verify the server: wrong CA in the kubeconfig, wrong name, expired. */
+const SERVER_CERT_CODES = /^(UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|CERT_|ERR_TLS_CERT_ALTNAME_INVALID)/;
+/** The server refused our client certificate during the handshake. */
+const CLIENT_CERT_CODES =
+  /ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|DECRYPT_ERROR)/;
+const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|ERR_OSSL)/;
 
 /** Sorts any failure of a cluster request into a FailureReason. */
 export function failureReason(err: unknown): FailureReason {
@@ -91,6 +98,8 @@ export function failureReason(err: unknown): FailureReason {
   if (name === 'TimeoutError') return 'Timeout';
   if (name === 'AbortError') return 'Aborted';
   const code = networkCode(err) ?? '';
+  if (SERVER_CERT_CODES.test(code)) return 'ServerCertificateUntrusted';
+  if (CLIENT_CERT_CODES.test(code)) return 'ClientCertificateRejected';
   if (TLS_CODES.test(code) || /certificate|tls|ssl/i.test(String((err as Error | undefined)?.message)))
     return 'TLSError';
   if (

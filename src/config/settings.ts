@@ -25,6 +25,8 @@ export interface Settings {
   /** Bound on stopping one cluster runtime (deletion never hangs on an unreachable cluster). */
   clusterStopTimeoutMs: number;
   maxConcurrentReconciles: number;
+  /** Only RemoteClusters matching this label selector are run by this app (sharding; default all). */
+  remoteClusterSelector?: string;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -65,6 +67,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 20_000),
     clusterStopTimeoutMs: int(env, 'CLUSTER_STOP_TIMEOUT_MS', 10_000),
     maxConcurrentReconciles: int(env, 'MAX_CONCURRENT_RECONCILES', 64),
+    remoteClusterSelector: env.REMOTECLUSTER_SELECTOR || undefined,
   };
   if (settings.renewDeadlineMs >= settings.leaseDurationMs) {
     throw new Error('RENEW_DEADLINE_MS must be shorter than LEASE_DURATION_MS');

@@ -37,16 +37,14 @@ export class ReadinessIndicators {
   clusters() {
     const check = this.indicators.check('clusters');
     const clusters = Object.fromEntries(
-      this.registry
-        .list()
-        .map((s) => [
-          s.name,
-          {
-            phase: s.phase,
-            since: s.since.toISOString(),
-            ...(s.cause ? { reason: s.cause.reason, message: s.cause.message } : {}),
-          },
-        ]),
+      this.registry.list().map((s) => [
+        s.name,
+        {
+          phase: s.phase,
+          since: s.since.toISOString(),
+          ...(s.cause ? { reason: s.cause.reason, message: s.cause.message } : {}),
+        },
+      ]),
     );
     const leader = this.leader.isLeader;
     if (!leader) return check.up({ leader, clusters });

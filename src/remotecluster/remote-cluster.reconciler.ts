@@ -51,6 +51,7 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
 
   reconcilerOptions(): Partial<ReconcilerOptions> {
     return {
+      labelSelector: this.settings.remoteClusterSelector,
       // The kubeconfig Secrets: a change restarts the runtime, a new one fixes a broken cluster.
       // Only one namespace, so the app's RBAC never needs Secrets cluster-wide.
       watches: [
@@ -111,7 +112,8 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     }
 
     const status = this.registry.status(name);
-    const ready = readyFrom(status);
+    const user = source.kubeConfig.getCurrentUser();
+    const ready = readyFrom(status, user?.certData ? 'certificate' : user?.token ? 'token' : undefined);
     await this.writeReady(rc, ready, ctx.signal);
     return { requeueAfterMs: ready.status === 'True' ? POLL_SETTLED_MS : POLL_UNSETTLED_MS };
   }
@@ -202,20 +204,36 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
   }
 }
 
-/** Ready from the runtime's real state: synced, or why not. */
-export function readyFrom(status: ClusterStatus | undefined): Pick<Condition, 'status' | 'reason' | 'message'> {
+/** Ready from the runtime's real state: synced, or why not. A 401 is told apart by the kind of
+ * credential that was rejected, since that is what the operator has to fix. */
+export function readyFrom(
+  status: ClusterStatus | undefined,
+  credential?: 'certificate' | 'token',
+): Pick<Condition, 'status' | 'reason' | 'message'> {
   if (!status) return { status: 'Unknown', reason: 'NotRunning', message: 'no runtime is running for this cluster' };
   switch (status.phase) {
     case 'synced': {
       const kinds = status.watches.map((w) => w.kind).join(', ');
       return { status: 'True', reason: 'Synced', message: `connected; caches synced (${kinds || 'no watches'})` };
     }
-    case 'degraded':
-      return {
-        status: 'False',
-        reason: status.cause?.reason ?? 'Degraded',
-        message: status.cause?.message ?? 'a watch is failing',
-      };
+    case 'degraded': {
+      const message = status.cause?.message ?? 'a watch is failing';
+      if (status.cause?.reason === 'Unauthorized' && credential === 'certificate') {
+        return {
+          status: 'False',
+          reason: 'ClientCertificateRejected',
+          message: `the apiserver did not accept the client certificate (not signed by its client CA, or expired): ${message}`,
+        };
+      }
+      if (status.cause?.reason === 'Unauthorized' && credential === 'token') {
+        return {
+          status: 'False',
+          reason: 'TokenRejected',
+          message: `the apiserver did not accept the token: ${message}`,
+        };
+      }
+      return { status: 'False', reason: status.cause?.reason ?? 'Degraded', message };
+    }
     case 'stopping':
       return { status: 'False', reason: 'Stopping', message: 'the runtime is stopping' };
     default:

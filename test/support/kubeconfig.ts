@@ -19,3 +19,39 @@ export async function kubeConfigFor(
   });
   return kc;
 }
+
+/** A kubeconfig document as text, with any part swapped, for Secrets with good or bad content. */
+export function kubeconfigDoc(
+  cluster: TestCluster,
+  opts: {
+    server?: string;
+    caCert?: string;
+    user?: Record<string, unknown>;
+    currentContext?: string;
+  } = {},
+): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'c',
+        cluster: {
+          server: opts.server ?? cluster.info.server,
+          'certificate-authority-data': b64(opts.caCert ?? cluster.info.ca.cert),
+        },
+      },
+    ],
+    users: [
+      {
+        name: 'u',
+        user: opts.user ?? {
+          'client-certificate-data': b64(cluster.info.admin.cert),
+          'client-key-data': b64(cluster.info.admin.key),
+        },
+      },
+    ],
+    contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u' } }],
+    'current-context': opts.currentContext ?? 'ctx',
+  });
+}

@@ -9,24 +9,52 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private readonly server: Server;
   private frozen = false;
+  private holding = false;
+  private parked: Socket[] = [];
   port = 0;
 
-  private constructor(target: { host: string; port: number }) {
+  private constructor(private readonly target: { host: string; port: number }) {
     this.server = createServer((client) => {
       if (this.frozen) {
         client.destroy();
         return;
       }
-      const upstream = connect(target.port, target.host);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => undefined);
+      if (this.holding) {
+        // Accepted but not answered: the client waits, as on a stuck network path.
+        client.pause();
+        client.on('error', () => undefined);
+        this.sockets.add(client);
+        this.parked.push(client);
+        return;
       }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
+      this.forward(client);
     });
+  }
+
+  private forward(client: Socket): void {
+    const upstream = connect(this.target.port, this.target.host);
+    for (const s of [client, upstream]) {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.resume();
+  }
+
+  /** New connections are accepted and left hanging until release(). */
+  hold(): void {
+    this.holding = true;
+  }
+
+  /** Forwards the held connections (their buffered bytes included) and all new ones. */
+  release(): void {
+    this.holding = false;
+    const parked = this.parked;
+    this.parked = [];
+    for (const client of parked) if (!client.destroyed) this.forward(client);
   }
 
   static async start(target: { host: string; port: number }): Promise<TcpProxy> {

@@ -1,0 +1,304 @@
+import type { INestApplication } from '@nestjs/common';
+import { PodSummaryReconciler, SUMMARY_PREFIX } from '../../src/examples/pod-summary.reconciler.js';
+import { issueClientCert } from '../../src/envtest/pki.js';
+import { fetchText } from '../../src/envtest/http.js';
+import { RemoteClusterRegistry } from '../../src/registry/remote-cluster.registry.js';
+import { FINALIZER } from '../../src/remotecluster/types.js';
+import { CapturedLogs, ManageApi, startApp, testSettings } from '../support/app.js';
+import { testClusters, uniqueName } from '../support/clusters.js';
+import { kubeconfigDoc } from '../support/kubeconfig.js';
+import { eventually } from '../support/poll.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+
+const clusters = testClusters();
+const [remote1, remote2] = [clusters.remotes[0]!, clusters.remotes[1]!];
+const manage = new ManageApi(clusters.manage.kubeConfig());
+const ns = uniqueName('rc');
+const shard = uniqueName('shard');
+const labels = { 'clusterregistry.dev/test-shard': shard };
+const selector = `clusterregistry.dev/test-shard=${shard}`;
+const rcName = (s: string): string => `${shard}-${s}`;
+const ref = (name: string, key = 'kubeconfig') => ({ namespace: ns, name, key });
+
+let app: INestApplication;
+let logs: CapturedLogs;
+
+async function start(): Promise<void> {
+  logs = new CapturedLogs();
+  ({ app } = await startApp(manage.kc, testSettings(ns, selector), logs, [PodSummaryReconciler]));
+}
+
+beforeAll(async () => {
+  await manage.namespace(ns);
+  await start();
+});
+
+afterAll(async () => {
+  await app?.close();
+});
+
+describe('RemoteCluster lifecycle', () => {
+  const name = rcName('life');
+
+  it('adds its finalizer, spawns the runtime and reports Ready=True', async () => {
+    await manage.putSecret(ns, 'life', { kubeconfig: remote1.kubeconfigText() });
+    await manage.createRemoteCluster(name, labels, ref('life'));
+    // Someone else's finalizer, set at creation: it must survive everything we do.
+    await manage.objects.patch(
+      {
+        apiVersion: 'clusterregistry.dev/v1alpha1',
+        kind: 'RemoteCluster',
+        metadata: { name, finalizers: ['example.com/keep'] },
+      } as never,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      'application/merge-patch+json',
+    );
+    const rc = await manage.ready(name, 'True', 'Synced');
+    expect(rc.metadata?.finalizers).toEqual(expect.arrayContaining([FINALIZER, 'example.com/keep']));
+    const ready = rc.status!.conditions!.find((c) => c.type === 'Ready')!;
+    expect(ready.message).toMatch(/connected; caches synced \(Pod\)/);
+    expect(Date.parse(ready.lastTransitionTime)).not.toBeNaN();
+    expect(rc.status!.observedGeneration).toBe(rc.metadata!.generation);
+    const registry = app.get(RemoteClusterRegistry);
+    expect(await registry.withClient(name, (c) => c.server)).toBe(remote1.info.server);
+  });
+
+  it('writes to the manage cluster from the example remote reconciler', async () => {
+    const summary = await eventually('pod summary written', () =>
+      manage.core.readNamespacedConfigMap({ namespace: ns, name: `${SUMMARY_PREFIX}${name}` }).catch(() => undefined),
+    );
+    expect(summary.metadata?.labels?.['clusterregistry.dev/cluster']).toBe(name);
+  });
+
+  it('restarts the runtime when the Secret kubeconfig changes', async () => {
+    await manage.putSecret(ns, 'life', { kubeconfig: remote2.kubeconfigText() });
+    const registry = app.get(RemoteClusterRegistry);
+    await eventually('runtime now on remote-2', async () =>
+      (await registry.withClient(name, (c) => c.server).catch(() => undefined)) === remote2.info.server
+        ? true
+        : undefined,
+    );
+    await manage.ready(name, 'True', 'Synced');
+  });
+
+  it('rebuilds every runtime after the app restarts', async () => {
+    await app.close();
+    await start();
+    const registry = app.get(RemoteClusterRegistry);
+    await eventually('respawned and synced', () => (registry.status(name)?.phase === 'synced' ? true : undefined));
+    expect(await registry.withClient(name, (c) => c.server)).toBe(remote2.info.server);
+  });
+
+  it('stops the runtime on delete and removes only its own finalizer', async () => {
+    const registry = app.get(RemoteClusterRegistry);
+    await manage.deleteRemoteCluster(name);
+    await eventually('our finalizer removed', async () => {
+      const rc = await manage.read(name);
+      return rc && !rc.metadata?.finalizers?.includes(FINALIZER) ? rc : undefined;
+    });
+    expect(registry.has(name)).toBe(false);
+    expect((await manage.read(name))?.metadata?.finalizers).toEqual(['example.com/keep']);
+    await manage.objects.patch(
+      {
+        apiVersion: 'clusterregistry.dev/v1alpha1',
+        kind: 'RemoteCluster',
+        metadata: { name, finalizers: null },
+      } as never,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      'application/merge-patch+json',
+    );
+    await manage.gone(name);
+  });
+
+  it('lets an object go when its Secret is gone and its cluster unreachable (bounded stop)', async () => {
+    const doomed = rcName('doomed');
+    await manage.putSecret(ns, 'doomed', { kubeconfig: kubeconfigDoc(remote1, { server: 'https://127.0.0.1:1' }) });
+    await manage.createRemoteCluster(doomed, labels, ref('doomed'));
+    await manage.ready(doomed, 'False', 'Unreachable');
+    await manage.core.deleteNamespacedSecret({ namespace: ns, name: 'doomed' });
+    const started = Date.now();
+    await manage.deleteRemoteCluster(doomed);
+    await manage.gone(doomed, 15_000);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+});
+
+describe('RemoteCluster bad input', () => {
+  const good = rcName('good');
+  let goodSince = '';
+  const secrets: string[] = [];
+
+  beforeAll(async () => {
+    await manage.putSecret(ns, 'good', { kubeconfig: remote1.kubeconfigText() });
+    await manage.createRemoteCluster(good, labels, ref('good'));
+    const rc = await manage.ready(good, 'True', 'Synced');
+    goodSince = rc.status!.conditions!.find((c) => c.type === 'Ready')!.lastTransitionTime;
+  });
+
+  async function expectReason(key: string, data: Record<string, string> | undefined, reason: string, message: RegExp) {
+    const name = rcName(`bad-${key}`);
+    if (data) await manage.putSecret(ns, `bad-${key}`, data);
+    await manage.createRemoteCluster(name, labels, ref(`bad-${key}`));
+    const rc = await manage.ready(name, 'False', reason);
+    const ready = rc.status!.conditions!.find((c) => c.type === 'Ready')!;
+    expect(ready.message).toMatch(message);
+    for (const s of secrets) expect(ready.message).not.toContain(s);
+    return name;
+  }
+
+  it('Secret missing, then created: Ready without a restart', async () => {
+    const name = await expectReason('missing', undefined, 'SecretNotFound', /Secret .*bad-missing does not exist/);
+    await manage.putSecret(ns, 'bad-missing', { kubeconfig: remote2.kubeconfigText() });
+    await manage.ready(name, 'True', 'Synced');
+  });
+
+  it('key missing', async () => {
+    await expectReason('nokey', { other: 'x' }, 'KeyNotFound', /has no key "kubeconfig" \(keys: other\)/);
+  });
+
+  it('not a kubeconfig', async () => {
+    await expectReason('notyaml', { kubeconfig: 'clusters: [unclosed' }, 'InvalidKubeconfig', /is not YAML or JSON/);
+    await expectReason('notkc', { kubeconfig: 'hello: world' }, 'InvalidKubeconfig', /is not a kubeconfig/);
+  });
+
+  it('kubeconfig without a usable context', async () => {
+    await expectReason(
+      'noctx',
+      { kubeconfig: kubeconfigDoc(remote1, { currentContext: 'nowhere' }) },
+      'NoUsableContext',
+      /no current-context, or it names no context/,
+    );
+  });
+
+  it('server unreachable, then fixed: Ready without a restart', async () => {
+    const name = await expectReason(
+      'unreachable',
+      { kubeconfig: kubeconfigDoc(remote1, { server: 'https://127.0.0.1:1' }) },
+      'Unreachable',
+      /ECONNREFUSED/,
+    );
+    await manage.putSecret(ns, 'bad-unreachable', { kubeconfig: remote1.kubeconfigText() });
+    await manage.ready(name, 'True', 'Synced');
+  });
+
+  it('wrong CA', async () => {
+    await expectReason(
+      'wrongca',
+      { kubeconfig: kubeconfigDoc(remote1, { caCert: remote2.info.ca.cert }) },
+      'ServerCertificateUntrusted',
+      /certificate/i,
+    );
+  });
+
+  it('invalid client certificate', async () => {
+    const foreign = remote2.info.admin; // signed by another cluster's CA
+    secrets.push(foreign.key.slice(40, 80));
+    await expectReason(
+      'badcert',
+      {
+        kubeconfig: kubeconfigDoc(remote1, {
+          user: {
+            'client-certificate-data': Buffer.from(foreign.cert).toString('base64'),
+            'client-key-data': Buffer.from(foreign.key).toString('base64'),
+          },
+        }),
+      },
+      'ClientCertificateRejected',
+      /did not accept the client certificate.*401/,
+    );
+  });
+
+  it('token rejected (401)', async () => {
+    const token = 'not-a-token-' + 'x'.repeat(20);
+    secrets.push(token);
+    await expectReason('token', { kubeconfig: kubeconfigDoc(remote1, { user: { token } }) }, 'TokenRejected', /401/);
+  });
+
+  it('credentials that may not watch what the reconcilers need (403)', async () => {
+    const nobody = await issueClientCert(remote1.info.ca, 'CN=nobody');
+    secrets.push(nobody.key.slice(40, 80));
+    await expectReason(
+      'forbidden',
+      {
+        kubeconfig: kubeconfigDoc(remote1, {
+          user: {
+            'client-certificate-data': Buffer.from(nobody.cert).toString('base64'),
+            'client-key-data': Buffer.from(nobody.key).toString('base64'),
+          },
+        }),
+      },
+      'Forbidden',
+      /User "nobody" cannot list resource "pods"/,
+    );
+  });
+
+  it('local files, exec and auth-provider plugins are refused', async () => {
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      [
+        'certfile',
+        { 'client-certificate': '/etc/passwd', 'client-key': '/etc/passwd' },
+        /local file \(client-certificate\)/,
+      ],
+      ['tokenfile', { 'token-file': '/etc/hostname' }, /local file \(token-file\)/],
+      [
+        'exec',
+        { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'touch', args: ['/tmp/pwned'] } },
+        /exec plugin/,
+      ],
+      ['authprovider', { 'auth-provider': { name: 'oidc', config: {} } }, /auth-provider plugin/],
+    ];
+    for (const [key, user, message] of cases) {
+      await expectReason(key, { kubeconfig: kubeconfigDoc(remote1, { user }) }, 'UnsafeKubeconfig', message);
+    }
+  });
+
+  it('never let a bad cluster touch a good one, and never logged a credential', async () => {
+    const rc = await manage.ready(good, 'True', 'Synced');
+    expect(rc.status!.conditions!.find((c) => c.type === 'Ready')!.lastTransitionTime).toBe(goodSince);
+    const text = logs.lines.join('\n');
+    expect(text).toMatch(/Ready=False \(Forbidden\)/); // the logs do talk about the failures…
+    for (const c of clusters.all) {
+      // …but never with key or certificate material of any cluster.
+      expect(text).not.toContain(c.info.admin.key.slice(40, 80));
+      expect(text).not.toContain(Buffer.from(c.info.admin.key).toString('base64').slice(40, 80));
+      expect(text).not.toContain(Buffer.from(c.info.admin.cert).toString('base64').slice(40, 80));
+    }
+    for (const s of secrets) expect(text).not.toContain(s);
+  });
+});
+
+describe('readiness', () => {
+  it('answers 503 while a cluster is still syncing and 200 once it is synced', async () => {
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(remote2.info.server).port) });
+    proxy.hold();
+    const slow = rcName('slow');
+    try {
+      await manage.putSecret(ns, 'slow', { kubeconfig: kubeconfigDoc(remote2, { server: proxy.url }) });
+      await manage.createRemoteCluster(slow, labels, ref('slow'));
+      const url = `${await app.getUrl()}/readyz`;
+      const held = await eventually('503 while slow is connecting', async () => {
+        const res = await fetchText(url);
+        return res.status === 503 && res.body.includes(slow) ? res : undefined;
+      });
+      expect(JSON.parse(held.body)).toMatchObject({ status: 'error' });
+      proxy.release();
+      const ok = await eventually('200 once synced', async () => {
+        const res = await fetchText(url);
+        return res.status === 200 ? res : undefined;
+      });
+      const body = JSON.parse(ok.body) as { info: { clusters: { clusters: Record<string, unknown> } } };
+      expect(body.info.clusters.clusters[slow]).toMatchObject({ phase: 'synced' });
+      expect((await fetchText(url.replace('readyz', 'healthz'))).status).toBe(200);
+    } finally {
+      await manage.deleteRemoteCluster(slow);
+      await manage.gone(slow);
+      await proxy.close();
+    }
+  });
+});

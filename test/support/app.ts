@@ -1,0 +1,167 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NestFactory } from '@nestjs/core';
+import type { INestApplication } from '@nestjs/common';
+import { CoreV1Api, type KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import { AppModule } from '../../src/app/app.module.js';
+import { loadSettings, type Settings } from '../../src/config/settings.js';
+import { packageRoot } from '../../src/envtest/binaries.js';
+import { JsonLogger } from '../../src/logging/json-logger.js';
+import { API_VERSION, KIND, PLURAL, type RemoteCluster } from '../../src/remotecluster/types.js';
+import { uniqueName, type TestCluster } from './clusters.js';
+import { eventually } from './poll.js';
+
+/** Settings for an app under test: its own namespace (Secrets, Lease), ephemeral ports, a
+ * selector so it only runs the RemoteClusters of its test file. */
+export function testSettings(namespace: string, selector: string, overrides: Partial<Settings> = {}): Settings {
+  return {
+    ...loadSettings({}),
+    probePort: 0,
+    metricsPort: 0,
+    bindAddress: '127.0.0.1',
+    podNamespace: namespace,
+    secretNamespace: namespace,
+    leaderElection: false,
+    identity: uniqueName('app'),
+    clusterStopTimeoutMs: 3_000,
+    remoteClusterSelector: selector,
+    ...overrides,
+  };
+}
+
+/** Log lines of an in-process app, for assertions that nothing secret is logged. */
+export class CapturedLogs {
+  readonly lines: string[] = [];
+  readonly logger = new JsonLogger('debug', (line) => this.lines.push(line));
+}
+
+export async function startApp(
+  manage: KubeConfig,
+  settings: Settings,
+  logs = new CapturedLogs(),
+  remoteReconcilers: AppModuleRemote = [],
+): Promise<{ app: INestApplication; url: string; logs: CapturedLogs }> {
+  const app = await NestFactory.create(AppModule.forRoot({ settings, manageKubeConfig: manage, remoteReconcilers }), {
+    logger: logs.logger,
+    abortOnError: false,
+  });
+  await app.listen(0, '127.0.0.1');
+  return { app, url: await app.getUrl(), logs };
+}
+type AppModuleRemote = Parameters<typeof AppModule.forRoot>[0]['remoteReconcilers'];
+
+/** The manage cluster as a test drives it: namespaces, Secrets, RemoteClusters. */
+export class ManageApi {
+  readonly core: CoreV1Api;
+  readonly objects: KubernetesObjectApi;
+
+  constructor(readonly kc: KubeConfig) {
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.objects = kc.makeApiClient(KubernetesObjectApi);
+  }
+
+  async namespace(name: string): Promise<void> {
+    await this.core.createNamespace({ body: { metadata: { name } } }).catch((e: { code?: number }) => {
+      if (e.code !== 409) throw e;
+    });
+  }
+
+  async putSecret(namespace: string, name: string, data: Record<string, string>): Promise<void> {
+    const body = { metadata: { name }, stringData: data };
+    try {
+      await this.core.replaceNamespacedSecret({ namespace, name, body: { ...body, data: {} } });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 404) throw err;
+      await this.core.createNamespacedSecret({ namespace, body });
+    }
+  }
+
+  async createRemoteCluster(
+    name: string,
+    labels: Record<string, string>,
+    secretRef: { namespace: string; name: string; key: string },
+  ) {
+    await this.objects.create({
+      apiVersion: API_VERSION,
+      kind: KIND,
+      metadata: { name, labels },
+      spec: { kubeConfig: { secretRef } },
+    } as never);
+  }
+
+  async read(name: string): Promise<RemoteCluster | undefined> {
+    try {
+      return (await this.objects.read({ apiVersion: API_VERSION, kind: KIND, metadata: { name } })) as RemoteCluster;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Waits for the Ready condition to show `status` and `reason` (for the current generation). */
+  async ready(name: string, status: string, reason?: string, timeoutMs = 30_000): Promise<RemoteCluster> {
+    return eventually(
+      `${name} Ready=${status}${reason ? ` (${reason})` : ''}`,
+      async () => {
+        const rc = await this.read(name);
+        const c = rc?.status?.conditions?.find((x) => x.type === 'Ready');
+        const ok =
+          c?.status === status && (!reason || c.reason === reason) && c.observedGeneration === rc?.metadata?.generation;
+        return ok ? rc : undefined;
+      },
+      timeoutMs,
+      100,
+    );
+  }
+
+  async deleteRemoteCluster(name: string): Promise<void> {
+    await this.objects
+      .delete({ apiVersion: API_VERSION, kind: KIND, metadata: { name } })
+      .catch((e: { code?: number }) => {
+        if (e.code !== 404) throw e;
+      });
+  }
+
+  async gone(name: string, timeoutMs = 30_000): Promise<void> {
+    await eventually(
+      `${name} gone`,
+      async () => ((await this.read(name)) === undefined ? true : undefined),
+      timeoutMs,
+      100,
+    );
+  }
+
+  path(name: string): string {
+    return `/apis/${API_VERSION}/${PLURAL}/${name}`;
+  }
+}
+
+export interface MainProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs the real entry point (dist/src/main.js) as its own process against a manage kubeconfig. */
+export function runMain(manageKubeconfig: string, env: Record<string, string>): MainProcess {
+  const path = join(tmpdir(), `${uniqueName('manage')}.kubeconfig`);
+  writeFileSync(path, manageKubeconfig, { mode: 0o600 });
+  const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'src', 'main.js')], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', KUBECONFIG: path, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, output: () => out, exited };
+}
+
+/** A remote cluster's admin kubeconfig as text, for a Secret. */
+export function kubeconfigText(cluster: TestCluster): string {
+  return cluster.kubeconfigText();
+}
