@@ -1,0 +1,227 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoreV1Api, KubernetesObjectApi, loadAllYaml, loadYaml, type KubernetesObject } from '@kubernetes/client-node';
+import { packageRoot } from '../../src/envtest/binaries.js';
+import { fetchText } from '../../src/envtest/http.js';
+import { ManageApi, runMain, type MainProcess } from '../support/app.js';
+import { testClusters, uniqueName } from '../support/clusters.js';
+import { eventually } from '../support/poll.js';
+import { testPod } from '../support/recorder.js';
+
+const clusters = testClusters();
+const [remote1, remote2] = [clusters.remotes[0]!, clusters.remotes[1]!];
+const manage = new ManageApi(clusters.manage.kubeConfig());
+const DEPLOY_NS = 'clusterregistry-system';
+
+function probeUrl(proc: MainProcess): string | undefined {
+  const m = /probes on :(\d+)/.exec(proc.output());
+  return m ? `http://127.0.0.1:${m[1]}` : undefined;
+}
+
+async function stop(proc: MainProcess): Promise<void> {
+  if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
+  await proc.exited;
+}
+
+/** A kubeconfig for the manage cluster that authenticates with a bearer token. */
+function tokenKubeconfig(token: string): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'manage',
+        cluster: {
+          server: clusters.manage.info.server,
+          'certificate-authority-data': Buffer.from(clusters.manage.info.ca.cert).toString('base64'),
+        },
+      },
+    ],
+    users: [{ name: 'sa', user: { token } }],
+    contexts: [{ name: 'sa', context: { cluster: 'manage', user: 'sa' } }],
+    'current-context': 'sa',
+  });
+}
+
+describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
+  const shard = uniqueName('deploy');
+  const name = `${shard}-r1`;
+  let app: MainProcess | undefined;
+
+  afterAll(async () => {
+    if (app) await stop(app);
+  });
+
+  it('applies every manifest of deploy/ as it is', async () => {
+    const objects = clusters.manage.kubeConfig().makeApiClient(KubernetesObjectApi);
+    const kustomization = loadYaml<{ resources: string[] }>(
+      readFileSync(join(packageRoot(), 'deploy', 'kustomization.yaml'), 'utf8'),
+    );
+    let applied = 0;
+    for (const file of kustomization.resources) {
+      for (const doc of loadAllYaml(readFileSync(join(packageRoot(), 'deploy', file), 'utf8')) as KubernetesObject[]) {
+        await objects.patch(doc, undefined, undefined, 'clusterregistry-test', true, 'application/apply-patch+yaml');
+        applied++;
+      }
+      // The CRD must be served before objects of it can be created.
+      if (file === 'crd.yaml') {
+        await eventually('CRD established', async () => {
+          const crd = (await objects.read({
+            apiVersion: 'apiextensions.k8s.io/v1',
+            kind: 'CustomResourceDefinition',
+            metadata: { name: 'remoteclusters.clusterregistry.dev' },
+          })) as { status?: { conditions?: { type: string; status: string }[] } };
+          return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
+            ? true
+            : undefined;
+        });
+      }
+    }
+    expect(applied).toBe(9);
+    const deployment = (await objects.read({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'clusterregistry', namespace: DEPLOY_NS },
+    })) as { spec: { template: { spec: { containers: { securityContext: object }[] } } } };
+    expect(deployment.spec.template.spec.containers[0]!.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+    });
+  });
+
+  it('does its whole job with a token of the deploy ServiceAccount (the RBAC is enough)', async () => {
+    const token = await manage.core.createNamespacedServiceAccountToken({
+      namespace: DEPLOY_NS,
+      name: 'clusterregistry',
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+    expect(token.status?.token).toBeTruthy();
+    app = runMain(tokenKubeconfig(token.status!.token!), {
+      POD_NAMESPACE: DEPLOY_NS,
+      POD_NAME: `${shard}-pod`,
+      PROBE_PORT: '0',
+      METRICS_PORT: '0',
+      BIND_ADDRESS: '127.0.0.1',
+      LEASE_NAME: 'clusterregistry-leader',
+      REMOTECLUSTER_SELECTOR: `shard=${shard}`,
+    });
+    await eventually('leader', () => (/became leader/.test(app!.output()) ? true : undefined));
+    await manage.putSecret(DEPLOY_NS, name, { kubeconfig: remote1.kubeconfigText() });
+    await manage.createRemoteCluster(name, { shard }, { namespace: DEPLOY_NS, name, key: 'kubeconfig' });
+    await manage.ready(name, 'True', 'Synced');
+    // The example reconciler writes its summary into the app's namespace.
+    await remote1
+      .kubeConfig()
+      .makeApiClient(CoreV1Api)
+      .createNamespacedPod({ namespace: 'default', body: testPod(uniqueName('deploy-pod')) });
+    await eventually('summary ConfigMap written with the SA token', () =>
+      manage.core.readNamespacedConfigMap({ namespace: DEPLOY_NS, name: `pods-${name}` }).catch(() => undefined),
+    );
+    const ready = await fetchText(`${probeUrl(app)!}/readyz`);
+    expect(ready.status).toBe(200);
+    await manage.deleteRemoteCluster(name);
+    await manage.gone(name);
+    expect(app.output()).not.toMatch(/forbidden/i);
+  });
+
+  it('stops every runtime on SIGTERM within the shutdown timeout', async () => {
+    const second = `${shard}-r2`;
+    await manage.putSecret(DEPLOY_NS, second, { kubeconfig: remote2.kubeconfigText() });
+    await manage.createRemoteCluster(second, { shard }, { namespace: DEPLOY_NS, name: second, key: 'kubeconfig' });
+    await manage.ready(second, 'True', 'Synced');
+    const started = Date.now();
+    app!.child.kill('SIGTERM');
+    const exit = await app!.exited;
+    const took = Date.now() - started;
+    expect(exit.code).toBe(0);
+    expect(took).toBeLessThan(20_000);
+    expect(app!.output()).toMatch(new RegExp(`cluster ${second}: runtime stopped`));
+    expect(app!.output()).toMatch(/released the lease/);
+    process.stderr.write(`[figures] SIGTERM to exit with a running runtime: ${took} ms\n`);
+    app = undefined;
+    // Leave the object to nobody: remove our finalizer's owner first, then the object.
+    await manage.objects.patch(
+      {
+        apiVersion: 'clusterregistry.dev/v1alpha1',
+        kind: 'RemoteCluster',
+        metadata: { name: second, finalizers: null },
+      } as never,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      'application/merge-patch+json',
+    );
+    await manage.deleteRemoteCluster(second);
+  });
+});
+
+describe('leader election with two app processes', () => {
+  const shard = uniqueName('ha');
+  const ns = uniqueName('ha');
+  const procs: MainProcess[] = [];
+
+  afterAll(async () => {
+    await Promise.all(procs.map(stop));
+  });
+
+  it('the standby takes over within the lease duration when the leader is killed', async () => {
+    await manage.namespace(ns);
+    const env = (id: string) => ({
+      POD_NAMESPACE: ns,
+      POD_NAME: id,
+      PROBE_PORT: '0',
+      METRICS_PORT: '0',
+      BIND_ADDRESS: '127.0.0.1',
+      LEASE_DURATION_MS: '4000',
+      RENEW_DEADLINE_MS: '3000',
+      RETRY_PERIOD_MS: '500',
+      REMOTECLUSTER_SELECTOR: `shard=${shard}`,
+      EXAMPLE_RECONCILERS: 'false',
+    });
+    const kubeconfig = clusters.manage.kubeconfigText();
+    procs.push(runMain(kubeconfig, env('replica-a')));
+    await eventually('a leads', () => (/replica-a became leader/.test(procs[0]!.output()) ? true : undefined));
+    procs.push(runMain(kubeconfig, env('replica-b')));
+    await eventually('b serves probes', () => probeUrl(procs[1]!));
+
+    const names = [`${shard}-1`, `${shard}-2`];
+    for (const [i, cluster] of [remote1, remote2].entries()) {
+      await manage.putSecret(ns, names[i]!, { kubeconfig: cluster.kubeconfigText() });
+      await manage.createRemoteCluster(names[i]!, { shard }, { namespace: ns, name: names[i]!, key: 'kubeconfig' });
+    }
+    for (const n of names) await manage.ready(n, 'True', 'Synced');
+    expect(procs[1]!.output()).not.toMatch(/replica-b became leader/);
+
+    const killedAt = Date.now();
+    procs[0]!.child.kill('SIGKILL'); // no release: b must wait for the lease to expire
+    await eventually(
+      'b leads',
+      () => (/replica-b became leader/.test(procs[1]!.output()) ? true : undefined),
+      20_000,
+      50,
+    );
+    const failover = Date.now() - killedAt;
+    const url = `${probeUrl(procs[1]!)!}/readyz`;
+    const body = await eventually('b runs every cluster, synced', async () => {
+      const res = await fetchText(url);
+      const parsed = JSON.parse(res.body) as {
+        info?: { clusters?: { leader: boolean; clusters: Record<string, { phase: string }> } };
+      };
+      const runtimes = parsed.info?.clusters?.clusters ?? {};
+      return res.status === 200 && names.every((n) => runtimes[n]?.phase === 'synced') ? parsed : undefined;
+    });
+    const allReady = Date.now() - killedAt;
+    expect(body.info!.clusters!.leader).toBe(true);
+    for (const n of names) await manage.ready(n, 'True', 'Synced');
+    // Lease of 4 s, measured from b's own observation of the last renewal, plus one retry period.
+    expect(failover).toBeLessThan(4_000 + 500 + 1_500);
+    process.stderr.write(
+      `[figures] failover: leader killed to standby leading ${failover} ms; to every cluster synced ${allReady} ms\n`,
+    );
+    for (const n of names) {
+      await manage.deleteRemoteCluster(n);
+      await manage.gone(n);
+    }
+  });
+});
