@@ -1,0 +1,37 @@
+import { JsonLogger } from '../../../src/logging/json-logger.js';
+import { redact } from '../../../src/logging/redact.js';
+
+describe('redact', () => {
+  it('masks PEM blocks, bearer tokens, JWTs and kubeconfig secret fields', () => {
+    const pem =
+      '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----';
+    const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJlc2lnbmF0dXJl';
+    const out = redact(
+      `key ${pem} auth Bearer abcdefghijklmnop token: supersecret123 client-key-data: QUJDREVG jwt ${jwt}`,
+    );
+    expect(out).not.toContain('MIGHAgEAMBMG');
+    expect(out).not.toContain('abcdefghijklmnop');
+    expect(out).not.toContain('supersecret123');
+    expect(out).not.toContain('QUJDREVG');
+    expect(out).not.toContain(jwt);
+    expect(out).toContain('[REDACTED PEM]');
+  });
+
+  it('leaves ordinary messages alone', () => {
+    expect(redact('cluster remote-1: Ready=False (Unreachable)')).toBe('cluster remote-1: Ready=False (Unreachable)');
+  });
+});
+
+describe('JsonLogger', () => {
+  it('writes one redacted JSON object per line with level and context, and honours the level', () => {
+    const lines: string[] = [];
+    const logger = new JsonLogger('log', (line) => lines.push(line));
+    logger.debug('hidden', 'X');
+    logger.log('Bearer abcdefghijklmnopqrstu failed', 'Registry');
+    logger.log('InstanceLoader chatter', 'InstanceLoader');
+    expect(lines).toHaveLength(1);
+    const entry = JSON.parse(lines[0]!) as Record<string, string>;
+    expect(entry).toMatchObject({ level: 'log', context: 'Registry', msg: 'Bearer [REDACTED] failed' });
+    expect(Date.parse(entry.time!)).not.toBeNaN();
+  });
+});

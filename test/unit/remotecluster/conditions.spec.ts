@@ -1,0 +1,39 @@
+import { setCondition } from '../../../src/remotecluster/conditions.js';
+
+describe('setCondition', () => {
+  const t0 = new Date('2026-01-01T00:00:00.000Z');
+  const t1 = new Date('2026-01-01T00:05:00.000Z');
+
+  it('keeps lastTransitionTime while the status stays, moves it when the status changes', () => {
+    const first = setCondition(undefined, { type: 'Ready', status: 'False', reason: 'Connecting', message: 'a' }, t0);
+    const same = setCondition(first, { type: 'Ready', status: 'False', reason: 'Unreachable', message: 'b' }, t1);
+    expect(same[0]).toMatchObject({ reason: 'Unreachable', message: 'b', lastTransitionTime: '2026-01-01T00:00:00Z' });
+    const flipped = setCondition(same, { type: 'Ready', status: 'True', reason: 'Synced', message: 'c' }, t1);
+    expect(flipped[0]!.lastTransitionTime).toBe('2026-01-01T00:05:00Z');
+  });
+
+  it('orders conditions the same way whatever order they were set in', () => {
+    const a = setCondition(
+      setCondition(undefined, { type: 'Zeta', status: 'True', reason: 'r', message: 'm' }, t0),
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'r',
+        message: 'm',
+      },
+      t0,
+    );
+    const b = setCondition(
+      setCondition(undefined, { type: 'Ready', status: 'True', reason: 'r', message: 'm' }, t0),
+      {
+        type: 'Zeta',
+        status: 'True',
+        reason: 'r',
+        message: 'm',
+      },
+      t0,
+    );
+    expect(a.map((c) => c.type)).toEqual(['Ready', 'Zeta']);
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+  });
+});
