@@ -253,6 +253,8 @@ export async function blackHole(): Promise<{ url: string; connections: () => num
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
+    // Read and drop what the client sends, so its close is noticed and counted.
+    socket.resume();
     socket.on('error', () => undefined);
     socket.on('close', () => sockets.delete(socket));
   });
