@@ -13,6 +13,15 @@ const [remote1, remote2] = [clusters.remotes[0]!, clusters.remotes[1]!];
 const manage = new ManageApi(clusters.manage.kubeConfig());
 const DEPLOY_NS = 'clusterregistry-system';
 
+/** Waits for a line in a process's output; on failure, the error shows the output's tail. */
+async function waitOutput(proc: MainProcess, pattern: RegExp, timeoutMs = 30_000): Promise<void> {
+  try {
+    await eventually(`output ${pattern}`, () => (pattern.test(proc.output()) ? true : undefined), timeoutMs, 50);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- output ---\n${proc.output().slice(-3000)}`, { cause: err });
+  }
+}
+
 function probeUrl(proc: MainProcess): string | undefined {
   const m = /probes on :(\d+)/.exec(proc.output());
   return m ? `http://127.0.0.1:${m[1]}` : undefined;
@@ -105,7 +114,7 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
       LEASE_NAME: 'clusterregistry-leader',
       REMOTECLUSTER_SELECTOR: `shard=${shard}`,
     });
-    await eventually('leader', () => (/became leader/.test(app!.output()) ? true : undefined));
+    await waitOutput(app, /became leader/);
     await manage.putSecret(DEPLOY_NS, name, { kubeconfig: remote1.kubeconfigText() });
     await manage.createRemoteCluster(name, { shard }, { namespace: DEPLOY_NS, name, key: 'kubeconfig' });
     await manage.ready(name, 'True', 'Synced');
@@ -181,7 +190,7 @@ describe('leader election with two app processes', () => {
     });
     const kubeconfig = clusters.manage.kubeconfigText();
     procs.push(runMain(kubeconfig, env('replica-a')));
-    await eventually('a leads', () => (/replica-a became leader/.test(procs[0]!.output()) ? true : undefined));
+    await waitOutput(procs[0]!, /replica-a became leader/);
     procs.push(runMain(kubeconfig, env('replica-b')));
     await eventually('b serves probes', () => probeUrl(procs[1]!));
 
