@@ -73,6 +73,12 @@ export class ClusterClient {
       connect: { ...this.connection.tls, keepAlive: true, keepAliveInitialDelay: 30_000 },
       keepAliveTimeout: 30_000,
       connectTimeout: 10_000,
+      // Every request carries its own deadline (an AbortSignal), and stream() passes the watch's
+      // inactivity deadline, so undici's 300 s defaults add nothing. They also cost memory: an
+      // HTTP/2 stream that close() destroys between its 'end' and 'close' keeps its timer, and
+      // the timer keeps the stream (with its request and error) alive for 300 s.
+      headersTimeout: 0,
+      bodyTimeout: 0,
     });
     this.resources = new ResourceResolver(this);
   }
