@@ -10,6 +10,7 @@ import {
 } from '@kubernetes/client-node';
 import { Agent, fetch } from 'undici';
 import { connectionFrom, type Connection } from './connection.js';
+import { deadline } from './deadline.js';
 import { KubeApiError } from './errors.js';
 import { ResourceResolver } from './resources.js';
 
@@ -157,44 +158,58 @@ export class ClusterClient {
   }
 
   private async send(method: string, path: string, options: RequestOptions, timeoutMs: number): Promise<string> {
-    const signals = [this.closing.signal, AbortSignal.timeout(timeoutMs)];
+    const time = deadline(timeoutMs);
+    const signals = [this.closing.signal, time.signal];
     if (options.signal) signals.push(options.signal);
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const res = await this.agent.request({
-      origin: this.connection.origin,
-      path: this.connection.basePath + path + queryString(options.query),
-      method: method,
-      headers: await this.headers(
-        payload === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' },
-      ),
-      body: payload,
-      signal: AbortSignal.any(signals),
-    });
-    const text = await res.body.text();
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      throw KubeApiError.fromResponse(res.statusCode, res.headers, text, `${method} ${path}`);
+    try {
+      const res = await this.agent.request({
+        origin: this.connection.origin,
+        path: this.connection.basePath + path + queryString(options.query),
+        method: method,
+        headers: await this.headers(
+          payload === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' },
+        ),
+        body: payload,
+        signal: AbortSignal.any(signals),
+      });
+      const text = await res.body.text();
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        throw KubeApiError.fromResponse(res.statusCode, res.headers, text, `${method} ${path}`);
+      }
+      return text;
+    } finally {
+      time.clear();
     }
-    return text;
   }
 
   private generated(): ReturnType<typeof createConfiguration> {
     if (this.generatedConfig) return this.generatedConfig;
     const send = async (req: RequestContext): Promise<ResponseContext> => {
-      const signals = [this.closing.signal, AbortSignal.timeout(this.requestTimeoutMs)];
+      // The deadline covers reading the body too, which client-node does after send() returns.
+      const time = deadline(this.requestTimeoutMs);
+      const signals = [this.closing.signal, time.signal];
       const own = req.getSignal();
       if (own) signals.push(own);
-      const res = await fetch(req.getUrl(), {
-        method: req.getHttpMethod().toString(),
-        body: req.getBody() as string | undefined,
-        headers: { ...req.getHeaders(), ...(await this.headers()) },
-        signal: AbortSignal.any(signals),
-        dispatcher: this.agent,
-      });
+      let res: Awaited<ReturnType<typeof fetch>>;
+      try {
+        res = await fetch(req.getUrl(), {
+          method: req.getHttpMethod().toString(),
+          body: req.getBody() as string | undefined,
+          headers: { ...req.getHeaders(), ...(await this.headers()) },
+          signal: AbortSignal.any(signals),
+          dispatcher: this.agent,
+        });
+      } catch (err) {
+        time.clear();
+        throw err;
+      }
       const headers: Record<string, string> = {};
       res.headers.forEach((value, name) => (headers[name] = value));
       return new ResponseContext(res.status, headers, {
-        text: () => res.text(),
-        binary: async () => Buffer.from(await res.arrayBuffer()),
+        text: () => res.text().finally(() => time.clear()),
+        binary: async () => Buffer.from(await res.arrayBuffer().finally(() => time.clear())),
+        // A streamed body is bounded by the deadline until the timer fires.
         stream: () => res.body as never,
       });
     };

@@ -9,6 +9,7 @@ import { NestFactory } from '@nestjs/core';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterClient } from '../client/cluster-client.js';
 import { connectionFrom } from '../client/connection.js';
+import { deadline } from '../client/deadline.js';
 import { ClusterRuntime } from '../cluster/cluster-runtime.js';
 import { RemoteClusterModule } from '../cluster/remote-cluster.module.js';
 import type { SharedRuntime } from '../cluster/shared-runtime.js';
@@ -34,11 +35,17 @@ interface Entry {
   since: Date;
 }
 
-function deadline(options: { signal?: AbortSignal; timeoutMs?: number }): AbortSignal | undefined {
-  const signals = [options.signal, options.timeoutMs ? AbortSignal.timeout(options.timeoutMs) : undefined].filter(
-    (s): s is AbortSignal => s !== undefined,
-  );
-  return signals.length ? AbortSignal.any(signals) : undefined;
+/** The caller's signal and timeout as one signal; clear() once the call is over (see client/deadline). */
+function callDeadline(options: { signal?: AbortSignal; timeoutMs?: number }): {
+  signal?: AbortSignal;
+  clear: () => void;
+} {
+  const time = options.timeoutMs ? deadline(options.timeoutMs) : undefined;
+  const signals = [options.signal, time?.signal].filter((s): s is AbortSignal => s !== undefined);
+  return {
+    signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
+    clear: () => time?.clear(),
+  };
 }
 
 /** Resolves with `work`, or rejects when `signal` aborts first (work goes on; see `orphan`). */
@@ -115,7 +122,8 @@ export class RemoteClusterRegistry implements BeforeApplicationShutdown {
       // abortOnError: false, or a failing context would exit the process. No logger option: a
       // child's logger would replace the process-wide one. No shutdown hooks: the root owns signals.
       const creating = NestFactory.createApplicationContext(module, { abortOnError: false });
-      const context = await raceAbort(creating, deadline(options), (late) => void late.close());
+      const time = callDeadline(options);
+      const context = await raceAbort(creating, time.signal, (late) => void late.close()).finally(time.clear);
       entry.context = context;
       entry.runtime = context.get(ClusterRuntime);
       this.logger.log(`cluster ${name}: runtime started`);
@@ -147,7 +155,8 @@ export class RemoteClusterRegistry implements BeforeApplicationShutdown {
         }
       })();
     }
-    await raceAbort(entry.stopped, deadline(options), () => undefined);
+    const time = callDeadline(options);
+    await raceAbort(entry.stopped, time.signal, () => undefined).finally(time.clear);
   }
 
   /**
@@ -203,12 +212,14 @@ export class RemoteClusterRegistry implements BeforeApplicationShutdown {
     if (!entry) throw new ClusterNotRunningError(name);
     await entry.started;
     if (!entry.runtime) throw new ClusterNotRunningError(name);
-    const signal = deadline(options)!;
+    const time = callDeadline(options);
     try {
-      await entry.runtime.waitForSync(signal);
+      await entry.runtime.waitForSync(time.signal!);
     } catch (err) {
       if (options.signal?.aborted) throw err;
       throw new ClusterSyncTimeoutError(name, options.timeoutMs, this.status(name)?.cause?.message);
+    } finally {
+      time.clear();
     }
   }
 
