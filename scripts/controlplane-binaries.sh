@@ -90,7 +90,7 @@ GO
 fi
 
 if [[ ! -x "$out/kube-apiserver" ]]; then
-  log "building kube-apiserver ${KUBERNETES_VERSION} (first time only; about 15-25 min on 2 cores)"
+  log "building kube-apiserver ${KUBERNETES_VERSION} (first time only; 4-5 min on 2 cores)"
   mkdir -p "$work/apiserver"
   {
     echo "module clusterregistry.dev/controlplane/kube-apiserver"

@@ -1,4 +1,8 @@
+import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { packageRoot } from '../../src/envtest/binaries.js';
+import { installCrd, loadCrds } from '../../src/envtest/crd.js';
 import { PodSummaryReconciler, SUMMARY_PREFIX } from '../../src/examples/pod-summary.reconciler.js';
 import { issueClientCert } from '../../src/envtest/pki.js';
 import { fetchText } from '../../src/envtest/http.js';
@@ -8,6 +12,7 @@ import { CapturedLogs, ManageApi, startApp, testSettings } from '../support/app.
 import { testClusters, uniqueName } from '../support/clusters.js';
 import { kubeconfigDoc } from '../support/kubeconfig.js';
 import { eventually } from '../support/poll.js';
+import { testPod } from '../support/recorder.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 const clusters = testClusters();
@@ -29,6 +34,8 @@ async function start(): Promise<void> {
 }
 
 beforeAll(async () => {
+  // The CRD as shipped; installing it again (another test file did) only replaces it.
+  for (const crd of loadCrds(join(packageRoot(), 'deploy', 'crd.yaml'))) await installCrd(manage.kc, crd);
   await manage.namespace(ns);
   await start();
 });
@@ -67,6 +74,10 @@ describe('RemoteCluster lifecycle', () => {
   });
 
   it('writes to the manage cluster from the example remote reconciler', async () => {
+    await remote1
+      .kubeConfig()
+      .makeApiClient(CoreV1Api)
+      .createNamespacedPod({ namespace: 'default', body: testPod(uniqueName('summary')) });
     const summary = await eventually('pod summary written', () =>
       manage.core.readNamespacedConfigMap({ namespace: ns, name: `${SUMMARY_PREFIX}${name}` }).catch(() => undefined),
     );
