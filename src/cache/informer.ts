@@ -1,3 +1,4 @@
+import { sleep } from '../client/deadline.js';
 import type { ClusterClient } from '../client/cluster-client.js';
 import { describeFailure, failureReason, KubeApiError, type FailureReason } from '../client/errors.js';
 import { collectionPath, type ResourceInfo } from '../client/resources.js';
@@ -54,18 +55,6 @@ interface ListPage {
 }
 
 class Gone extends Error {}
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 /**
  * List-then-watch for one kind in one cluster, with the guarantees controller-runtime users rely

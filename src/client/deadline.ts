@@ -22,3 +22,17 @@ export function deadline(timeoutMs: number): Deadline {
   timer.unref();
   return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
+
+/** Waits `ms`, or less if `signal` aborts first; never rejects (retry loops check the signal). */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

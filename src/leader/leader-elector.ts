@@ -1,3 +1,4 @@
+import { sleep } from '../client/deadline.js';
 import { Logger } from '@nestjs/common';
 import { describeFailure } from '../client/errors.js';
 import { type LeaseLock, microTime, type LeaseRecord } from './lease-lock.js';
@@ -13,18 +14,6 @@ export interface LeaderCallbacks {
   onStartedLeading(): Promise<void> | void;
   onStoppedLeading(): Promise<void> | void;
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 /**
  * Lease-based leader election, as client-go's: a candidate takes the Lease when its holder has

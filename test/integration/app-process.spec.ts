@@ -149,18 +149,7 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
     process.stderr.write(`[figures] SIGTERM to exit with a running runtime: ${took} ms\n`);
     app = undefined;
     // Leave the object to nobody: remove our finalizer's owner first, then the object.
-    await manage.objects.patch(
-      {
-        apiVersion: 'clusterregistry.dev/v1alpha1',
-        kind: 'RemoteCluster',
-        metadata: { name: second, finalizers: null },
-      } as never,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      'application/merge-patch+json',
-    );
+    await manage.setFinalizers(second, null);
     await manage.deleteRemoteCluster(second);
   });
 });

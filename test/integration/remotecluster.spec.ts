@@ -10,7 +10,7 @@ import { RemoteClusterRegistry } from '../../src/registry/remote-cluster.registr
 import { FINALIZER } from '../../src/remotecluster/types.js';
 import { CapturedLogs, ManageApi, startApp, testSettings } from '../support/app.js';
 import { testClusters, uniqueName } from '../support/clusters.js';
-import { kubeconfigDoc } from '../support/kubeconfig.js';
+import { certUser, kubeconfigDoc } from '../support/kubeconfig.js';
 import { eventually } from '../support/poll.js';
 import { testPod } from '../support/recorder.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -51,18 +51,7 @@ describe('RemoteCluster lifecycle', () => {
     await manage.putSecret(ns, 'life', { kubeconfig: remote1.kubeconfigText() });
     await manage.createRemoteCluster(name, labels, ref('life'));
     // Someone else's finalizer, set at creation: it must survive everything we do.
-    await manage.objects.patch(
-      {
-        apiVersion: 'clusterregistry.dev/v1alpha1',
-        kind: 'RemoteCluster',
-        metadata: { name, finalizers: ['example.com/keep'] },
-      } as never,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      'application/merge-patch+json',
-    );
+    await manage.setFinalizers(name, ['example.com/keep']);
     const rc = await manage.ready(name, 'True', 'Synced');
     expect(rc.metadata?.finalizers).toEqual(expect.arrayContaining([FINALIZER, 'example.com/keep']));
     const ready = rc.status!.conditions!.find((c) => c.type === 'Ready')!;
@@ -112,18 +101,7 @@ describe('RemoteCluster lifecycle', () => {
     });
     expect(registry.has(name)).toBe(false);
     expect((await manage.read(name))?.metadata?.finalizers).toEqual(['example.com/keep']);
-    await manage.objects.patch(
-      {
-        apiVersion: 'clusterregistry.dev/v1alpha1',
-        kind: 'RemoteCluster',
-        metadata: { name, finalizers: null },
-      } as never,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      'application/merge-patch+json',
-    );
+    await manage.setFinalizers(name, null);
     await manage.gone(name);
   });
 
@@ -214,10 +192,7 @@ describe('RemoteCluster bad input', () => {
       'badcert',
       {
         kubeconfig: kubeconfigDoc(remote1, {
-          user: {
-            'client-certificate-data': Buffer.from(foreign.cert).toString('base64'),
-            'client-key-data': Buffer.from(foreign.key).toString('base64'),
-          },
+          user: certUser(foreign),
         }),
       },
       'ClientCertificateRejected',
@@ -238,10 +213,7 @@ describe('RemoteCluster bad input', () => {
       'forbidden',
       {
         kubeconfig: kubeconfigDoc(remote1, {
-          user: {
-            'client-certificate-data': Buffer.from(nobody.cert).toString('base64'),
-            'client-key-data': Buffer.from(nobody.key).toString('base64'),
-          },
+          user: certUser(nobody),
         }),
       },
       'Forbidden',

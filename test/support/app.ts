@@ -116,6 +116,18 @@ export class ManageApi {
     );
   }
 
+  /** Sets (or with null, clears) the finalizers of a RemoteCluster with a merge patch. */
+  async setFinalizers(name: string, finalizers: string[] | null): Promise<void> {
+    await this.objects.patch(
+      { apiVersion: API_VERSION, kind: KIND, metadata: { name, finalizers } } as never,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      'application/merge-patch+json',
+    );
+  }
+
   async deleteRemoteCluster(name: string): Promise<void> {
     await this.objects
       .delete({ apiVersion: API_VERSION, kind: KIND, metadata: { name } })

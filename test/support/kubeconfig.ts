@@ -55,3 +55,8 @@ export function kubeconfigDoc(
     'current-context': opts.currentContext ?? 'ctx',
   });
 }
+
+/** The user entry of a kubeconfig that authenticates with this certificate and key. */
+export function certUser(pair: { cert: string; key: string }): Record<string, string> {
+  return { 'client-certificate-data': b64(pair.cert), 'client-key-data': b64(pair.key) };
+}
