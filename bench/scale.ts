@@ -133,7 +133,7 @@ await run(async () => {
           while (performance.now() - started < DEGRADED_WITHIN_MS) {
             const status = root.registry.status('dead');
             if (status?.phase === 'degraded') {
-              cause = `${status.cause?.reason}: ${status.cause?.message}`;
+              cause = `reason ${status.cause?.reason}; message "${status.cause?.message}"`;
               return performance.now() - started;
             }
             await sleep(50);
