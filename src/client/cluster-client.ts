@@ -70,7 +70,8 @@ export class ClusterClient {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
     this.userAgent = options.userAgent ?? USER_AGENT;
     this.agent = new Agent({
-      // TCP keep-alive finds a dead peer under an idle watch; pipelining stays off.
+      // TCP keep-alive finds a dead peer under an idle connection. undici speaks HTTP/2 to the
+      // apiserver when it offers it (it does), so watches and requests share few connections.
       connect: { ...this.connection.tls, keepAlive: true, keepAliveInitialDelay: 30_000 },
       keepAliveTimeout: 30_000,
       connectTimeout: 10_000,
@@ -178,6 +179,12 @@ export class ClusterClient {
         throw KubeApiError.fromResponse(res.statusCode, res.headers, text, `${method} ${path}`);
       }
       return text;
+    } catch (err) {
+      // Say what timed out: "aborted due to timeout" alone tells an operator nothing.
+      if (time.signal.aborted && (err as { name?: string }).name === 'TimeoutError') {
+        throw new DOMException(`${method} ${path}: no answer within ${timeoutMs} ms`, 'TimeoutError');
+      }
+      throw err;
     } finally {
       time.clear();
     }
