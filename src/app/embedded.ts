@@ -48,7 +48,7 @@ export async function startEmbedded(dir: string, namespace: string): Promise<Emb
       [
         'embedded default: local manage cluster and two remote clusters are running',
         ...clusters.clusters.map((c) => `  ${c.name.padEnd(9)} kubectl --kubeconfig ${c.kubeconfigPath} get ns`),
-        `  kubectl --kubeconfig ${manageCluster.kubeconfigPath} get rc`,
+        `  kubectl --kubeconfig ${manageCluster.kubeconfigPath} get rc.clusterregistry.dev`,
         `  curl http://127.0.0.1:${probePort}/readyz   curl http://127.0.0.1:${metricsPort}/metrics`,
         'Ctrl-C stops the app and the clusters.',
       ].join('\n');

@@ -22,6 +22,7 @@ import { API_VERSION, FINALIZER, KIND, PLURAL, type Condition, type RemoteCluste
 /** How often Ready is re-evaluated while a cluster is connecting, and once it is settled. */
 const POLL_UNSETTLED_MS = 1_000;
 const POLL_SETTLED_MS = 15_000;
+const FIRST_SYNC_WAIT_MS = 2_000;
 
 const PATH = `/apis/${API_VERSION}/${PLURAL}`;
 
@@ -109,6 +110,11 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     if (!this.registry.has(name)) {
       await this.registry.spawn(name, source.kubeConfig, { timeoutMs: 30_000 });
       this.spawnedWith.set(name, hash);
+      // Most clusters sync within a second: report that at once instead of at the next poll.
+      // Bounded, so a slow cluster holds a worker for at most this long.
+      await this.registry
+        .waitForSync(name, { timeoutMs: FIRST_SYNC_WAIT_MS, signal: ctx.signal })
+        .catch(() => undefined);
     }
 
     const status = this.registry.status(name);
