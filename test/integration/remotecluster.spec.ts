@@ -49,9 +49,8 @@ describe('RemoteCluster lifecycle', () => {
 
   it('adds its finalizer, spawns the runtime and reports Ready=True', async () => {
     await manage.putSecret(ns, 'life', { kubeconfig: remote1.kubeconfigText() });
-    await manage.createRemoteCluster(name, labels, ref('life'));
     // Someone else's finalizer, set at creation: it must survive everything we do.
-    await manage.setFinalizers(name, ['example.com/keep']);
+    await manage.createRemoteCluster(name, labels, ref('life'), ['example.com/keep']);
     const rc = await manage.ready(name, 'True', 'Synced');
     expect(rc.metadata?.finalizers).toEqual(expect.arrayContaining([FINALIZER, 'example.com/keep']));
     const ready = rc.status!.conditions!.find((c) => c.type === 'Ready')!;

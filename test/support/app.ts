@@ -82,11 +82,12 @@ export class ManageApi {
     name: string,
     labels: Record<string, string>,
     secretRef: { namespace: string; name: string; key: string },
+    finalizers?: string[],
   ) {
     await this.objects.create({
       apiVersion: API_VERSION,
       kind: KIND,
-      metadata: { name, labels },
+      metadata: { name, labels, finalizers },
       spec: { kubeConfig: { secretRef } },
     } as never);
   }
