@@ -27,8 +27,6 @@ export interface ClusterRegistryModuleOptions {
   startManageReconcilers?: boolean;
 }
 
-const ROOT_OPTIONS = Symbol('ROOT_OPTIONS');
-
 class ManageAutostart implements OnApplicationBootstrap {
   constructor(
     private readonly runtime: ManageRuntime,
@@ -50,7 +48,6 @@ export class ClusterRegistryModule {
       global: true,
       imports: [DiscoveryModule],
       providers: [
-        { provide: ROOT_OPTIONS, useValue: options },
         { provide: REGISTRY_OPTIONS, useValue: options.remote ?? {} },
         {
           provide: MANAGE_CLIENT,

@@ -54,8 +54,4 @@ export class ObjectStore<T extends KubeObject = KubeObject> {
     for (const o of objects) this.items.set(objectKey(o), o);
     return previous;
   }
-
-  clear(): void {
-    this.items.clear();
-  }
 }

@@ -103,18 +103,18 @@ export class PrometheusMetrics implements EngineMetrics {
   }
 
   reconciled(controller: string, cluster: string, outcome: ReconcileOutcome, seconds: number): void {
-    this.counter(this.reconcileTotal, { controller, cluster, result: outcome }).inc();
-    if (outcome === 'error' || outcome === 'timeout') this.counter(this.reconcileErrors, { controller, cluster }).inc();
-    this.counter(this.reconcileTime, { controller, cluster }).observe!(seconds);
+    this.child(this.reconcileTotal, { controller, cluster, result: outcome }).inc();
+    if (outcome === 'error' || outcome === 'timeout') this.child(this.reconcileErrors, { controller, cluster }).inc();
+    this.child(this.reconcileTime, { controller, cluster }).observe!(seconds);
   }
 
   queue(controller: string, cluster: string): WorkQueueMetrics {
     const labels = { name: controller, cluster };
     const depth = this.queueDepth.labels(labels);
     this.track(cluster, this.queueDepth, labels);
-    const adds = this.counter(this.queueAdds, labels);
-    const latency = this.counter(this.queueLatency, labels);
-    const retries = this.counter(this.queueRetries, labels);
+    const adds = this.child(this.queueAdds, labels);
+    const latency = this.child(this.queueLatency, labels);
+    const retries = this.child(this.queueRetries, labels);
     return {
       depth: (n) => depth.set(n),
       added: () => adds.inc(),
@@ -124,11 +124,11 @@ export class PrometheusMetrics implements EngineMetrics {
   }
 
   informer(cluster: string, kind: string): InformerMetrics {
-    const relists = this.counter(this.relists, { cluster, kind });
+    const relists = this.child(this.relists, { cluster, kind });
     return {
       relist: () => relists.inc(),
-      watchRestart: (reason) => this.counter(this.watchRestarts, { cluster, kind, reason }).inc(),
-      event: (type) => this.counter(this.events, { cluster, kind, type }).inc(),
+      watchRestart: (reason) => this.child(this.watchRestarts, { cluster, kind, reason }).inc(),
+      event: (type) => this.child(this.events, { cluster, kind, type }).inc(),
     };
   }
 
@@ -157,7 +157,7 @@ export class PrometheusMetrics implements EngineMetrics {
   }
 
   /** A cached child per label set: label hashing on every reconcile would cost more than the reconcile. */
-  private counter<L extends string>(
+  private child<L extends string>(
     metric: Counter<L> | Histogram<L>,
     labels: Record<L, string>,
   ): { inc(n?: number): void; observe?(v: number): void } {

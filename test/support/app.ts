@@ -9,8 +9,8 @@ import { AppModule } from '../../src/app/app.module.js';
 import { loadSettings, type Settings } from '../../src/config/settings.js';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { JsonLogger } from '../../src/logging/json-logger.js';
-import { API_VERSION, KIND, PLURAL, type RemoteCluster } from '../../src/remotecluster/types.js';
-import { uniqueName, type TestCluster } from './clusters.js';
+import { API_VERSION, KIND, type RemoteCluster } from '../../src/remotecluster/types.js';
+import { uniqueName } from './clusters.js';
 import { eventually } from './poll.js';
 
 /** Settings for an app under test: its own namespace (Secrets, Lease), ephemeral ports, a
@@ -145,10 +145,6 @@ export class ManageApi {
       100,
     );
   }
-
-  path(name: string): string {
-    return `/apis/${API_VERSION}/${PLURAL}/${name}`;
-  }
 }
 
 export interface MainProcess {
@@ -172,9 +168,4 @@ export function runMain(manageKubeconfig: string, env: Record<string, string>): 
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   return { child, output: () => out, exited };
-}
-
-/** A remote cluster's admin kubeconfig as text, for a Secret. */
-export function kubeconfigText(cluster: TestCluster): string {
-  return cluster.kubeconfigText();
 }

@@ -1,18 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { FairLimiter } from '../../../src/queue/index.js';
-
-/** One turn of the event loop: every settled promise has run its callbacks. */
-const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-async function isSettled(p: Promise<unknown>): Promise<boolean> {
-  let settled = false;
-  void p.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  await flush();
-  return settled;
-}
+import { isSettled } from '../../support/promises.js';
 
 describe('FairLimiter', () => {
   it('never lets more than the limit in, and passes a freed slot on', async () => {

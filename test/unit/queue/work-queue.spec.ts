@@ -1,20 +1,7 @@
 import { createHook } from 'node:async_hooks';
 import { getEventListeners } from 'node:events';
 import { WorkQueue } from '../../../src/queue/index.js';
-
-/** One turn of the event loop: every settled promise has run its callbacks. */
-const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-/** Whether the promise has settled by the next turn of the event loop. */
-async function isSettled(p: Promise<unknown>): Promise<boolean> {
-  let settled = false;
-  void p.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  await flush();
-  return settled;
-}
+import { flush, isSettled } from '../../support/promises.js';
 
 /** Counts live Timeout resources created inside record(), unref'd ones included (which
  * process.getActiveResourcesInfo() does not list). Destroy hooks arrive asynchronously. */

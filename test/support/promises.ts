@@ -1,0 +1,13 @@
+/** One turn of the event loop: every settled promise has run its callbacks. */
+export const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Whether the promise has settled by the next turn of the event loop. */
+export async function isSettled(p: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  void p.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await flush();
+  return settled;
+}
