@@ -13,14 +13,14 @@ import { runInNewContext } from 'node:vm';
 import type { InformerOptions } from '../src/cache/informer.js';
 import { ClusterClient } from '../src/client/cluster-client.js';
 import { KubeApiError } from '../src/client/errors.js';
-import { CLUSTER_NAME } from '../src/cluster/tokens.js';
-import { ClusterRegistryModule } from '../src/clusterregistry.module.js';
+import { ClusterRegistryModule } from '../src/module/cluster-registry.module.js';
 import { resolveControlPlaneBinaries } from '../src/envtest/binaries.js';
 import type { LocalCluster } from '../src/envtest/local-cluster.js';
 import { LocalClusters } from '../src/envtest/local-clusters.js';
 import { Reconciler } from '../src/reconcile/reconciler.decorator.js';
 import type { Reconcile, ReconcileContext, ReconcileRequest, ReconcilerOptions } from '../src/reconcile/types.js';
 import { RemoteClusterRegistry } from '../src/registry/remote-cluster.registry.js';
+import { CLUSTER_NAME } from '../src/runtime/tokens.js';
 
 // ---------------------------------------------------------------------------------------------
 // Machine, gc, statistics, report
@@ -322,8 +322,8 @@ export async function startRoot(options: {
         remote: {
           reconcilers: [BenchPodReconciler],
           providers: [{ provide: BENCH_HOOKS, useValue: options.hooks }],
-          stopGraceMs: options.stopGraceMs ?? 1_000,
         },
+        stopGraceMs: options.stopGraceMs ?? 1_000,
         informer: options.informer,
         maxConcurrentReconciles: options.maxConcurrentReconciles,
       }),

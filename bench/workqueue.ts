@@ -5,7 +5,8 @@
 // Run: npm run bench:workqueue
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { FairLimiter, WorkQueue } from '../src/queue/index.js';
+import { FairLimiter } from '../src/queue/fair-limiter.js';
+import { WorkQueue } from '../src/queue/work-queue.js';
 
 const KEYS = 200_000;
 const TENANTS = 10;

@@ -1,14 +1,59 @@
-// The public surface for code that extends clusterregistry.
-export { ClusterRegistryModule, type ClusterRegistryModuleOptions } from './clusterregistry.module.js';
-export { AppModule, type AppOptions } from './app/app.module.js';
-export { RemoteClusterRegistry } from './registry/remote-cluster.registry.js';
-export * from './registry/errors.js';
-export type { ClusterPhase, ClusterStatus, SpawnOptions, StopOptions } from './registry/types.js';
-export { RemoteClusterModule } from './cluster/remote-cluster.module.js';
-export type { RemoteClusterModuleOptions } from './cluster/remote-cluster.module-definition.js';
-export { CLUSTER_CLIENT, CLUSTER_NAME, MANAGE_CLIENT } from './cluster/tokens.js';
+// The public contract of the package ("clusterregistry"). The Node check comes first on purpose.
+import './util/node-version.js';
+
+// The module and how to configure it
+export { ClusterRegistryModule } from './module/cluster-registry.module.js';
+export { CLUSTER_REGISTRY_OPTIONS } from './module/cluster-registry.module-definition.js';
+export type { ClusterRegistryOptions, RemoteClusterFeature } from './module/options.js';
+
+// Reconcilers
 export { Reconciler } from './reconcile/reconciler.decorator.js';
 export type * from './reconcile/types.js';
-export { ClusterClient } from './client/cluster-client.js';
-export { KubeApiError, failureReason, type FailureReason } from './client/errors.js';
-export type { KubeObject, InformerEvent } from './cache/types.js';
+
+// The registry of remote cluster runtimes
+export { RemoteClusterRegistry } from './registry/remote-cluster.registry.js';
+export * from './registry/errors.js';
+export type * from './registry/types.js';
+
+// Cluster contexts and what can be injected in them
+export { RemoteClusterModule, type RemoteClusterModuleOptions } from './runtime/remote-cluster.module.js';
+export { CLUSTER_CLIENT, CLUSTER_NAME, ENGINE, MANAGE_CLIENT, MANAGE_CLUSTER_NAME } from './runtime/tokens.js';
+export type { Engine } from './runtime/engine.js';
+export type { ControllerHealth } from './manager/controller.js';
+export type { ManagerStatus, WatchStatus } from './manager/controller-manager.js';
+export type { EngineMetrics, ReconcileOutcome } from './manager/engine-metrics.js';
+
+// Clients and objects
+export { ClusterClient, type ClusterClientOptions, type RequestOptions } from './client/cluster-client.js';
+export { describeFailure, failureReason, KubeApiError, type FailureReason } from './client/errors.js';
+export { keyOf, objectKey, type InformerEvent, type KubeObject, type WatchSpec } from './cache/types.js';
+export type { InformerOptions } from './cache/informer.js';
+
+// Running: the lifecycle owner, leader election, the process
+export { Orchestrator } from './lifecycle/orchestrator.js';
+export { AlwaysRunGate, RUN_GATE, type RunGate, type RunHooks } from './lifecycle/run-gate.js';
+export { exitOnSignals, reportUnhandledErrors, type SignalOptions } from './lifecycle/process.js';
+export { LeaderElectionGate, type LeaderElectionOptions } from './leader/leader-election.gate.js';
+
+// The RemoteCluster API and its controller
+export { RemoteClusterReconciler } from './remotecluster/remote-cluster.reconciler.js';
+export type { RemoteClusterControllerOptions } from './remotecluster/options.js';
+export {
+  API_VERSION,
+  FINALIZER,
+  GROUP,
+  KIND,
+  PLURAL,
+  type Condition,
+  type RemoteCluster,
+} from './remotecluster/types.js';
+
+// Operations: health, metrics, logs
+export { ClusterRegistryHealthIndicator } from './health/cluster-registry.health.js';
+export { PrometheusMetrics } from './metrics/prometheus-metrics.js';
+export { MetricsServer, type MetricsServerOptions } from './metrics/metrics.server.js';
+export { JsonLogger } from './logging/json-logger.js';
+export { redact } from './logging/redact.js';
+
+// Small helpers reconcilers need
+export { boundedName } from './util/names.js';

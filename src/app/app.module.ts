@@ -1,57 +1,61 @@
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ClusterRegistryModule } from '../clusterregistry.module.js';
-import { SETTINGS, type Settings } from '../config/settings.js';
-import { HealthModule } from '../health/health.module.js';
-import { LeaderService } from '../leader/leader.service.js';
-import { MetricsServer } from '../metrics/metrics.server.js';
-import { PrometheusMetrics } from '../metrics/prometheus-metrics.js';
-import { RemoteClusterReconciler } from '../remotecluster/remote-cluster.reconciler.js';
+import { ClusterRegistryModule } from '../index.js';
+import { PodSummaryReconciler } from './examples/pod-summary.reconciler.js';
+import { HealthController } from './health.controller.js';
+import { SETTINGS, type Settings } from './settings.js';
 
 export interface AppOptions {
   settings: Settings;
   manageKubeConfig: KubeConfig;
-  /** Reconcilers run in every remote cluster context. */
+  /** Reconcilers run in every remote cluster context, besides the example. */
   remoteReconcilers?: Type[];
-  /** Further manage reconcilers and providers of the root app. */
-  providers?: Type[];
 }
 
-/** The deployable app: registry, RemoteCluster controller, leader election, probes, metrics. */
+/**
+ * The ready-made app: one composition of the library's public parts, configured from the
+ * environment (see settings.ts): the RemoteCluster controller, leader election, /metrics on its
+ * own port, /healthz and /readyz, and the example reconciler.
+ */
 @Module({})
 export class AppModule {
-  static forRoot(options: AppOptions): DynamicModule {
-    const metrics = new PrometheusMetrics();
-    const settingsProvider = { provide: SETTINGS, useValue: options.settings };
+  static forRoot({ settings, manageKubeConfig, remoteReconcilers = [] }: AppOptions): DynamicModule {
     return {
       module: AppModule,
-      // Global: the health module reads the leader state and the settings.
-      global: true,
       imports: [
         ClusterRegistryModule.forRoot({
-          manageKubeConfig: options.manageKubeConfig,
-          remote: {
-            reconcilers: options.remoteReconcilers ?? [],
-            // Remote reconcilers may read the app's settings (namespace for their output, …).
-            providers: [settingsProvider],
-            stopGraceMs: Math.min(5_000, options.settings.clusterStopTimeoutMs),
+          manageKubeConfig,
+          // Remote reconcilers may read the app's settings (the namespace for their output).
+          remote: { share: [SETTINGS] },
+          maxConcurrentReconciles: settings.maxConcurrentReconciles,
+          stopGraceMs: Math.min(5_000, settings.clusterStopTimeoutMs),
+          probeIntervalMs: settings.probeIntervalMs,
+          remoteClusters: {
+            secretNamespace: settings.secretNamespace,
+            selector: settings.remoteClusterSelector,
+            stopTimeoutMs: settings.clusterStopTimeoutMs,
           },
-          maxConcurrentReconciles: options.settings.maxConcurrentReconciles,
-          metrics,
-          // Leader election decides when the manage reconcilers run.
-          startManageReconcilers: false,
+          leaderElection: settings.leaderElection
+            ? {
+                namespace: settings.podNamespace,
+                leaseName: settings.leaseName,
+                identity: settings.identity,
+                leaseDurationMs: settings.leaseDurationMs,
+                renewDeadlineMs: settings.renewDeadlineMs,
+                retryPeriodMs: settings.retryPeriodMs,
+              }
+            : undefined,
+          metrics: { server: { port: settings.metricsPort, bindAddress: settings.bindAddress } },
         }),
-        HealthModule,
+        ClusterRegistryModule.forFeature({
+          reconcilers: [...(settings.exampleReconcilers ? [PodSummaryReconciler] : []), ...remoteReconcilers],
+        }),
+        TerminusModule.forRoot({ logger: false }),
       ],
-      providers: [
-        settingsProvider,
-        { provide: PrometheusMetrics, useValue: metrics },
-        LeaderService,
-        MetricsServer,
-        RemoteClusterReconciler,
-        ...(options.providers ?? []),
-      ],
-      exports: [SETTINGS, LeaderService, PrometheusMetrics],
+      controllers: [HealthController],
+      providers: [{ provide: SETTINGS, useValue: settings }],
+      exports: [SETTINGS],
     };
   }
 }

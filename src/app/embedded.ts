@@ -1,9 +1,7 @@
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
-import { packageRoot } from '../envtest/binaries.js';
-import { installCrd, loadCrds } from '../envtest/crd.js';
-import { LocalClusters } from '../envtest/local-clusters.js';
-import { API_VERSION, KIND } from '../remotecluster/types.js';
+import { API_VERSION, KIND } from '../index.js';
+import { installCrd, loadCrds, LocalClusters, packageRoot } from '../testing/index.js';
 
 export interface Embedded {
   clusters: LocalClusters;

@@ -1,20 +1,10 @@
-import { sleep } from '../client/deadline.js';
 import type { ClusterClient } from '../client/cluster-client.js';
-import { describeFailure, failureReason, KubeApiError, type FailureReason } from '../client/errors.js';
-import { collectionPath, type ResourceInfo } from '../client/resources.js';
-import { Backoff } from '../queue/backoff.js';
+import { describeFailure, failureReason, KubeApiError, statusError, type FailureReason } from '../client/errors.js';
+import { collectionPath, guessResource, type ResourceInfo } from '../client/resources.js';
+import { Latch, sleep } from '../util/abort.js';
+import { Backoff } from '../util/backoff.js';
 import { ObjectStore, stripManagedFields } from './store.js';
-import { objectKey, type InformerEvent, type KubeObject } from './types.js';
-import { readWatchEvents } from './watch-stream.js';
-
-/** What to watch. */
-export interface WatchSpec {
-  apiVersion: string;
-  kind: string;
-  namespace?: string;
-  labelSelector?: string;
-  fieldSelector?: string;
-}
+import { objectKey, type InformerEvent, type KubeObject, type WatchSpec } from './types.js';
 
 export interface InformerMetrics {
   /** A watch ended and is being re-established; reason is a FailureReason or 'Timeout'/'Closed'. */
@@ -51,7 +41,7 @@ export interface InformerState {
 
 interface ListPage {
   metadata?: { resourceVersion?: string; continue?: string };
-  items?: KubeObject[];
+  items?: unknown;
 }
 
 class Gone extends Error {}
@@ -60,12 +50,14 @@ class Gone extends Error {}
  * List-then-watch for one kind in one cluster, with the guarantees controller-runtime users rely
  * on: bookmarks, jittered server timeouts, an inactivity deadline, relist with a delete-emitting
  * diff on 410 Gone, and jittered, capped reconnects on every other failure. It never stops by
- * itself and never throws: failures go to state() until the signal passed to start() aborts.
+ * itself and never throws: failures go to state(), and onState() listeners hear of every change
+ * of `synced` and `error`, until the signal passed to start() aborts.
  */
 export class Informer<T extends KubeObject = KubeObject> {
   readonly store = new ObjectStore<T>();
   private readonly handlers = new Set<(event: InformerEvent<T>) => void>();
-  private readonly syncWaiters = new Set<() => void>();
+  private readonly stateListeners = new Set<() => void>();
+  private readonly synced = new Latch();
   private readonly opts: Required<Omit<InformerOptions, 'metrics'>> & { metrics: InformerMetrics };
   private current: InformerState = { synced: false, watching: false, relists: 0, watchRestarts: 0 };
   private resource?: ResourceInfo;
@@ -92,12 +84,19 @@ export class Informer<T extends KubeObject = KubeObject> {
     return () => this.handlers.delete(handler);
   }
 
+  /** Subscribes to changes of state() (synced, error); returns the unsubscribe function. */
+  onState(listener: () => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
   state(): InformerState {
     return { ...this.current };
   }
 
-  get synced(): boolean {
-    return this.current.synced;
+  /** The resource being watched, once known (guessed from the kind or discovered). */
+  get resourceInfo(): ResourceInfo | undefined {
+    return this.resource;
   }
 
   /** Starts the list/watch loop; it runs until `signal` aborts. Calling it again is a no-op. */
@@ -110,28 +109,16 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   /** Resolves once synced; rejects when the signal aborts first. */
   waitForSync(signal: AbortSignal): Promise<void> {
-    if (this.current.synced) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
-        this.syncWaiters.delete(done);
-        reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-      };
-      const done = (): void => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      if (signal.aborted) return onAbort();
-      this.syncWaiters.add(done);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    return this.synced.wait(signal);
   }
 
   private async run(signal: AbortSignal): Promise<void> {
     const backoff = new Backoff({ ...this.opts.backoff, jitter: 0.5 });
     let resourceVersion: string | undefined;
+    // No discovery before the first list: the kind's plural is guessed, and only a 404 asks.
+    this.resource = guessResource(this.spec.apiVersion, this.spec.kind);
     while (!signal.aborted) {
       try {
-        this.resource ??= await this.client.resources.resolve(this.spec.apiVersion, this.spec.kind);
         if (resourceVersion === undefined) {
           resourceVersion = await this.relist(signal);
           backoff.reset();
@@ -150,11 +137,23 @@ export class Informer<T extends KubeObject = KubeObject> {
           this.restarted('Gone');
           continue;
         }
-        this.fail(err);
-        this.restarted(failureReason(err));
-        // A 404 on the collection means the kind went away (CRD deleted): resolve it again.
-        if (err instanceof KubeApiError && err.status === 404) this.resource = undefined;
-        const retryAfter = err instanceof KubeApiError && err.retryAfterSeconds ? err.retryAfterSeconds * 1000 : 0;
+        let failure = err;
+        if (err instanceof KubeApiError && err.status === 404) {
+          // A guessed plural the cluster does not serve: ask discovery (which names a missing
+          // kind as KindNotServed). A discovered one that 404s went away (CRD deleted): ask again.
+          const guessed = this.resource?.guessed === true;
+          try {
+            this.resource = await this.client.resources.resolve(this.spec.apiVersion, this.spec.kind);
+            if (guessed) continue;
+          } catch (discoveryError) {
+            if (signal.aborted) break;
+            failure = discoveryError;
+          }
+        }
+        this.fail(failure);
+        this.restarted(failureReason(failure));
+        const retryAfter =
+          failure instanceof KubeApiError && failure.retryAfterSeconds ? failure.retryAfterSeconds * 1000 : 0;
         await sleep(Math.max(retryAfter, backoff.next()), signal);
       }
     }
@@ -188,22 +187,26 @@ export class Informer<T extends KubeObject = KubeObject> {
         }
         throw err;
       }
-      for (const item of page.items ?? []) {
+      for (const item of Array.isArray(page?.items) ? (page.items as unknown[]) : []) {
+        // Whatever else a hostile server sends, an entry without a name cannot be cached.
+        if (!isNamedObject(item)) continue;
         // Lists omit apiVersion/kind on items; handlers and caches want them.
         item.apiVersion ??= resource.apiVersion;
         item.kind ??= resource.kind;
         items.push(this.opts.transform(item) as T);
       }
-      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
-      continueToken = page.metadata?.continue || undefined;
+      resourceVersion = stringOr(page?.metadata?.resourceVersion, resourceVersion);
+      continueToken = stringOr(page?.metadata?.continue, '') || undefined;
       if (!continueToken) break;
+    }
+    if (resource.namespaced === undefined && items.length > 0) {
+      resource.namespaced = items[0]!.metadata?.namespace !== undefined;
     }
 
     const previous = this.store.replace(items);
     this.current.relists++;
     this.current.resourceVersion = resourceVersion;
     this.opts.metrics.relist?.();
-    this.ok();
     for (const obj of items) {
       const old = previous.get(objectKey(obj));
       if (!old) this.emit({ type: 'add', object: obj });
@@ -215,11 +218,10 @@ export class Informer<T extends KubeObject = KubeObject> {
     }
     // What vanished while we were not watching is reported as deleted.
     for (const gone of previous.values()) this.emit({ type: 'delete', object: gone });
-    if (!this.current.synced) {
-      this.current.synced = true;
-      for (const waiter of this.syncWaiters) waiter();
-      this.syncWaiters.clear();
-    }
+    const first = !this.current.synced;
+    this.current.synced = true;
+    if (first) this.synced.open();
+    this.ok(first);
     return resourceVersion;
   }
 
@@ -229,13 +231,10 @@ export class Informer<T extends KubeObject = KubeObject> {
   ): Promise<{ resourceVersion: string; healthy: boolean; gone: boolean }> {
     const [min, max] = this.opts.watchTimeoutSeconds;
     const timeoutSeconds = Math.floor(min + Math.random() * (max - min));
-    const watchAbort = new AbortController();
-    const onAbort = (): void => watchAbort.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
     let events = 0;
     const opened = Date.now();
     try {
-      const { body } = await this.client.stream(
+      const stream = await this.client.watch(
         collectionPath(this.resource!, this.spec.namespace),
         {
           watch: 1,
@@ -245,40 +244,41 @@ export class Informer<T extends KubeObject = KubeObject> {
           labelSelector: this.spec.labelSelector,
           fieldSelector: this.spec.fieldSelector,
         },
-        watchAbort.signal,
+        signal,
         this.opts.inactivityMs,
       );
       this.current.watching = true;
-      this.ok();
-      for await (const event of readWatchEvents(body)) {
+      this.ok(false);
+      for await (const event of stream) {
         events++;
         const obj = event.object as T;
         switch (event.type) {
           case 'ADDED':
           case 'MODIFIED': {
-            this.setVersion((resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion));
+            if (!isNamedObject(obj)) break;
+            resourceVersion = stringOr(obj.metadata?.resourceVersion, resourceVersion);
+            this.current.resourceVersion = resourceVersion;
             const item = this.opts.transform(obj) as T;
             const old = this.store.set(item);
             this.emit(old ? { type: 'update', object: item, old } : { type: 'add', object: item });
             break;
           }
           case 'DELETED': {
-            this.setVersion((resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion));
+            if (!isNamedObject(obj)) break;
+            resourceVersion = stringOr(obj.metadata?.resourceVersion, resourceVersion);
+            this.current.resourceVersion = resourceVersion;
             const old = this.store.delete(obj);
             this.emit({ type: 'delete', object: old ?? (this.opts.transform(obj) as T) });
             break;
           }
           case 'BOOKMARK':
-            this.setVersion((resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion));
+            resourceVersion = stringOr(obj?.metadata?.resourceVersion, resourceVersion);
+            this.current.resourceVersion = resourceVersion;
             break;
           case 'ERROR': {
-            const status = event.object as { code?: number; reason?: string; message?: string };
+            const status = (event.object ?? {}) as { code?: unknown; reason?: unknown; message?: unknown };
             if (status.code === 410) return { resourceVersion, healthy: true, gone: true };
-            throw new KubeApiError(
-              status.code ?? 500,
-              status.reason ?? '',
-              `watch: ${status.message ?? 'error event'}`,
-            );
+            throw statusError(status, 'watch');
           }
         }
       }
@@ -289,13 +289,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       throw err;
     } finally {
       this.current.watching = false;
-      signal.removeEventListener('abort', onAbort);
-      watchAbort.abort();
     }
-  }
-
-  private setVersion(rv: string): void {
-    this.current.resourceVersion = rv;
   }
 
   private emit(event: InformerEvent<T>): void {
@@ -309,18 +303,45 @@ export class Informer<T extends KubeObject = KubeObject> {
     }
   }
 
-  private ok(): void {
-    this.current.error = undefined;
+  /** A list or watch went through: the failure (if any) is over. */
+  private ok(changed: boolean): void {
+    if (this.current.error) {
+      this.current.error = undefined;
+      changed = true;
+    }
+    if (changed) this.notify();
   }
 
   private fail(err: unknown): void {
     const reason = failureReason(err);
     const message = describeFailure(err);
-    if (this.current.error?.message !== message) this.current.error = { reason, message, since: new Date() };
+    if (this.current.error?.message === message) return;
+    this.current.error = { reason, message, since: new Date() };
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const listener of this.stateListeners) {
+      try {
+        listener();
+      } catch {
+        /* listeners report their own errors */
+      }
+    }
   }
 
   private restarted(reason: string): void {
     this.current.watchRestarts++;
     this.opts.metrics.watchRestart?.(reason);
   }
+}
+
+function isNamedObject(value: unknown): value is KubeObject & { metadata: { name: string } } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const metadata = (value as KubeObject).metadata;
+  return typeof metadata === 'object' && metadata !== null && typeof metadata.name === 'string' && metadata.name !== '';
+}
+
+function stringOr(value: unknown, fallback: string): string {
+  return typeof value === 'string' ? value : fallback;
 }

@@ -1,4 +1,4 @@
-import { objectKey, type KubeObject } from './types.js';
+import { keyOf, objectKey, type KubeObject } from './types.js';
 
 /** Drops what controllers never read but costs memory: managedFields is often half an object. */
 export function stripManagedFields<T extends KubeObject>(obj: T): T {
@@ -20,7 +20,7 @@ export class ObjectStore<T extends KubeObject = KubeObject> {
   }
 
   getByName(namespace: string | undefined, name: string): T | undefined {
-    return this.items.get(namespace ? `${namespace}/${name}` : name);
+    return this.items.get(keyOf(namespace, name));
   }
 
   list(namespace?: string): T[] {

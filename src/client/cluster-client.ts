@@ -1,20 +1,12 @@
 import type { Readable } from 'node:stream';
-import {
-  createConfiguration,
-  KubernetesObjectApi,
-  ResponseContext,
-  ServerConfiguration,
-  wrapHttpLibrary,
-  type KubeConfig,
-  type RequestContext,
-} from '@kubernetes/client-node';
-import { Agent, fetch } from 'undici';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Agent, type Dispatcher } from 'undici';
+import { deadline } from '../util/abort.js';
 import { connectionFrom, type Connection } from './connection.js';
-import { deadline } from './deadline.js';
 import { KubeApiError } from './errors.js';
 import { ResourceResolver } from './resources.js';
-
-type ApiConstructor<T> = new (config: ReturnType<typeof createConfiguration>) => T;
+import { generatedConfiguration, type ApiConstructor, type GeneratedConfiguration } from './typed-api.js';
+import { readWatchEvents, type RawWatchEvent } from './watch-stream.js';
 
 export interface ClusterClientOptions {
   /** The cluster's name, for errors and logs. */
@@ -23,6 +15,8 @@ export interface ClusterClientOptions {
   /** Deadline of a single non-watch request (default 60 s). */
   requestTimeoutMs?: number;
   userAgent?: string;
+  /** The HTTP transport; by default an undici Agent built from the kubeconfig. Unit tests pass a fake. */
+  dispatcher?: Pick<Dispatcher, 'request' | 'destroy'>;
 }
 
 export interface RequestOptions {
@@ -31,10 +25,6 @@ export interface RequestOptions {
   contentType?: string;
   signal?: AbortSignal;
   timeoutMs?: number;
-}
-
-export interface StreamResponse {
-  body: Readable;
 }
 
 const USER_AGENT = 'clusterregistry/0.1';
@@ -46,77 +36,123 @@ function queryString(query: RequestOptions['query']): string {
   return s ? `?${s}` : '';
 }
 
+/** What every view of one cluster's client shares: the pool, the connection, the close signal. */
+interface Shared {
+  name: string;
+  connection: Connection;
+  dispatcher: Pick<Dispatcher, 'request' | 'destroy'>;
+  closing: AbortController;
+  requestTimeoutMs: number;
+  userAgent: string;
+  resources?: ResourceResolver;
+}
+
 /**
  * One cluster's client. All requests share one connection pool (an undici Agent) that close()
  * destroys, so stopping a cluster leaves no socket behind, and every request is aborted when
- * the client closes. client-node's own request path builds a new Agent per request, which
- * neither reuses connections nor can be closed; its typed API classes are still available
- * through api(), routed through this pool.
+ * the client closes. client-node's typed API classes are available through api(), routed
+ * through the same pool. withSignal() gives a view whose every request, typed ones included,
+ * also ends when that signal aborts: a reconcile's client is such a view of its ctx.signal.
  */
 export class ClusterClient {
-  readonly name: string;
-  readonly resources: ResourceResolver;
-  private readonly connection: Connection;
-  private readonly agent: Agent;
-  private readonly closing = new AbortController();
-  private readonly requestTimeoutMs: number;
-  private readonly userAgent: string;
+  private readonly shared: Shared;
+  /** Aborts every request of this view (a reconcile's signal); undefined for the client itself. */
+  private readonly scope?: AbortSignal;
   private readonly apis = new Map<unknown, unknown>();
-  private generatedConfig?: ReturnType<typeof createConfiguration>;
+  private generatedConfig?: GeneratedConfiguration;
 
-  constructor(options: ClusterClientOptions) {
-    this.name = options.name;
-    this.connection = connectionFrom(options.kubeConfig);
-    this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
-    this.userAgent = options.userAgent ?? USER_AGENT;
-    this.agent = new Agent({
-      // TCP keep-alive finds a dead peer under an idle connection. undici speaks HTTP/2 to the
-      // apiserver when it offers it (it does), so watches and requests share few connections.
-      connect: { ...this.connection.tls, keepAlive: true, keepAliveInitialDelay: 30_000 },
-      keepAliveTimeout: 30_000,
-      connectTimeout: 10_000,
-      // Every request carries its own deadline (an AbortSignal), and stream() passes the watch's
-      // inactivity deadline, so undici's 300 s defaults add nothing. They also cost memory: an
-      // HTTP/2 stream that close() destroys between its 'end' and 'close' keeps its timer, and
-      // the timer keeps the stream (with its request and error) alive for 300 s.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    });
-    this.resources = new ResourceResolver(this);
+  constructor(options: ClusterClientOptions);
+  /** @internal a view sharing `parent`'s pool */
+  constructor(options: ClusterClientOptions | { parent: ClusterClient; scope: AbortSignal });
+  constructor(options: ClusterClientOptions | { parent: ClusterClient; scope: AbortSignal }) {
+    if ('parent' in options) {
+      this.shared = options.parent.shared;
+      this.scope = options.scope;
+      return;
+    }
+    const connection = connectionFrom(options.kubeConfig);
+    this.shared = {
+      name: options.name,
+      connection,
+      closing: new AbortController(),
+      requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
+      userAgent: options.userAgent ?? USER_AGENT,
+      dispatcher:
+        options.dispatcher ??
+        new Agent({
+          // TCP keep-alive finds a dead peer under an idle connection. undici speaks HTTP/2 to the
+          // apiserver when it offers it (it does), so watches and requests share few connections.
+          connect: { ...connection.tls, keepAlive: true, keepAliveInitialDelay: 30_000 },
+          keepAliveTimeout: 30_000,
+          connectTimeout: 10_000,
+          // Every request carries its own deadline (an AbortSignal), and watch() passes the watch's
+          // inactivity deadline, so undici's 300 s defaults add nothing. They also cost memory: an
+          // HTTP/2 stream that close() destroys between its 'end' and 'close' keeps its timer, and
+          // the timer keeps the stream (with its request and error) alive for 300 s.
+          headersTimeout: 0,
+          bodyTimeout: 0,
+        }),
+    };
+  }
+
+  get name(): string {
+    return this.shared.name;
   }
 
   get server(): string {
-    return this.connection.origin + this.connection.basePath;
+    return this.shared.connection.origin + this.shared.connection.basePath;
+  }
+
+  /** Discovery of kinds to resources, shared by every view. */
+  get resources(): ResourceResolver {
+    return (this.shared.resources ??= new ResourceResolver(this));
   }
 
   /** Aborted once close() is called. */
   get signal(): AbortSignal {
-    return this.closing.signal;
+    return this.shared.closing.signal;
   }
 
   get closed(): boolean {
-    return this.closing.signal.aborted;
+    return this.shared.closing.signal.aborted;
+  }
+
+  /** A view of this client whose every request also ends when `signal` aborts. */
+  withSignal(signal: AbortSignal): ClusterClient {
+    return new ClusterClient({ parent: this, scope: signal });
   }
 
   /** A JSON request. Non-2xx answers throw KubeApiError with the Status reason and message. */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const text = await this.send(method, path, options, options.timeoutMs ?? this.requestTimeoutMs);
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const { status, headers, body } = await this.exchange({
+      method,
+      path: path + queryString(options.query),
+      headers: payload === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' },
+      body: payload,
+      signal: options.signal,
+      timeoutMs: options.timeoutMs ?? this.shared.requestTimeoutMs,
+    });
+    const text = body.toString('utf8');
+    if (status < 200 || status >= 300) throw KubeApiError.fromResponse(status, headers, text, `${method} ${path}`);
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  /** A streaming GET (watch). `inactivityMs` bounds the silence between two chunks. */
+  /** A streaming GET: the raw body, for watches. `inactivityMs` bounds the silence between two
+   * chunks; a non-2xx answer throws KubeApiError. */
   async stream(
     path: string,
     query: RequestOptions['query'],
     signal: AbortSignal,
     inactivityMs: number,
-  ): Promise<StreamResponse> {
-    const res = await this.agent.request({
-      origin: this.connection.origin,
-      path: this.connection.basePath + path + queryString(query),
+  ): Promise<{ body: Readable }> {
+    const { connection, dispatcher } = this.shared;
+    const res = await dispatcher.request({
+      origin: connection.origin,
+      path: connection.basePath + path + queryString(query),
       method: 'GET',
       headers: await this.headers(),
-      signal: AbortSignal.any([signal, this.closing.signal]),
+      signal: this.scoped(signal),
       headersTimeout: inactivityMs,
       bodyTimeout: inactivityMs,
     });
@@ -127,105 +163,101 @@ export class ClusterClient {
     return { body: res.body };
   }
 
-  /** A client-node typed API (CoreV1Api, AppsV1Api…) that goes through this client's pool. */
+  /** A watch: decoded events until the server ends the stream (see stream()). */
+  async watch(
+    path: string,
+    query: RequestOptions['query'],
+    signal: AbortSignal,
+    inactivityMs: number,
+  ): Promise<AsyncIterable<RawWatchEvent>> {
+    const { body } = await this.stream(path, query, signal, inactivityMs);
+    return readWatchEvents(body);
+  }
+
+  /** A client-node typed API (CoreV1Api, AppsV1Api…) that goes through this client's pool; on a
+   * view, its calls end when the view's signal aborts. */
   api<T>(type: ApiConstructor<T>): T {
     let api = this.apis.get(type) as T | undefined;
     if (!api) {
-      api = new type(this.generated());
+      this.generatedConfig ??= generatedConfiguration(this.server, async (call) => {
+        const url = new URL(call.url);
+        const answer = await this.exchange({
+          method: call.method,
+          path: url.pathname.slice(this.shared.connection.basePath.length) + url.search,
+          headers: call.headers,
+          body: call.body,
+          signal: call.signal,
+          timeoutMs: this.shared.requestTimeoutMs,
+        });
+        return { status: answer.status, headers: flatHeaders(answer.headers), body: answer.body };
+      });
+      api = new type(this.generatedConfig);
       this.apis.set(type, api);
     }
     return api;
   }
 
-  /** client-node's generic object API (any apiVersion/kind) through this client's pool. */
-  objects(): KubernetesObjectApi {
-    return this.api(KubernetesObjectApi);
-  }
-
   /** Aborts every request and watch in flight and destroys the connection pool. */
   async close(): Promise<void> {
+    if (this.scope) throw new Error('close() the client, not one of its views');
     if (this.closed) return;
-    this.closing.abort(new Error(`cluster ${this.name}: client closed`));
-    await this.agent.destroy().catch(() => undefined);
+    this.shared.closing.abort(new Error(`cluster ${this.name}: client closed`));
+    await this.shared.dispatcher.destroy().catch(() => undefined);
+  }
+
+  /** The closing signal, this view's scope and `signal`, as one. */
+  private scoped(signal?: AbortSignal): AbortSignal {
+    const signals = [this.shared.closing.signal, this.scope, signal].filter((s): s is AbortSignal => !!s);
+    return signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
   }
 
   private async headers(extra: Record<string, string> = {}): Promise<Record<string, string>> {
     return {
       accept: 'application/json',
-      'user-agent': this.userAgent,
-      ...(await this.connection.authHeaders()),
+      'user-agent': this.shared.userAgent,
       ...extra,
+      ...(await this.shared.connection.authHeaders()),
     };
   }
 
-  private async send(method: string, path: string, options: RequestOptions, timeoutMs: number): Promise<string> {
-    const time = deadline(timeoutMs);
-    const signals = [this.closing.signal, time.signal];
-    if (options.signal) signals.push(options.signal);
-    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+  /** One request with a deadline that covers reading the whole body. */
+  private async exchange(req: {
+    method: string;
+    path: string;
+    headers: Record<string, string>;
+    body?: string;
+    signal?: AbortSignal;
+    timeoutMs: number;
+  }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+    const { connection, dispatcher } = this.shared;
+    const time = deadline(req.timeoutMs, this.shared.closing.signal, this.scope, req.signal);
     try {
-      const res = await this.agent.request({
-        origin: this.connection.origin,
-        path: this.connection.basePath + path + queryString(options.query),
-        method: method,
-        headers: await this.headers(
-          payload === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' },
-        ),
-        body: payload,
-        signal: AbortSignal.any(signals),
+      const res = await dispatcher.request({
+        origin: connection.origin,
+        path: connection.basePath + req.path,
+        method: req.method,
+        headers: await this.headers(req.headers),
+        body: req.body,
+        signal: time.signal,
       });
-      const text = await res.body.text();
-      if (res.statusCode < 200 || res.statusCode >= 300) {
-        throw KubeApiError.fromResponse(res.statusCode, res.headers, text, `${method} ${path}`);
-      }
-      return text;
+      const body = Buffer.from(await res.body.arrayBuffer());
+      return { status: res.statusCode, headers: res.headers, body };
     } catch (err) {
       // Say what timed out: "aborted due to timeout" alone tells an operator nothing.
-      if (time.signal.aborted && (err as { name?: string }).name === 'TimeoutError') {
-        throw new DOMException(`${method} ${path}: no answer within ${timeoutMs} ms`, 'TimeoutError');
+      if (time.expired) {
+        throw new DOMException(`${req.method} ${req.path}: no answer within ${req.timeoutMs} ms`, 'TimeoutError');
       }
       throw err;
     } finally {
       time.clear();
     }
   }
+}
 
-  private generated(): ReturnType<typeof createConfiguration> {
-    if (this.generatedConfig) return this.generatedConfig;
-    const send = async (req: RequestContext): Promise<ResponseContext> => {
-      // The deadline covers reading the body too, which client-node does after send() returns.
-      const time = deadline(this.requestTimeoutMs);
-      const signals = [this.closing.signal, time.signal];
-      const own = req.getSignal();
-      if (own) signals.push(own);
-      let res: Awaited<ReturnType<typeof fetch>>;
-      try {
-        res = await fetch(req.getUrl(), {
-          method: req.getHttpMethod().toString(),
-          body: req.getBody() as string | undefined,
-          headers: { ...req.getHeaders(), ...(await this.headers()) },
-          signal: AbortSignal.any(signals),
-          dispatcher: this.agent,
-        });
-      } catch (err) {
-        time.clear();
-        throw err;
-      }
-      const headers: Record<string, string> = {};
-      res.headers.forEach((value, name) => (headers[name] = value));
-      return new ResponseContext(res.status, headers, {
-        text: () => res.text().finally(() => time.clear()),
-        binary: async () => Buffer.from(await res.arrayBuffer().finally(() => time.clear())),
-        // A streamed body is bounded by the deadline until the timer fires.
-        stream: () => res.body as never,
-      });
-    };
-    this.generatedConfig = createConfiguration({
-      baseServer: new ServerConfiguration(this.server, {}),
-      // Authentication happens in send(); client-node's default would attach a new Agent per request.
-      authMethods: { default: { getName: () => 'clusterregistry', applySecurityAuthentication: () => undefined } },
-      httpApi: wrapHttpLibrary({ send }),
-    });
-    return this.generatedConfig;
+function flatHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
   }
+  return flat;
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -61,4 +62,9 @@ export function connectionFrom(kc: KubeConfig): Connection {
   }
 
   return { origin: url.origin, basePath: url.pathname.replace(/\/$/, ''), tls, authHeaders };
+}
+
+/** What a runtime was started with, as a hash (never the content): a change restarts it. */
+export function identityOf(kc: KubeConfig): string {
+  return createHash('sha256').update(kc.exportConfig()).digest('hex');
 }

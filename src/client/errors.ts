@@ -57,6 +57,23 @@ export class KubeApiError extends Error {
   }
 }
 
+/** An error of a Status object sent inside a watch stream (an ERROR event). */
+export function statusError(
+  status: { code?: unknown; reason?: unknown; message?: unknown },
+  what: string,
+): KubeApiError {
+  const code = typeof status.code === 'number' && status.code >= 100 && status.code < 600 ? status.code : 500;
+  const reason = typeof status.reason === 'string' ? status.reason.slice(0, 64) : '';
+  const message = typeof status.message === 'string' ? cleanStatusMessage(status.message) : 'error event';
+  return new KubeApiError(code, reason, `${what}: ${message}`);
+}
+
+/** A Status message as it may be shown: bounded, on one line, no control characters. */
+export function cleanStatusMessage(message: string): string {
+  // eslint-disable-next-line no-control-regex
+  return message.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 1024);
+}
+
 /** The error code of a Node/undici network error, looking through `cause` chains. */
 function networkCode(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {

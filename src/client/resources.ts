@@ -1,15 +1,18 @@
 import { KindNotServedError, KubeApiError } from './errors.js';
 
-/** How a kind is served: its plural resource name and whether it lives in namespaces. */
+/** How a kind is served: its plural resource name and whether it lives in namespaces
+ * (undefined while only guessed). */
 export interface ResourceInfo {
   apiVersion: string;
   kind: string;
   plural: string;
-  namespaced: boolean;
+  namespaced?: boolean;
+  /** Derived from the kind's name, not from discovery: a 404 on it means "ask discovery". */
+  guessed?: boolean;
 }
 
 interface ApiResourceList {
-  resources: { name: string; kind: string; namespaced: boolean }[];
+  resources?: { name?: string; kind?: string; namespaced?: boolean }[];
 }
 
 interface Requester {
@@ -17,10 +20,31 @@ interface Requester {
   request<T>(method: string, path: string): Promise<T>;
 }
 
-/** Collection path of a resource: /api/v1/pods, /apis/apps/v1/namespaces/x/deployments… */
+/** Kinds whose plural the rule below gets wrong. */
+const IRREGULAR: Record<string, string> = { Endpoints: 'endpoints' };
+
+/**
+ * The plural resource of a kind by kubectl's rule (UnsafeGuessKindToResource), with "ay/ey/oy"
+ * kept regular. Right for every built-in kind but the irregular ones listed, and for CRDs that
+ * follow the convention. Guessing saves a discovery round trip before the first list of every
+ * runtime; a wrong guess costs one 404 and then discovery.
+ */
+export function guessResource(apiVersion: string, kind: string): ResourceInfo {
+  const lower = kind.toLowerCase();
+  let plural = IRREGULAR[kind];
+  if (!plural) {
+    if (lower.endsWith('s')) plural = `${lower}es`;
+    else if (/[^aeiou]y$/.test(lower)) plural = `${lower.slice(0, -1)}ies`;
+    else plural = `${lower}s`;
+  }
+  return { apiVersion, kind, plural, guessed: true };
+}
+
+/** Collection path of a resource: /api/v1/pods, /apis/apps/v1/namespaces/x/deployments… A guessed
+ * resource with a namespace is taken as namespaced (a cluster-scoped one then 404s). */
 export function collectionPath(resource: ResourceInfo, namespace?: string): string {
   const prefix = resource.apiVersion.includes('/') ? `/apis/${resource.apiVersion}` : `/api/${resource.apiVersion}`;
-  const ns = resource.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  const ns = resource.namespaced !== false && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
   return `${prefix}${ns}/${resource.plural}`;
 }
 
@@ -50,11 +74,14 @@ export class ResourceResolver {
       }
       throw err;
     }
-    const match = resources.resources.find((r) => r.kind === kind && !r.name.includes('/'));
-    if (!match) {
+    // A hostile server may send anything: only well-formed entries count.
+    const match = (Array.isArray(resources?.resources) ? resources.resources : []).find(
+      (r) => r?.kind === kind && typeof r.name === 'string' && !r.name.includes('/'),
+    );
+    if (!match?.name) {
       this.groups.delete(apiVersion);
       throw new KindNotServedError(`cluster ${this.client.name} serves ${apiVersion} but not kind ${kind}`);
     }
-    return { apiVersion, kind, plural: match.name, namespaced: match.namespaced };
+    return { apiVersion, kind, plural: match.name, namespaced: match.namespaced === true };
   }
 }

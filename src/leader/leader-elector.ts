@@ -1,6 +1,6 @@
-import { sleep } from '../client/deadline.js';
 import { Logger } from '@nestjs/common';
 import { describeFailure } from '../client/errors.js';
+import { sleep } from '../util/abort.js';
 import { type LeaseLock, microTime, type LeaseRecord } from './lease-lock.js';
 
 export interface LeaderElectionConfig {

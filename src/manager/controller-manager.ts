@@ -1,12 +1,15 @@
-import { Informer, type InformerOptions, type WatchSpec } from '../cache/informer.js';
+import { Informer, type InformerOptions } from '../cache/informer.js';
 import type { ObjectStore } from '../cache/store.js';
+import { pickWatchSpec, watchSpecKey, type WatchSpec } from '../cache/types.js';
 import type { ClusterClient } from '../client/cluster-client.js';
 import type { FailureReason } from '../client/errors.js';
-import type { EngineMetrics } from '../metrics/engine-metrics.js';
 import type { FairLimiter } from '../queue/fair-limiter.js';
 import type { DiscoveredReconciler } from '../reconcile/reconciler.explorer.js';
-import { ConnectionProbe } from './connection-probe.js';
-import { Controller } from './controller.js';
+import { abortReason, sleep } from '../util/abort.js';
+import { AccessProbe } from './access-probe.js';
+import { Controller, type ControllerHealth } from './controller.js';
+import type { EngineMetrics } from './engine-metrics.js';
+import type { Scheduler } from './scheduler.js';
 
 export interface WatchStatus extends WatchSpec {
   synced: boolean;
@@ -18,11 +21,12 @@ export interface WatchStatus extends WatchSpec {
 }
 
 export interface ManagerStatus {
-  /** The cluster answered (GET /version) and every watch has listed once. */
+  /** Every watch has listed (a runtime without watches: the cluster answered once). */
   synced: boolean;
-  /** The first failing watch, if any: the cause an operator should see. */
+  /** What an operator should see first: the access probe's finding, else the first failing watch. */
   error?: { reason: FailureReason; message: string; since: Date };
   watches: WatchStatus[];
+  controllers: ControllerHealth[];
 }
 
 export interface ControllerManagerDeps {
@@ -30,65 +34,71 @@ export interface ControllerManagerDeps {
   client: ClusterClient;
   limiter: FairLimiter;
   metrics: EngineMetrics;
+  scheduler: Scheduler;
   informerOptions?: InformerOptions;
-  /** How often the connection is checked when no watch would notice (default 30 s). */
+  /** How often the access probe runs (default 15 s: a revoked permission shows within 30 s). */
   probeIntervalMs?: number;
-}
-
-function specKey(spec: WatchSpec): string {
-  return [spec.apiVersion, spec.kind, spec.namespace ?? '', spec.labelSelector ?? '', spec.fieldSelector ?? ''].join(
-    '|',
-  );
+  /** Called on every change of status(): sync, failures, recoveries, failing reconciles. */
+  onChange?: () => void;
 }
 
 /**
  * The controllers of one cluster and the informers they share (one per distinct watch), in the
  * manner of controller-runtime's manager: start them, tell whether they are synced and why not,
- * stop them all.
+ * and say so the moment it changes, stop them all.
  */
 export class ControllerManager {
   private readonly informers = new Map<string, Informer>();
   private readonly controllers: Controller[] = [];
   private readonly abort = new AbortController();
+  private readonly probe: AccessProbe;
+  private readonly probeName: string;
   private started = false;
-  private readonly probe: ConnectionProbe;
 
   constructor(private readonly deps: ControllerManagerDeps) {
-    this.probe = new ConnectionProbe(deps.client, deps.probeIntervalMs ?? 30_000, this.abort.signal);
-  }
-
-  get cluster(): string {
-    return this.deps.cluster;
+    this.probeName = `clusterregistry/${deps.cluster}/probe`;
+    this.probe = new AccessProbe(
+      deps.client,
+      () => [...this.informers.values()].map((i) => ({ spec: i.spec, resource: () => i.resourceInfo })),
+      () => this.changed(),
+    );
   }
 
   add(reconciler: DiscoveredReconciler): void {
     if (this.started) throw new Error('ControllerManager: add() after start()');
     const informer = this.informer(reconciler.options);
     const secondary = (reconciler.options.watches ?? []).map((w) => this.informer(w));
-    this.controllers.push(new Controller(reconciler, { ...this.deps, informer, secondary }));
+    this.controllers.push(
+      new Controller(reconciler, { ...this.deps, informer, secondary, onHealthChange: () => this.changed() }),
+    );
   }
 
   /** One informer per distinct watch, shared by every controller that needs it. */
-  private informer({ apiVersion, kind, namespace, labelSelector, fieldSelector }: WatchSpec): Informer {
-    const spec: WatchSpec = { apiVersion, kind, namespace, labelSelector, fieldSelector };
-    let informer = this.informers.get(specKey(spec));
+  private informer(watch: WatchSpec): Informer {
+    const spec = pickWatchSpec(watch);
+    let informer = this.informers.get(watchSpecKey(spec));
     if (!informer) {
       informer = new Informer(this.deps.client, spec, {
         ...this.deps.informerOptions,
-        metrics: this.deps.metrics.informer(this.deps.cluster, kind),
+        metrics: this.deps.metrics.informer(this.deps.cluster, spec.kind),
       });
-      this.informers.set(specKey(spec), informer);
+      informer.onState(() => this.changed());
+      this.informers.set(watchSpecKey(spec), informer);
     }
     return informer;
   }
 
-  /** Starts every informer and controller; returns at once (see waitForSync). */
+  /** Starts every informer and controller; returns at once (see waitForSync and onChange). */
   start(): void {
     if (this.started) return;
     this.started = true;
     for (const controller of this.controllers) controller.start();
     for (const informer of this.informers.values()) void informer.start(this.abort.signal);
-    this.probe.start();
+    // The first list proves the connection; the probe then re-checks access periodically. A
+    // runtime without watches has no list: its probe runs at once.
+    const probe = (): void => void this.probe.check(this.abort.signal);
+    if (this.informers.size === 0) probe();
+    this.deps.scheduler.every(this.probeName, this.deps.probeIntervalMs ?? 15_000, probe);
   }
 
   /** The cache of a watched kind (any informer of this manager), for readers outside reconciles. */
@@ -109,26 +119,45 @@ export class ControllerManager {
         error: state.error,
       };
     });
-    const connection = this.probe.state();
+    const probe = this.probe.state();
+    const synced = watches.length > 0 ? watches.every((w) => w.synced) : probe.ok === true;
     return {
-      synced: connection.ok && watches.every((w) => w.synced),
-      error: connection.error ?? watches.find((w) => w.error)?.error,
+      synced,
+      error: probe.error ?? watches.find((w) => w.error)?.error,
       watches,
+      controllers: this.controllers.map((c) => c.health()),
     };
   }
 
-  /** Resolves once every informer has listed; rejects if `signal` aborts first. */
+  /** Resolves once every informer has listed (or, without watches, the cluster answered);
+   * rejects if `signal` aborts first. */
   async waitForSync(signal: AbortSignal): Promise<void> {
-    await Promise.all([...this.informers.values()].map((i) => i.waitForSync(signal)));
-    await this.probe.waitOk(signal);
+    if (this.informers.size > 0) {
+      await Promise.all([...this.informers.values()].map((i) => i.waitForSync(signal)));
+      return;
+    }
+    // No list to wait for: check the connection until it answers (the interval is too slow here).
+    for (let retry = 0; this.probe.state().ok !== true; retry++) {
+      if (retry > 0) await sleep(Math.min(5_000, 250 * 2 ** retry), signal);
+      if (signal.aborted) throw abortReason(signal);
+      await this.probe.check(signal);
+    }
   }
 
   /** Stops controllers (dropping queued work, aborting reconciles) and watches; bounded by graceMs. */
   async stop(graceMs: number): Promise<void> {
+    this.deps.scheduler.cancel(this.probeName);
     this.abort.abort(new Error(`cluster ${this.deps.cluster} stopped`));
-    this.probe.stop();
     this.deps.limiter.dropTenant(this.deps.cluster);
     await Promise.all(this.controllers.map((c) => c.stop(graceMs)));
     this.deps.metrics.forgetCluster(this.deps.cluster);
+  }
+
+  private changed(): void {
+    try {
+      this.deps.onChange?.();
+    } catch {
+      /* the listener reports its own errors */
+    }
   }
 }

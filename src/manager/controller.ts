@@ -1,16 +1,25 @@
 import { Logger } from '@nestjs/common';
 import type { Informer } from '../cache/informer.js';
-import { objectKey, splitKey, type InformerEvent, type KubeObject } from '../cache/types.js';
+import { keyOf, objectKey, splitKey, type InformerEvent, type KubeObject } from '../cache/types.js';
 import type { ClusterClient } from '../client/cluster-client.js';
-import { describeFailure } from '../client/errors.js';
-import type { EngineMetrics } from '../metrics/engine-metrics.js';
+import { describeFailure, failureReason, KubeApiError } from '../client/errors.js';
 import type { FairLimiter } from '../queue/fair-limiter.js';
 import { WorkQueue } from '../queue/work-queue.js';
 import type { DiscoveredReconciler } from '../reconcile/reconciler.explorer.js';
 import type { CacheReader, ReconcileContext, ReconcileResult } from '../reconcile/types.js';
+import { deadline, sleep } from '../util/abort.js';
+import type { EngineMetrics } from './engine-metrics.js';
+import type { Scheduler } from './scheduler.js';
 
 export class ReconcileTimeoutError extends Error {
   override readonly name = 'ReconcileTimeoutError';
+}
+
+/** Keys whose last reconcile failed, and the last failure: what an operator sees on the cluster. */
+export interface ControllerHealth {
+  name: string;
+  failing: number;
+  lastError?: { key: string; reason: string; message: string; at: Date };
 }
 
 export interface ControllerDeps {
@@ -21,12 +30,22 @@ export interface ControllerDeps {
   secondary: Informer[];
   limiter: FairLimiter;
   metrics: EngineMetrics;
+  scheduler: Scheduler;
+  /** Called when the set of failing keys goes from empty to non-empty or back, or the reason changes. */
+  onHealthChange?: () => void;
+}
+
+function readerOf(informer: Informer): CacheReader {
+  const store = informer.store;
+  return { get: (ns, name) => store.getByName(ns, name), list: (ns) => store.list(ns) };
 }
 
 /**
  * One reconciler bound to one cluster: informer events become keys in a work queue, and
  * `concurrency` workers take keys, wait for a slot of the process-wide fair limiter, and call
- * reconcile with a deadline. Failures and timeouts are retried with per-key backoff; nothing a
+ * reconcile with a deadline. Workers start only once every cache the controller reads has
+ * listed (controller-runtime's WaitForCacheSync): before that a reconcile would take a missing
+ * object for a deleted one. Failures and timeouts are retried with per-key backoff; nothing a
  * reconciler does can stop the workers or reach other controllers.
  */
 export class Controller {
@@ -37,7 +56,9 @@ export class Controller {
   private readonly abort = new AbortController();
   private workers: Promise<void>[] = [];
   private readonly unsubscribes: (() => void)[] = [];
-  private resyncTimer?: NodeJS.Timeout;
+  private readonly failing = new Map<string, { reason: string; message: string; at: Date }>();
+  private lastError?: ControllerHealth['lastError'];
+  private readonly resyncName: string;
 
   constructor(
     private readonly reconciler: DiscoveredReconciler,
@@ -48,11 +69,13 @@ export class Controller {
       backoff: reconciler.options.backoff ?? { baseMs: 10, maxMs: 300_000 },
       metrics: deps.metrics.queue(this.name, deps.cluster),
     });
-    const store = deps.informer.store;
-    this.cache = { get: (ns, name) => store.getByName(ns, name), list: (ns) => store.list(ns) };
+    this.cache = readerOf(deps.informer);
     this.logger = new Logger(`Reconciler ${this.name}@${deps.cluster}`);
+    this.resyncName = `clusterregistry/${deps.cluster}/resync/${this.name}`;
   }
 
+  /** Subscribes to its informers at once (events queue up) and starts the workers once every
+   * informer it reads has synced. */
   start(): void {
     const predicate = this.reconciler.options.predicate;
     this.unsubscribes.push(
@@ -63,8 +86,7 @@ export class Controller {
     );
     (this.reconciler.options.watches ?? []).forEach((watch, i) => {
       const enqueue = (obj: KubeObject): void => {
-        for (const ref of watch.map(obj, this.cache))
-          this.queue.add(ref.namespace ? `${ref.namespace}/${ref.name}` : ref.name);
+        for (const ref of watch.map(obj, this.cache)) this.queue.add(keyOf(ref.namespace, ref.name));
       };
       this.unsubscribes.push(
         this.deps.secondary[i]!.on((event) => {
@@ -80,36 +102,42 @@ export class Controller {
     });
     // Objects cached before this controller subscribed (a shared informer) still get reconciled.
     for (const key of this.deps.informer.store.keys()) this.queue.add(key);
+    void this.startWhenSynced();
+  }
+
+  private async startWhenSynced(): Promise<void> {
+    const signal = this.abort.signal;
+    try {
+      await Promise.all([this.deps.informer, ...this.deps.secondary].map((i) => i.waitForSync(signal)));
+    } catch {
+      return; // stopped before the caches synced
+    }
+    for (const source of this.reconciler.options.sources ?? []) {
+      this.unsubscribes.push(source((ref) => this.queue.add(keyOf(ref.namespace, ref.name))));
+    }
     const resyncMs = this.reconciler.options.resyncMs;
     if (resyncMs) {
-      this.resyncTimer = setInterval(() => {
+      this.deps.scheduler.every(this.resyncName, resyncMs, () => {
         for (const key of this.deps.informer.store.keys()) this.queue.add(key);
-      }, resyncMs);
-      this.resyncTimer.unref();
+      });
     }
     const concurrency = Math.max(1, this.reconciler.options.concurrency ?? 1);
     for (let i = 0; i < concurrency; i++) this.workers.push(this.work());
   }
 
-  /** Ready keys, delayed keys and keys being processed. */
-  queueDepth(): { ready: number; delayed: number; processing: number } {
-    return { ready: this.queue.length, delayed: this.queue.delayedCount, processing: this.queue.processingCount };
+  health(): ControllerHealth {
+    return { name: this.name, failing: this.failing.size, lastError: this.lastError };
   }
 
   /** Drops queued work, aborts reconciles in flight and waits for the workers, at most `graceMs`. */
   async stop(graceMs: number): Promise<void> {
     for (const unsubscribe of this.unsubscribes) unsubscribe();
-    clearInterval(this.resyncTimer);
+    this.deps.scheduler.cancel(this.resyncName);
     this.abort.abort(new Error(`controller ${this.name} on ${this.deps.cluster} stopped`));
     this.queue.shutDown();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled(this.workers),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, graceMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    const grace = new AbortController();
+    await Promise.race([Promise.allSettled(this.workers), sleep(graceMs, grace.signal)]);
+    grace.abort();
   }
 
   private async work(): Promise<void> {
@@ -117,42 +145,46 @@ export class Controller {
     for (;;) {
       const key = await this.queue.get(signal);
       if (key === undefined) return;
-      let release: (() => void) | undefined;
+      let release: () => void;
       try {
         release = await this.deps.limiter.acquire(this.deps.cluster, signal);
-        await this.process(key, signal);
       } catch {
-        // Only acquire() throws here, when the controller stops while waiting for a slot.
+        // acquire() rejects only when the controller stops (or its cluster is dropped) while
+        // this key waits for a slot: nothing to retry.
+        this.queue.done(key);
+        continue;
+      }
+      try {
+        await this.process(key, signal);
       } finally {
-        release?.();
+        release();
         this.queue.done(key);
       }
     }
   }
 
+  /** One reconcile of `key`; never throws (failures are retried through the queue). */
   private async process(key: string, stopSignal: AbortSignal): Promise<void> {
     const { namespace, name } = splitKey(key);
     const timeoutMs = this.reconciler.options.timeoutMs ?? 60_000;
-    const attempt = new AbortController();
-    const onStop = (): void => attempt.abort(stopSignal.reason);
-    stopSignal.addEventListener('abort', onStop, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = new ReconcileTimeoutError(`reconcile of ${key} exceeded ${timeoutMs} ms`);
-        attempt.abort(err);
-        reject(err);
-      }, timeoutMs);
+    const attempt = deadline(timeoutMs, stopSignal);
+    // The reconcile ends at the deadline even if its code ignores the signal.
+    const aborted = new Promise<never>((_, reject) => {
       attempt.signal.addEventListener(
         'abort',
-        () => reject(attempt.signal.reason instanceof Error ? attempt.signal.reason : new Error('reconcile aborted')),
+        () =>
+          reject(
+            attempt.expired
+              ? new ReconcileTimeoutError(`reconcile of ${key} exceeded ${timeoutMs} ms`)
+              : new Error('reconcile aborted'),
+          ),
         { once: true },
       );
     });
-    deadline.catch(() => undefined);
+    aborted.catch(() => undefined);
     const context: ReconcileContext = {
       signal: attempt.signal,
-      client: this.deps.client,
+      client: this.deps.client.withSignal(attempt.signal),
       cache: this.cache,
       attempt: this.queue.failures(key),
       cacheOf: (apiVersion, kind) => this.cacheOf(apiVersion, kind),
@@ -163,7 +195,7 @@ export class Controller {
         Promise.resolve().then(() =>
           this.reconciler.instance.reconcile({ cluster: this.deps.cluster, namespace, name }, context),
         ),
-        deadline,
+        aborted,
       ]);
       this.succeeded(key, result, (performance.now() - started) / 1000);
     } catch (err) {
@@ -176,12 +208,11 @@ export class Controller {
         timedOut ? 'timeout' : 'error',
         (performance.now() - started) / 1000,
       );
-      this.logger.warn(
-        `${key}: ${timedOut ? (err as Error).message : describeFailure(err)}; retry in ${Math.round(delay)} ms`,
-      );
+      const message = timedOut ? (err as Error).message : describeFailure(err);
+      this.recordFailure(key, timedOut ? 'Timeout' : reasonOf(err), message);
+      this.logger.warn(`${key}: ${message}; retry in ${Math.round(delay)} ms`);
     } finally {
-      clearTimeout(timer);
-      stopSignal.removeEventListener('abort', onStop);
+      attempt.clear();
     }
   }
 
@@ -189,12 +220,11 @@ export class Controller {
     const informer = [this.deps.informer, ...this.deps.secondary].find(
       (i) => i.spec.apiVersion === apiVersion && i.spec.kind === kind,
     );
-    if (!informer) return undefined;
-    const store = informer.store;
-    return { get: (ns, name) => store.getByName(ns, name), list: (ns) => store.list(ns) };
+    return informer ? readerOf(informer) : undefined;
   }
 
   private succeeded(key: string, result: ReconcileResult, seconds: number): void {
+    if (this.failing.delete(key) && this.failing.size === 0) this.deps.onHealthChange?.();
     if (result && result.requeueAfterMs !== undefined && result.requeueAfterMs > 0) {
       this.queue.forget(key);
       this.queue.addAfter(key, result.requeueAfterMs);
@@ -207,4 +237,19 @@ export class Controller {
       this.deps.metrics.reconciled(this.name, this.deps.cluster, 'success', seconds);
     }
   }
+
+  private recordFailure(key: string, reason: string, message: string): void {
+    const wasHealthy = this.failing.size === 0;
+    const previousReason = this.lastError?.reason;
+    const at = new Date();
+    this.failing.set(key, { reason, message, at });
+    this.lastError = { key, reason, message, at };
+    if (wasHealthy || previousReason !== reason) this.deps.onHealthChange?.();
+  }
+}
+
+/** The apiserver's Status reason when there is one ("Invalid", "Forbidden"…), else our own. */
+function reasonOf(err: unknown): string {
+  if (err instanceof KubeApiError && /^[A-Za-z]{1,64}$/.test(err.statusReason)) return err.statusReason;
+  return failureReason(err);
 }

@@ -1,8 +1,16 @@
 import { createServer, type Server } from 'node:http';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { SETTINGS, type Settings } from '../config/settings.js';
 import { RemoteClusterRegistry } from '../registry/remote-cluster.registry.js';
 import { PrometheusMetrics } from './prometheus-metrics.js';
+
+/** Where /metrics listens when the library serves it itself (otherwise mount PrometheusMetrics
+ * on your own HTTP server). */
+export interface MetricsServerOptions {
+  port: number;
+  bindAddress?: string;
+}
+
+export const METRICS_SERVER_OPTIONS = Symbol('METRICS_SERVER_OPTIONS');
 
 /** /metrics on its own port (a Service can expose it without exposing the probes). */
 @Injectable()
@@ -11,8 +19,8 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
   private server?: Server;
 
   constructor(
-    @Inject(SETTINGS) private readonly settings: Settings,
-    private readonly metrics: PrometheusMetrics,
+    @Inject(METRICS_SERVER_OPTIONS) private readonly options: MetricsServerOptions | null,
+    @Inject(PrometheusMetrics) private readonly metrics: PrometheusMetrics | null,
     private readonly registry: RemoteClusterRegistry,
   ) {}
 
@@ -22,27 +30,30 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    const { options, metrics } = this;
+    if (!options || !metrics) return;
     this.server = createServer((req, res) => {
       if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
         res.writeHead(404).end();
         return;
       }
-      // Cluster phases are read at scrape time: always current, no timer.
-      this.metrics.clusterPhases(this.registry.list());
-      this.metrics.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': this.metrics.contentType }).end(text),
-        (err: unknown) => res.writeHead(500).end(String(err)),
+      metrics.clusterPhases(this.registry.list());
+      metrics.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+        () => res.writeHead(500).end('metrics could not be collected'),
       );
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(this.settings.metricsPort, this.settings.bindAddress, resolve);
+      this.server!.listen(options.port, options.bindAddress ?? '0.0.0.0', resolve);
     });
-    this.logger.log(`metrics on http://${this.settings.bindAddress}:${this.port}/metrics`);
+    this.logger.log(`metrics on http://${options.bindAddress ?? '0.0.0.0'}:${this.port}/metrics`);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }

@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { InformerMetrics } from '../cache/informer.js';
 import type { WorkQueueMetrics } from '../queue/work-queue.js';
+import type { EngineMetrics, ReconcileOutcome } from '../manager/engine-metrics.js';
 import type { ClusterPhase } from '../registry/types.js';
-import type { EngineMetrics, ReconcileOutcome } from './engine-metrics.js';
 
 const PHASES: ClusterPhase[] = ['starting', 'synced', 'degraded', 'stopping'];
 

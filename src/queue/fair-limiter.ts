@@ -1,8 +1,10 @@
+import { abortReason, onAbort } from '../util/abort.js';
+
 interface Waiter {
   resolve(release: () => void): void;
   reject(reason: unknown): void;
-  signal?: AbortSignal;
-  onAbort?: () => void;
+  /** Removes the abort listener, once the waiter is served or dropped. */
+  off?: () => void;
 }
 
 /**
@@ -28,7 +30,7 @@ export class FairLimiter {
   /** Resolves with an idempotent release function once the tenant holds a slot. Rejects with the
    * signal's reason if it aborts first (the waiter is removed), or when dropTenant() is called. */
   acquire(tenant: string, signal?: AbortSignal): Promise<() => void> {
-    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
     // A free slot means nobody waits: every release hands its slot straight to a waiter.
     if (this.active < this.max) {
       this.active++;
@@ -37,11 +39,9 @@ export class FairLimiter {
     return new Promise<() => void>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject };
       if (signal) {
-        waiter.signal = signal;
-        waiter.onAbort = () => {
-          if (this.remove(tenant, waiter)) reject(signal.reason as Error);
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
+        waiter.off = onAbort(signal, () => {
+          if (this.remove(tenant, waiter)) reject(abortReason(signal));
+        });
       }
       let queue = this.queues.get(tenant);
       if (!queue) {
@@ -74,7 +74,7 @@ export class FairLimiter {
     this.queues.delete(tenant);
     this.totalWaiting -= queue.size;
     for (const waiter of queue) {
-      this.detach(waiter);
+      waiter.off?.();
       waiter.reject(reason);
     }
   }
@@ -101,7 +101,7 @@ export class FairLimiter {
     this.totalWaiting--;
     this.queues.delete(tenant);
     if (queue.size > 0) this.queues.set(tenant, queue);
-    this.detach(waiter);
+    waiter.off?.();
     waiter.resolve(this.releaser());
   }
 
@@ -111,9 +111,5 @@ export class FairLimiter {
     this.totalWaiting--;
     if (queue.size === 0) this.queues.delete(tenant);
     return true;
-  }
-
-  private detach(waiter: Waiter): void {
-    if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
   }
 }

@@ -1,4 +1,5 @@
-import { exponentialBackoff } from './backoff.js';
+import { onAbort } from '../util/abort.js';
+import { exponentialBackoff } from '../util/backoff.js';
 
 export interface WorkQueueMetrics {
   /** A key entered the queue (de-duplicated adds are not counted). */
@@ -28,8 +29,8 @@ interface DelayedEntry<K> {
 
 interface Waiter<K> {
   resolve(key: K | undefined): void;
-  signal?: AbortSignal;
-  onAbort?: () => void;
+  /** Removes the abort listener once the waiter is served. */
+  off?: () => void;
 }
 
 /** setTimeout clamps longer delays to 1 ms; longer waits re-arm when the timer fires. */
@@ -154,11 +155,9 @@ export class WorkQueue<K extends string = string> {
     return new Promise<K | undefined>((resolve) => {
       const waiter: Waiter<K> = { resolve };
       if (signal) {
-        waiter.signal = signal;
-        waiter.onAbort = () => {
+        waiter.off = onAbort(signal, () => {
           if (this.waiters.delete(waiter)) resolve(undefined);
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
+        });
       }
       this.waiters.add(waiter);
     });
@@ -201,7 +200,7 @@ export class WorkQueue<K extends string = string> {
     const waiters = [...this.waiters];
     this.waiters.clear();
     for (const waiter of waiters) {
-      this.detach(waiter);
+      waiter.off?.();
       waiter.resolve(undefined);
     }
     this.metrics?.depth?.(0);
@@ -216,7 +215,7 @@ export class WorkQueue<K extends string = string> {
     const waiter = this.waiters.values().next().value;
     if (waiter) {
       this.waiters.delete(waiter);
-      this.detach(waiter);
+      waiter.off?.();
       this.startProcessing(key);
       waiter.resolve(key);
       return;
@@ -233,10 +232,6 @@ export class WorkQueue<K extends string = string> {
       this.addedAt.delete(key);
       if (at !== undefined) this.metrics?.latency?.((performance.now() - at) / 1000);
     }
-  }
-
-  private detach(waiter: Waiter<K>): void {
-    if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
   }
 
   private compact(): void {

@@ -15,19 +15,22 @@ export class ReconcilerExplorer {
 
   explore(): DiscoveredReconciler[] {
     const found: DiscoveredReconciler[] = [];
-    for (const wrapper of this.discovery.getProviders({ metadataKey: Reconciler.KEY })) {
+    // Every provider, not the decorator's index: that index misses factory providers (the
+    // library's own RemoteCluster controller is one, null when switched off).
+    for (const wrapper of this.discovery.getProviders()) {
+      const instance = wrapper.instance as Partial<Reconcile> | null | undefined;
+      if (!instance || typeof instance !== 'object' || !wrapper.isDependencyTreeStatic()) continue;
       const options = this.discovery.getMetadataByDecorator(Reconciler.discoverable, wrapper);
-      const instance = wrapper.instance as Partial<Reconcile> | undefined;
-      if (!options || !instance) continue;
+      if (!options) continue;
       if (typeof instance.reconcile !== 'function') {
-        throw new Error(`@Reconciler class ${wrapper.name} has no reconcile(request, context) method`);
+        throw new Error(`@Reconciler class ${String(wrapper.name)} has no reconcile(request, context) method`);
       }
       // Options that depend on injected settings come from the instance (see Reconcile.reconcilerOptions).
       const dynamic = (instance as Reconcile).reconcilerOptions?.() ?? {};
       const merged = { ...options, ...dynamic };
       found.push({
         instance: instance as Reconcile,
-        options: { ...merged, name: merged.name ?? String(wrapper.name) },
+        options: { ...merged, name: merged.name ?? instance.constructor.name },
       });
     }
     const names = found.map((r) => r.options.name);

@@ -1,5 +1,5 @@
 import type { ClusterClient } from '../client/cluster-client.js';
-import type { InformerEvent, KubeObject } from '../cache/types.js';
+import type { InformerEvent, KubeObject, WatchSpec } from '../cache/types.js';
 
 /** Names an object, not an event: reconcilers are level-triggered. */
 export interface ReconcileRequest {
@@ -17,21 +17,27 @@ export interface CacheReader<T extends KubeObject = KubeObject> {
   list(namespace?: string): T[];
 }
 
+/** The object a request names, without its cluster. */
+export type ObjectRef = Omit<ReconcileRequest, 'cluster'>;
+
 /** Another kind whose changes trigger reconciles of the primary kind (controller-runtime's Watches). */
-export interface SecondaryWatch {
-  apiVersion: string;
-  kind: string;
-  namespace?: string;
-  labelSelector?: string;
-  fieldSelector?: string;
+export interface SecondaryWatch extends WatchSpec {
   /** The primary objects to reconcile when `object` changes; `primary` is the primary kind's cache. */
-  map(object: KubeObject, primary: CacheReader): { namespace?: string; name: string }[];
+  map(object: KubeObject, primary: CacheReader): ObjectRef[];
 }
 
+/**
+ * Requests that come from outside the watched kinds (controller-runtime's source.Channel): the
+ * controller subscribes once its caches are synced, passing `enqueue`, and calls the returned
+ * function when it stops. The RemoteCluster controller hears of runtime state changes this way.
+ */
+export type EventSource = (enqueue: (ref: ObjectRef) => void) => () => void;
+
 export interface ReconcileContext<T extends KubeObject = KubeObject> {
-  /** Aborted on timeout, on cluster stop and on shutdown: pass it to every request. */
+  /** Aborted on timeout, on cluster stop and on shutdown. `client` already honours it. */
   signal: AbortSignal;
-  /** The client of the cluster being watched (remote, or manage for manage reconcilers). */
+  /** The client of the cluster being watched (remote, or manage for manage reconcilers); every
+   * request through it, typed APIs included, ends when `signal` aborts. */
   client: ClusterClient;
   /** The watched kind's cache in that cluster. */
   cache: CacheReader<T>;
@@ -47,13 +53,7 @@ export interface Reconcile<T extends KubeObject = KubeObject> {
   reconcilerOptions?(): Partial<ReconcilerOptions>;
 }
 
-export interface ReconcilerOptions {
-  apiVersion: string;
-  kind: string;
-  /** Watch one namespace only. */
-  namespace?: string;
-  labelSelector?: string;
-  fieldSelector?: string;
+export interface ReconcilerOptions extends WatchSpec {
   /** Controller name in logs and metrics (default: the class name). Unique per cluster. */
   name?: string;
   /** Reconciles running at once for this controller in one cluster (default 1). */
@@ -68,4 +68,6 @@ export interface ReconcilerOptions {
   predicate?: (event: InformerEvent) => boolean;
   /** Other kinds to watch, each mapped to the primary objects it concerns. */
   watches?: SecondaryWatch[];
+  /** Requests from outside the watched kinds. */
+  sources?: EventSource[];
 }

@@ -38,3 +38,10 @@ export class ClusterSyncTimeoutError extends RegistryError {
     super(cluster, `cluster ${cluster} not synced after ${timeoutMs} ms${cause ? `: ${cause}` : ''}`);
   }
 }
+
+/** The name belongs to the runtime of the manage cluster. */
+export class ClusterNameReservedError extends RegistryError {
+  constructor(cluster: string) {
+    super(cluster, `cluster name "${cluster}" is reserved for the manage cluster's own runtime`);
+  }
+}

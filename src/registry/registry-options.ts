@@ -1,14 +1,16 @@
 import type { ModuleMetadata, Provider, Type } from '@nestjs/common';
-import type { InformerOptions } from '../cache/informer.js';
 
-/** How every remote cluster runtime is built (the root module's `remote` options). */
-export interface RemoteRuntimeOptions {
-  reconcilers?: Type[];
-  imports?: ModuleMetadata['imports'];
-  providers?: Provider[];
-  informer?: InformerOptions;
-  /** Grace for reconciles to return after a stop aborted them (default 5 s). */
-  stopGraceMs?: number;
+/** What every remote cluster context holds besides the runtime: the remote reconcilers and what
+ * they depend on, gathered from the root options and every feature module. */
+export interface RemoteClusterContents {
+  reconcilers: Type[];
+  imports: NonNullable<ModuleMetadata['imports']>;
+  providers: Provider[];
+}
+
+export interface RegistryOptions {
+  /** Read at each spawn: feature modules are found at bootstrap, after the registry is made. */
+  contents(): RemoteClusterContents;
 }
 
 export const REGISTRY_OPTIONS = Symbol('REGISTRY_OPTIONS');

@@ -1,7 +1,7 @@
 import type { Condition } from './types.js';
 
 /** Conditions in a fixed order (Ready first, then by type), so status never churns on order. */
-const ORDER = ['Ready', 'KubeconfigValid'];
+const ORDER = ['Ready', 'ReconcilersHealthy'];
 
 function rank(type: string): number {
   const i = ORDER.indexOf(type);

@@ -1,5 +1,6 @@
 import { KubeConfig, loadYaml } from '@kubernetes/client-node';
 import type { KubeObject } from '../cache/types.js';
+import { identityOf } from '../client/connection.js';
 
 export type KubeconfigProblem =
   | 'SecretNotFound'
@@ -45,7 +46,7 @@ const USER_PLUGIN_FIELDS = ['exec', 'auth-provider'];
 export function kubeConfigFromSecret(
   secret: SecretLike | undefined,
   ref: { namespace: string; name: string; key: string },
-): { kubeConfig: KubeConfig; text: string } {
+): { kubeConfig: KubeConfig; identity: string; credential?: 'certificate' | 'token' } {
   const where = `Secret ${ref.namespace}/${ref.name}`;
   if (!secret) throw new KubeconfigError('SecretNotFound', `${where} does not exist`);
   const encoded = secret.data?.[ref.key];
@@ -103,7 +104,9 @@ export function kubeConfigFromSecret(
   if (!kc.getCurrentUser()) {
     throw new KubeconfigError('NoUsableContext', `${where}: context "${contextName}" names no user`);
   }
-  return { kubeConfig: kc, text };
+  const user = kc.getCurrentUser();
+  const credential = user?.certData ? 'certificate' : user?.token ? 'token' : undefined;
+  return { kubeConfig: kc, identity: identityOf(kc), credential };
 }
 
 function unsafe(where: string, what: string): KubeconfigError {

@@ -1,65 +1,63 @@
-import { createHash } from 'node:crypto';
 import { Inject, Logger } from '@nestjs/common';
 import type { ClusterClient } from '../client/cluster-client.js';
 import { describeFailure, KubeApiError } from '../client/errors.js';
-import { MANAGE_CLIENT } from '../cluster/tokens.js';
-import { SETTINGS, type Settings } from '../config/settings.js';
+import { Orchestrator } from '../lifecycle/orchestrator.js';
 import { Reconciler } from '../reconcile/reconciler.decorator.js';
 import type {
   CacheReader,
   Reconcile,
   ReconcileContext,
   ReconcileRequest,
-  ReconcileResult,
   ReconcilerOptions,
 } from '../reconcile/types.js';
+import { ClusterSpawnError } from '../registry/errors.js';
 import { RemoteClusterRegistry } from '../registry/remote-cluster.registry.js';
 import type { ClusterStatus } from '../registry/types.js';
+import { MANAGE_CLIENT, MANAGE_CLUSTER_NAME } from '../runtime/tokens.js';
 import { sameConditions, setCondition } from './conditions.js';
 import { kubeConfigFromSecret, KubeconfigError } from './kubeconfig-source.js';
+import { REMOTE_CLUSTER_CONTROLLER_OPTIONS, type RemoteClusterControllerOptions } from './options.js';
 import { API_VERSION, FINALIZER, KIND, PLURAL, type Condition, type RemoteCluster } from './types.js';
 
-/** How often Ready is re-evaluated while a cluster is connecting, and once it is settled. */
-const POLL_UNSETTLED_MS = 1_000;
-const POLL_SETTLED_MS = 15_000;
-const FIRST_SYNC_WAIT_MS = 2_000;
-
 const PATH = `/apis/${API_VERSION}/${PLURAL}`;
+
+type ConditionValue = Pick<Condition, 'status' | 'reason' | 'message'>;
 
 /**
  * The RemoteCluster controller, a manage reconciler: it drives the registry from the API. State
  * lives in the API only: after a restart or a change of leader, the first list reconciles every
- * object and respawns every runtime (no generation gate skips them).
+ * object and respawns every runtime (no generation gate skips them). A runtime's state changes
+ * reach it as events (the registry is one of its sources), so Ready follows a change at once
+ * and nothing is polled.
  */
 @Reconciler({
   apiVersion: API_VERSION,
   kind: KIND,
   name: 'remotecluster',
   concurrency: 4,
-  timeoutMs: 30_000,
+  timeoutMs: 45_000,
   backoff: { baseMs: 500, maxMs: 60_000 },
 })
 export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
   private readonly logger = new Logger('RemoteCluster');
-  /** Which kubeconfig each running runtime was spawned with (a hash, never the content). */
-  private readonly spawnedWith = new Map<string, string>();
 
   constructor(
     private readonly registry: RemoteClusterRegistry,
+    private readonly orchestrator: Orchestrator,
     @Inject(MANAGE_CLIENT) private readonly manage: ClusterClient,
-    @Inject(SETTINGS) private readonly settings: Settings,
+    @Inject(REMOTE_CLUSTER_CONTROLLER_OPTIONS) private readonly options: RemoteClusterControllerOptions,
   ) {}
 
   reconcilerOptions(): Partial<ReconcilerOptions> {
     return {
-      labelSelector: this.settings.remoteClusterSelector,
+      labelSelector: this.options.selector,
       // The kubeconfig Secrets: a change restarts the runtime, a new one fixes a broken cluster.
       // Only one namespace, so the app's RBAC never needs Secrets cluster-wide.
       watches: [
         {
           apiVersion: 'v1',
           kind: 'Secret',
-          namespace: this.settings.secretNamespace,
+          namespace: this.options.secretNamespace,
           map: (secret, primary) =>
             primary
               .list()
@@ -70,10 +68,12 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
               .map((rc) => ({ name: rc.metadata!.name! })),
         },
       ],
+      // Every change of a runtime's state brings its RemoteCluster back.
+      sources: [(enqueue) => this.registry.onStateChange((t) => enqueue({ name: t.cluster }))],
     };
   }
 
-  async reconcile({ name }: ReconcileRequest, ctx: ReconcileContext<RemoteCluster>): Promise<ReconcileResult> {
+  async reconcile({ name }: ReconcileRequest, ctx: ReconcileContext<RemoteCluster>): Promise<void> {
     const rc = ctx.cache.get(undefined, name);
     if (!rc) {
       // Gone from the API (our finalizer was already removed): make sure nothing still runs.
@@ -89,6 +89,11 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
       // Before anything is spawned, so a deletion can never leave a runtime behind.
       await this.addFinalizer(rc, ctx.signal);
     }
+    if (name === MANAGE_CLUSTER_NAME) {
+      const message = `the name "${name}" is reserved for the manage cluster's own runtime; rename this RemoteCluster`;
+      await this.writeStatus(rc, { status: 'False', reason: 'ReservedName', message }, undefined, ctx.signal);
+      return;
+    }
 
     let source: ReturnType<typeof kubeConfigFromSecret>;
     try {
@@ -97,31 +102,48 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
       if (!(err instanceof KubeconfigError)) throw err;
       // No usable credentials any more: nothing may keep running on the old ones.
       await this.stopRuntime(name);
-      await this.writeReady(rc, { status: 'False', reason: err.reason, message: err.message }, ctx.signal);
+      await this.writeStatus(rc, { status: 'False', reason: err.reason, message: err.message }, undefined, ctx.signal);
       this.logger.warn(`${name}: ${err.message}`);
       return; // the Secret watch brings us back when it is fixed
     }
 
-    const hash = createHash('sha256').update(source.text).digest('hex');
-    if (this.registry.has(name) && this.spawnedWith.get(name) !== hash) {
+    const running = this.registry.status(name);
+    if (running && running.identity !== source.identity) {
       this.logger.log(`${name}: kubeconfig changed, restarting its runtime`);
       await this.stopRuntime(name);
     }
     if (!this.registry.has(name)) {
-      await this.registry.spawn(name, source.kubeConfig, { timeoutMs: 30_000 });
-      this.spawnedWith.set(name, hash);
-      // Most clusters sync within a second: report that at once instead of at the next poll.
-      // Bounded, so a slow cluster holds a worker for at most this long.
-      await this.registry
-        .waitForSync(name, { timeoutMs: FIRST_SYNC_WAIT_MS, signal: ctx.signal })
-        .catch(() => undefined);
+      try {
+        await this.registry.spawn(name, source.kubeConfig, { timeoutMs: this.options.spawnTimeoutMs ?? 30_000 });
+      } catch (err) {
+        if (!(err instanceof ClusterSpawnError)) throw err;
+        const message = `the runtime did not start: ${describeFailure(err.cause)}`;
+        await this.writeStatus(rc, { status: 'False', reason: 'RuntimeFailed', message }, undefined, ctx.signal);
+        throw err; // retried with backoff
+      }
     }
 
     const status = this.registry.status(name);
-    const user = source.kubeConfig.getCurrentUser();
-    const ready = readyFrom(status, user?.certData ? 'certificate' : user?.token ? 'token' : undefined);
-    await this.writeReady(rc, ready, ctx.signal);
-    return { requeueAfterMs: ready.status === 'True' ? POLL_SETTLED_MS : POLL_UNSETTLED_MS };
+    await this.writeStatus(rc, readyFrom(status, source.credential), reconcilersFrom(status), ctx.signal);
+  }
+
+  /** RemoteClusters whose Ready is not decided yet: their runtime is still starting. /readyz
+   * waits for these only; a decided failure (a bad kubeconfig, a degraded cluster) is an answer. */
+  pending(): string[] | undefined {
+    const runtime = this.orchestrator.manageRuntime;
+    if (!runtime?.status().synced) return undefined;
+    const objects = (runtime.cache(API_VERSION, KIND)?.list() ?? []) as RemoteCluster[];
+    return objects
+      .filter((rc) => !rc.metadata?.deletionTimestamp)
+      .filter((rc) => {
+        const name = rc.metadata?.name ?? '';
+        const phase = this.registry.status(name)?.phase;
+        if (phase === 'synced' || phase === 'degraded') return false;
+        const ready = rc.status?.conditions?.find((c) => c.type === 'Ready');
+        const decided = ready?.status === 'False' && ready.observedGeneration === rc.metadata?.generation;
+        return !(phase === undefined && decided);
+      })
+      .map((rc) => rc.metadata?.name ?? '');
   }
 
   private readKubeconfig(rc: RemoteCluster, secrets: CacheReader | undefined): ReturnType<typeof kubeConfigFromSecret> {
@@ -129,21 +151,20 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     if (!ref?.namespace || !ref.name || !ref.key) {
       throw new KubeconfigError('InvalidKubeconfig', 'spec.kubeConfig.secretRef needs namespace, name and key');
     }
-    if (ref.namespace !== this.settings.secretNamespace) {
+    if (ref.namespace !== this.options.secretNamespace) {
       throw new KubeconfigError(
         'SecretNamespaceNotWatched',
-        `Secret ${ref.namespace}/${ref.name} is outside the namespace this app reads kubeconfigs from (${this.settings.secretNamespace})`,
+        `Secret ${ref.namespace}/${ref.name} is outside the namespace this app reads kubeconfigs from (${this.options.secretNamespace})`,
       );
     }
     return kubeConfigFromSecret(secrets?.get(ref.namespace, ref.name), ref);
   }
 
   private async stopRuntime(name: string): Promise<void> {
-    this.spawnedWith.delete(name);
     if (!this.registry.has(name)) return;
     try {
       // Bounded: a dead cluster must not hold a deletion or a restart.
-      await this.registry.stop(name, { timeoutMs: this.settings.clusterStopTimeoutMs });
+      await this.registry.stop(name, { timeoutMs: this.options.stopTimeoutMs ?? 10_000 });
     } catch (err) {
       this.logger.warn(`${name}: runtime did not stop cleanly: ${describeFailure(err)}`);
     }
@@ -185,13 +206,18 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     });
   }
 
-  private async writeReady(
+  /** Writes Ready (and, with a runtime, ReconcilersHealthy) when anything differs. */
+  private async writeStatus(
     rc: RemoteCluster,
-    ready: Pick<Condition, 'status' | 'reason' | 'message'>,
+    ready: ConditionValue,
+    reconcilers: ConditionValue | undefined,
     signal: AbortSignal,
   ): Promise<void> {
     const generation = rc.metadata?.generation;
-    const conditions = setCondition(rc.status?.conditions, { type: 'Ready', ...ready, observedGeneration: generation });
+    let conditions = setCondition(rc.status?.conditions, { type: 'Ready', ...ready, observedGeneration: generation });
+    conditions = reconcilers
+      ? setCondition(conditions, { type: 'ReconcilersHealthy', ...reconcilers, observedGeneration: generation })
+      : conditions.filter((c) => c.type !== 'ReconcilersHealthy');
     if (sameConditions(conditions, rc.status?.conditions) && rc.status?.observedGeneration === generation) return;
     const previous = rc.status?.conditions?.find((c) => c.type === 'Ready');
     if (previous?.status !== ready.status || previous.reason !== ready.reason) {
@@ -199,6 +225,7 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     }
     try {
       await this.manage.request('PATCH', `${PATH}/${encodeURIComponent(rc.metadata!.name!)}/status`, {
+        // A merge patch replaces the list whole: conditions we do not own are gone by design.
         body: { status: { observedGeneration: generation, conditions } },
         contentType: 'application/merge-patch+json',
         signal,
@@ -212,10 +239,7 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
 
 /** Ready from the runtime's real state: synced, or why not. A 401 is told apart by the kind of
  * credential that was rejected, since that is what the operator has to fix. */
-export function readyFrom(
-  status: ClusterStatus | undefined,
-  credential?: 'certificate' | 'token',
-): Pick<Condition, 'status' | 'reason' | 'message'> {
+export function readyFrom(status: ClusterStatus | undefined, credential?: string): ConditionValue {
   if (!status) return { status: 'Unknown', reason: 'NotRunning', message: 'no runtime is running for this cluster' };
   switch (status.phase) {
     case 'synced': {
@@ -241,8 +265,27 @@ export function readyFrom(
       return { status: 'False', reason: status.cause?.reason ?? 'Degraded', message };
     }
     case 'stopping':
+    case 'stopped':
       return { status: 'False', reason: 'Stopping', message: 'the runtime is stopping' };
     default:
       return { status: 'Unknown', reason: 'Connecting', message: 'connecting; caches not synced yet' };
   }
+}
+
+/** Whether the cluster's reconcilers succeed: failures show on the object, not only in metrics. */
+export function reconcilersFrom(status: ClusterStatus | undefined): ConditionValue | undefined {
+  if (!status) return undefined;
+  const failing = status.controllers.filter((c) => c.failing > 0);
+  if (failing.length === 0) {
+    return { status: 'True', reason: 'Succeeding', message: 'no reconcile is failing' };
+  }
+  const last = failing
+    .map((c) => ({ controller: c.name, ...c.lastError! }))
+    .sort((a, b) => b.at.getTime() - a.at.getTime())[0]!;
+  const counts = failing.map((c) => `${c.name}: ${c.failing} failing`).join(', ');
+  return {
+    status: 'False',
+    reason: last.reason,
+    message: `${counts}; last: ${last.controller} ${last.key}: ${last.message}`.slice(0, 1024),
+  };
 }

@@ -204,13 +204,13 @@ describe('leader election with two app processes', () => {
     const body = await eventually('b runs every cluster, synced', async () => {
       const res = await fetchText(url);
       const parsed = JSON.parse(res.body) as {
-        info?: { clusters?: { leader: boolean; clusters: Record<string, { phase: string }> } };
+        info?: { clusters?: { active: boolean; clusters: Record<string, { phase: string }> } };
       };
       const runtimes = parsed.info?.clusters?.clusters ?? {};
       return res.status === 200 && names.every((n) => runtimes[n]?.phase === 'synced') ? parsed : undefined;
     });
     const allReady = Date.now() - killedAt;
-    expect(body.info!.clusters!.leader).toBe(true);
+    expect(body.info!.clusters!.active).toBe(true);
     for (const n of names) await manage.ready(n, 'True', 'Synced');
     // Lease of 4 s, measured from b's own observation of the last renewal, plus one retry period.
     expect(failover).toBeLessThan(4_000 + 500 + 1_500);

@@ -3,8 +3,8 @@ import { NestFactory } from '@nestjs/core';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { INestApplicationContext } from '@nestjs/common';
 import type { ClusterClient } from '../../src/client/cluster-client.js';
-import { MANAGE_CLIENT, CLUSTER_NAME } from '../../src/cluster/tokens.js';
-import { ClusterRegistryModule } from '../../src/clusterregistry.module.js';
+import { MANAGE_CLIENT, CLUSTER_NAME } from '../../src/runtime/tokens.js';
+import { ClusterRegistryModule } from '../../src/module/cluster-registry.module.js';
 import { Reconciler } from '../../src/reconcile/reconciler.decorator.js';
 import type { Reconcile, ReconcileRequest, ReconcileContext } from '../../src/reconcile/types.js';
 import {
@@ -68,8 +68,8 @@ beforeAll(async () => {
         remote: {
           reconcilers: [PodRecorder, MirrorToManage],
           providers: [{ provide: RECORDER, useValue: recorder }],
-          stopGraceMs: 1_000,
         },
+        stopGraceMs: 1_000,
         // Short backoffs so reconnect tests finish quickly.
         informer: { backoff: { baseMs: 100, maxMs: 1_000 } },
       }),

@@ -3,7 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { installCrd, loadCrds } from '../../src/envtest/crd.js';
-import { PodSummaryReconciler, SUMMARY_PREFIX } from '../../src/examples/pod-summary.reconciler.js';
+import { PodSummaryReconciler, SUMMARY_PREFIX } from '../../src/app/examples/pod-summary.reconciler.js';
 import { issueClientCert } from '../../src/envtest/pki.js';
 import { fetchText } from '../../src/envtest/http.js';
 import { RemoteClusterRegistry } from '../../src/registry/remote-cluster.registry.js';

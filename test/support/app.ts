@@ -6,7 +6,7 @@ import { NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
 import { CoreV1Api, type KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { AppModule } from '../../src/app/app.module.js';
-import { loadSettings, type Settings } from '../../src/config/settings.js';
+import { loadSettings, type Settings } from '../../src/app/settings.js';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { JsonLogger } from '../../src/logging/json-logger.js';
 import { API_VERSION, KIND, type RemoteCluster } from '../../src/remotecluster/types.js';

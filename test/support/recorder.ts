@@ -1,5 +1,5 @@
 import { Inject } from '@nestjs/common';
-import { CLUSTER_NAME } from '../../src/cluster/tokens.js';
+import { CLUSTER_NAME } from '../../src/runtime/tokens.js';
 import { Reconciler } from '../../src/reconcile/reconciler.decorator.js';
 import type {
   Reconcile,

@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events';
-import { FairLimiter } from '../../../src/queue/index.js';
+import { FairLimiter } from '../../../src/queue/fair-limiter.js';
 import { isSettled } from '../../support/promises.js';
 
 describe('FairLimiter', () => {

@@ -1,6 +1,6 @@
 import { createHook } from 'node:async_hooks';
 import { getEventListeners } from 'node:events';
-import { WorkQueue } from '../../../src/queue/index.js';
+import { WorkQueue } from '../../../src/queue/work-queue.js';
 import { flush, isSettled } from '../../support/promises.js';
 
 /** Counts live Timeout resources created inside record(), unref'd ones included (which

@@ -1,0 +1,84 @@
+import type { LogLevel } from '@nestjs/common';
+
+/** Every setting of the app, from environment variables with defaults (documented in the README). */
+export interface Settings {
+  /** Port of /healthz and /readyz. */
+  probePort: number;
+  /** Port of /metrics. */
+  metricsPort: number;
+  /** Address both listen on. */
+  bindAddress: string;
+  logLevel: LogLevel;
+  /** The namespace this replica runs in (leases; default namespace for kubeconfig Secrets). */
+  podNamespace: string;
+  /** Namespace of kubeconfig Secrets (the only one whose Secrets the app may read). */
+  secretNamespace: string;
+  leaderElection: boolean;
+  leaseName: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  /** Identity in the Lease (pod name in a cluster). */
+  identity: string;
+  /** SIGTERM to exit, at most. */
+  shutdownTimeoutMs: number;
+  /** Bound on stopping one cluster runtime (deletion never hangs on an unreachable cluster). */
+  clusterStopTimeoutMs: number;
+  maxConcurrentReconciles: number;
+  /** How often each cluster's access probe checks list/watch permissions. */
+  probeIntervalMs: number;
+  /** Only RemoteClusters matching this label selector are run by this app (default all). */
+  remoteClusterSelector?: string;
+  /** Run the example pod-summary reconciler in every remote cluster. */
+  exampleReconcilers: boolean;
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
+  return value;
+}
+
+function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'no'].includes(raw)) return false;
+  throw new Error(`${name} must be true or false, got "${env[name]}"`);
+}
+
+const LEVELS: LogLevel[] = ['verbose', 'debug', 'log', 'warn', 'error', 'fatal'];
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const podNamespace = env.POD_NAMESPACE || 'clusterregistry-system';
+  const logLevel = (env.LOG_LEVEL || 'log') as LogLevel;
+  if (!LEVELS.includes(logLevel)) throw new Error(`LOG_LEVEL must be one of ${LEVELS.join(', ')}`);
+  const settings: Settings = {
+    probePort: int(env, 'PROBE_PORT', 8081),
+    metricsPort: int(env, 'METRICS_PORT', 8080),
+    bindAddress: env.BIND_ADDRESS || '0.0.0.0',
+    logLevel,
+    podNamespace,
+    secretNamespace: env.SECRET_NAMESPACE || podNamespace,
+    leaderElection: bool(env, 'LEADER_ELECTION', true),
+    leaseName: env.LEASE_NAME || 'clusterregistry-leader',
+    leaseDurationMs: int(env, 'LEASE_DURATION_MS', 15_000),
+    renewDeadlineMs: int(env, 'RENEW_DEADLINE_MS', 10_000),
+    retryPeriodMs: int(env, 'RETRY_PERIOD_MS', 2_000),
+    identity: env.POD_NAME || `${env.HOSTNAME ?? 'local'}-${process.pid}`,
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 20_000),
+    clusterStopTimeoutMs: int(env, 'CLUSTER_STOP_TIMEOUT_MS', 10_000),
+    maxConcurrentReconciles: int(env, 'MAX_CONCURRENT_RECONCILES', 64),
+    probeIntervalMs: int(env, 'PROBE_INTERVAL_MS', 15_000),
+    remoteClusterSelector: env.REMOTECLUSTER_SELECTOR || undefined,
+    exampleReconcilers: bool(env, 'EXAMPLE_RECONCILERS', true),
+  };
+  if (settings.renewDeadlineMs >= settings.leaseDurationMs) {
+    throw new Error('RENEW_DEADLINE_MS must be shorter than LEASE_DURATION_MS');
+  }
+  return settings;
+}
+
+export const SETTINGS = Symbol('SETTINGS');

@@ -1,6 +1,0 @@
-/** The cluster's name inside its own context (a string). */
-export const CLUSTER_NAME = Symbol('CLUSTER_NAME');
-/** The cluster's ClusterClient inside its own context. */
-export const CLUSTER_CLIENT = Symbol('CLUSTER_CLIENT');
-/** The manage cluster's ClusterClient: global in the root app and in every cluster context. */
-export const MANAGE_CLIENT = Symbol('MANAGE_CLIENT');

@@ -1,0 +1,132 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
+import { TerminusModule } from '@nestjs/terminus';
+import { ClusterClient } from '../client/cluster-client.js';
+import { ClusterRegistryHealthIndicator } from '../health/cluster-registry.health.js';
+import { LeaderElectionGate } from '../leader/leader-election.gate.js';
+import { Orchestrator } from '../lifecycle/orchestrator.js';
+import { AlwaysRunGate, RUN_GATE, type RunGate } from '../lifecycle/run-gate.js';
+import { NO_METRICS } from '../manager/engine-metrics.js';
+import { METRICS_SERVER_OPTIONS, MetricsServer } from '../metrics/metrics.server.js';
+import { PrometheusMetrics } from '../metrics/prometheus-metrics.js';
+import { FairLimiter } from '../queue/fair-limiter.js';
+import { ReconcilerExplorer } from '../reconcile/reconciler.explorer.js';
+import { REGISTRY_OPTIONS, type RegistryOptions } from '../registry/registry-options.js';
+import { RemoteClusterRegistry } from '../registry/remote-cluster.registry.js';
+import { REMOTE_CLUSTER_CONTROLLER_OPTIONS } from '../remotecluster/options.js';
+import { RemoteClusterReconciler } from '../remotecluster/remote-cluster.reconciler.js';
+import type { Engine } from '../runtime/engine.js';
+import { ENGINE, MANAGE_CLIENT, MANAGE_CLUSTER_NAME } from '../runtime/tokens.js';
+import {
+  CLUSTER_REGISTRY_ASYNC_OPTIONS_TYPE,
+  CLUSTER_REGISTRY_OPTIONS,
+  CLUSTER_REGISTRY_OPTIONS_TYPE,
+  ClusterRegistryModuleBase,
+} from './cluster-registry.module-definition.js';
+import type { ClusterRegistryOptions, RemoteClusterFeature } from './options.js';
+import { featureModule, RemoteFeatureExplorer } from './remote-features.js';
+
+type Options = ClusterRegistryOptions;
+
+/**
+ * The root module: the manage client, the registry of remote cluster runtimes, the engine for
+ * the root app's own (manage) reconcilers, and the parts an app switches on by giving their
+ * options: the RemoteCluster controller, leader election, Prometheus metrics. Every part is
+ * decided from the options at start-up, so forRootAsync() offers exactly what forRoot() does.
+ *
+ *   ClusterRegistryModule.forRoot({ manageKubeConfig, remoteClusters: { secretNamespace: 'ops' } })
+ *   ClusterRegistryModule.forRootAsync({ imports: [ConfigModule], inject: [ConfigService], useFactory })
+ *   ClusterRegistryModule.forFeature({ reconcilers: [PodMirror] })   // in any feature module
+ */
+@Module({
+  imports: [DiscoveryModule, ScheduleModule.forRoot(), TerminusModule.forRoot({ logger: false })],
+  providers: [
+    {
+      provide: MANAGE_CLIENT,
+      useFactory: (options: Options) =>
+        new ClusterClient({ name: MANAGE_CLUSTER_NAME, kubeConfig: options.manageKubeConfig }),
+      inject: [CLUSTER_REGISTRY_OPTIONS],
+    },
+    {
+      provide: PrometheusMetrics,
+      useFactory: (options: Options) =>
+        options.metrics ? new PrometheusMetrics({ defaultMetrics: options.metrics.defaultMetrics }) : null,
+      inject: [CLUSTER_REGISTRY_OPTIONS],
+    },
+    {
+      provide: ENGINE,
+      useFactory: (options: Options, metrics: PrometheusMetrics | null): Engine => ({
+        limiter: new FairLimiter(options.maxConcurrentReconciles ?? 64),
+        metrics: metrics ?? NO_METRICS,
+        informerOptions: options.informer,
+        stopGraceMs: options.stopGraceMs ?? 5_000,
+        probeIntervalMs: options.probeIntervalMs ?? 15_000,
+      }),
+      inject: [CLUSTER_REGISTRY_OPTIONS, PrometheusMetrics],
+    },
+    {
+      provide: REGISTRY_OPTIONS,
+      useFactory: (features: RemoteFeatureExplorer): RegistryOptions => ({ contents: () => features.contents() }),
+      inject: [RemoteFeatureExplorer],
+    },
+    {
+      provide: RUN_GATE,
+      useFactory: (options: Options, manage: ClusterClient): RunGate =>
+        options.leaderElection ? new LeaderElectionGate(manage, options.leaderElection) : new AlwaysRunGate(),
+      inject: [CLUSTER_REGISTRY_OPTIONS, MANAGE_CLIENT],
+    },
+    {
+      provide: REMOTE_CLUSTER_CONTROLLER_OPTIONS,
+      useFactory: (options: Options) => options.remoteClusters ?? null,
+      inject: [CLUSTER_REGISTRY_OPTIONS],
+    },
+    {
+      // A manage reconciler only when asked for: null is skipped by discovery.
+      provide: RemoteClusterReconciler,
+      useFactory: (options: Options, ...deps: ConstructorParameters<typeof RemoteClusterReconciler>) =>
+        options.remoteClusters ? new RemoteClusterReconciler(...deps) : null,
+      inject: [
+        CLUSTER_REGISTRY_OPTIONS,
+        RemoteClusterRegistry,
+        Orchestrator,
+        MANAGE_CLIENT,
+        REMOTE_CLUSTER_CONTROLLER_OPTIONS,
+      ],
+    },
+    {
+      provide: METRICS_SERVER_OPTIONS,
+      useFactory: (options: Options) => options.metrics?.server ?? null,
+      inject: [CLUSTER_REGISTRY_OPTIONS],
+    },
+    RemoteFeatureExplorer,
+    RemoteClusterRegistry,
+    ReconcilerExplorer,
+    Orchestrator,
+    MetricsServer,
+    ClusterRegistryHealthIndicator,
+  ],
+  exports: [
+    MANAGE_CLIENT,
+    ENGINE,
+    RemoteClusterRegistry,
+    Orchestrator,
+    PrometheusMetrics,
+    MetricsServer,
+    ClusterRegistryHealthIndicator,
+  ],
+})
+export class ClusterRegistryModule extends ClusterRegistryModuleBase {
+  static override forRoot(options: typeof CLUSTER_REGISTRY_OPTIONS_TYPE): DynamicModule {
+    return super.forRoot(options);
+  }
+
+  static override forRootAsync(options: typeof CLUSTER_REGISTRY_ASYNC_OPTIONS_TYPE): DynamicModule {
+    return super.forRootAsync(options);
+  }
+
+  /** Adds remote reconcilers (and what they need) to every cluster context, from any module. */
+  static forFeature(feature: RemoteClusterFeature): DynamicModule {
+    return featureModule(feature);
+  }
+}

@@ -1,0 +1,38 @@
+import type { InjectionToken, ModuleMetadata, Provider, Type } from '@nestjs/common';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { InformerOptions } from '../cache/informer.js';
+import type { LeaderElectionOptions } from '../leader/leader-election.gate.js';
+import type { MetricsServerOptions } from '../metrics/metrics.server.js';
+import type { RemoteClusterControllerOptions } from '../remotecluster/options.js';
+
+/** What every remote cluster context holds: reconcilers and what they depend on. */
+export interface RemoteClusterFeature {
+  /** @Reconciler classes run in every remote cluster context (one instance per cluster). */
+  reconcilers?: Type[];
+  /** Modules and providers the reconcilers depend on, made once per cluster context. */
+  imports?: ModuleMetadata['imports'];
+  providers?: Provider[];
+}
+
+export interface ClusterRegistryOptions {
+  /** The manage cluster (KUBECONFIG, in-cluster config, …). */
+  manageKubeConfig: KubeConfig;
+  /** Remote reconcilers listed at the root (feature modules add theirs with forFeature()), and
+   * `share`: tokens of the root app's providers handed to every cluster context as they are. */
+  remote?: RemoteClusterFeature & { share?: InjectionToken[] };
+  /** Reconciles running at once across all clusters, shared fairly between them (default 64). */
+  maxConcurrentReconciles?: number;
+  informer?: InformerOptions;
+  /** Grace for reconciles to return after a stop aborted them (default 5 s). */
+  stopGraceMs?: number;
+  /** How often each cluster's access probe runs (default 15 s). */
+  probeIntervalMs?: number;
+  /** Runs the RemoteCluster controller: RemoteCluster objects and their kubeconfig Secrets
+   * drive the registry. Off when absent. */
+  remoteClusters?: RemoteClusterControllerOptions;
+  /** Runs only while this replica holds a Lease in the manage cluster. Off when absent. */
+  leaderElection?: LeaderElectionOptions;
+  /** Prometheus metrics (inject PrometheusMetrics to serve them), and with `server`, /metrics on
+   * a port of its own. Off when absent. */
+  metrics?: { defaultMetrics?: boolean; server?: MetricsServerOptions };
+}

@@ -1,3 +1,0 @@
-export * from './backoff.js';
-export * from './work-queue.js';
-export * from './fair-limiter.js';

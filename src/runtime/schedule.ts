@@ -1,0 +1,19 @@
+import type { SchedulerRegistry } from '@nestjs/schedule';
+import type { Scheduler } from '../manager/scheduler.js';
+
+/** The engine's named intervals, kept in a context's @nestjs/schedule SchedulerRegistry so they
+ * are listed there by name (getIntervals()) and removed with the runtime. */
+export function registryScheduler(registry: SchedulerRegistry): Scheduler {
+  return {
+    every(name, ms, fn) {
+      if (registry.doesExist('interval', name)) registry.deleteInterval(name);
+      const timer = setInterval(fn, ms);
+      // Periodic checks alone must not keep a process alive.
+      timer.unref();
+      registry.addInterval(name, timer);
+    },
+    cancel(name) {
+      if (registry.doesExist('interval', name)) registry.deleteInterval(name);
+    },
+  };
+}

@@ -1,0 +1,11 @@
+/** The cluster's name inside its own context (a string). */
+export const CLUSTER_NAME = Symbol('CLUSTER_NAME');
+/** The cluster's ClusterClient inside its own context. */
+export const CLUSTER_CLIENT = Symbol('CLUSTER_CLIENT');
+/** The manage cluster's ClusterClient: global in the root app and in every cluster context. */
+export const MANAGE_CLIENT = Symbol('MANAGE_CLIENT');
+/** The process-wide Engine (limiter, metrics, defaults) every runtime uses. */
+export const ENGINE = Symbol('ENGINE');
+
+/** The name of the manage cluster's runtime in logs and metrics; no remote cluster may take it. */
+export const MANAGE_CLUSTER_NAME = 'manage';

@@ -1,0 +1,40 @@
+import { loadSettings } from '../../../src/app/settings.js';
+import { failureReason, KubeApiError } from '../../../src/client/errors.js';
+
+describe('loadSettings', () => {
+  it('has defaults for everything', () => {
+    const s = loadSettings({});
+    expect(s).toMatchObject({
+      probePort: 8081,
+      metricsPort: 8080,
+      leaderElection: true,
+      secretNamespace: s.podNamespace,
+    });
+  });
+
+  it('reads the environment and rejects nonsense with the variable name', () => {
+    expect(loadSettings({ PROBE_PORT: '9000', LEADER_ELECTION: 'false', SECRET_NAMESPACE: 'x' })).toMatchObject({
+      probePort: 9000,
+      leaderElection: false,
+      secretNamespace: 'x',
+    });
+    expect(() => loadSettings({ PROBE_PORT: 'eighty' })).toThrow(/PROBE_PORT/);
+    expect(() => loadSettings({ LEADER_ELECTION: 'maybe' })).toThrow(/LEADER_ELECTION/);
+    expect(() => loadSettings({ RENEW_DEADLINE_MS: '20000', LEASE_DURATION_MS: '15000' })).toThrow(/RENEW_DEADLINE_MS/);
+  });
+});
+
+describe('failureReason', () => {
+  it('sorts failures into reasons an operator can act on', () => {
+    expect(failureReason(new KubeApiError(403, 'Forbidden', 'x'))).toBe('Forbidden');
+    expect(failureReason(new KubeApiError(401, 'Unauthorized', 'x'))).toBe('Unauthorized');
+    expect(failureReason(new KubeApiError(503, '', 'x'))).toBe('ServerError');
+    expect(failureReason(Object.assign(new Error('x'), { cause: { code: 'ECONNREFUSED' } }))).toBe('Unreachable');
+    expect(failureReason(Object.assign(new Error('x'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }))).toBe(
+      'ServerCertificateUntrusted',
+    );
+    expect(failureReason(Object.assign(new Error('x'), { code: 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' }))).toBe(
+      'ClientCertificateRejected',
+    );
+  });
+});
