@@ -4,6 +4,70 @@ import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+/**
+ * The folders of src/, bottom first. A folder may import from folders of lower layers only:
+ * never upwards, never a sibling of its own layer. `npm run deps` prints the graph.
+ */
+const LAYERS = [
+  ['util', 'logging', 'envtest'],
+  ['client'],
+  ['cache', 'queue'],
+  ['reconcile'],
+  ['manager'],
+  ['runtime'],
+  ['registry'],
+  ['lifecycle'],
+  ['leader', 'remotecluster'],
+  ['health', 'metrics'],
+  ['module'],
+  ['testing'],
+  ['app'],
+];
+const FOLDERS = LAYERS.flat();
+
+/** An import of one of `folders` from anywhere below src/<folder>/. */
+const importOf = (folders) => `^(\\.\\./)+(${folders.join('|')})(/|$)`;
+
+const layerRules = LAYERS.flatMap((layer, index) =>
+  layer.map((folder) => {
+    const above = [...LAYERS.slice(index).flat()].filter((f) => f !== folder);
+    return {
+      files: [`src/${folder}/**/*.ts`],
+      rules: {
+        'no-restricted-imports': [
+          'error',
+          {
+            patterns: [
+              {
+                regex: importOf(above),
+                message: `src/${folder} may import only from lower layers (LAYERS in eslint.config.js).`,
+              },
+            ],
+          },
+        ],
+      },
+    };
+  }),
+);
+
+/** The app is the package's first consumer: only the public entry points. */
+const appRule = {
+  files: ['src/app/**/*.ts'],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            regex: `^(\\.\\./)+(?!index\\.js$)(?!testing/index\\.js$)(${FOLDERS.filter((f) => f !== 'app').join('|')})(/|$)`,
+            message: 'The app imports only the public entry points: index.js and testing/index.js.',
+          },
+        ],
+      },
+    ],
+  },
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'coverage/**', 'node_modules/**'] },
   eslint.configs.recommended,
@@ -23,6 +87,8 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
     },
   },
+  ...layerRules,
+  appRule,
   {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
