@@ -48,7 +48,7 @@ export function gc(): void {
   gcFn();
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep } from '../src/util/abort.js';
 
 export function median(xs: number[]): number {
   return percentile(xs, 50);

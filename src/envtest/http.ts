@@ -1,5 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { sleep } from '../util/abort.js';
 
 export interface HttpAnswer {
   status: number;
@@ -26,8 +27,6 @@ export function fetchText(
     req.end(body);
   });
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `probe` until it returns true, the deadline passes, or `abortIf` names a reason to give up. */
 export async function pollUntil(

@@ -74,7 +74,7 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
         name: MANAGE_CLUSTER_NAME,
         client: this.manageClient,
         engine: this.engine,
-        scheduler: registryScheduler(this.schedulerRegistry),
+        scheduler: registryScheduler(this.schedulerRegistry, `clusterregistry/${MANAGE_CLUSTER_NAME}/`),
         ownsClient: false,
       });
       this.manage.start(this.explorer.explore());

@@ -7,6 +7,8 @@ export interface Scheduler {
   /** Runs `fn` every `ms` under `name` until cancel(name). A second every() of a name replaces it. */
   every(name: string, ms: number, fn: () => void): void;
   cancel(name: string): void;
+  /** Names of the intervals running now. */
+  names(): string[];
 }
 
 /** Plain timers, for an engine used without NestJS (benchmarks, unit tests). */

@@ -78,6 +78,7 @@ export class ClusterEntry {
       identity: this.identity,
       watches: runtime?.watches ?? [],
       controllers: runtime?.controllers ?? [],
+      intervals: this.runtimeRef?.scheduled() ?? [],
       transitions: [...this.history],
     };
   }

@@ -36,6 +36,8 @@ export interface ClusterStatus {
   watches: WatchStatus[];
   /** Reconcilers with keys whose last reconcile failed. */
   controllers: ControllerHealth[];
+  /** Its periodic work by name, as the cluster context's SchedulerRegistry lists it. */
+  intervals: string[];
   /** The last phase changes, oldest first. */
   transitions: ClusterTransition[];
 }

@@ -55,6 +55,11 @@ export class ClusterRuntime {
     return this.manager.status();
   }
 
+  /** Names of its periodic work running now (access probe, resyncs), for diagnostics. */
+  scheduled(): string[] {
+    return this.options.scheduler.names();
+  }
+
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

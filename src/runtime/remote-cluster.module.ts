@@ -48,7 +48,7 @@ export class ClusterRuntimeHost implements OnApplicationBootstrap, OnModuleDestr
       name: options.name,
       client: options.client,
       engine: options.engine,
-      scheduler: registryScheduler(schedulerRegistry),
+      scheduler: registryScheduler(schedulerRegistry, `clusterregistry/${options.name}/`),
       ownsClient: true,
     });
   }

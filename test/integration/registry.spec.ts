@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { Inject, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -19,6 +20,7 @@ import { kubeConfigFor } from '../support/kubeconfig.js';
 import { eventually } from '../support/poll.js';
 import { PodRecorder, RECORDER, Recorder, testPod } from '../support/recorder.js';
 import { openSocketsTo, TcpProxy } from '../support/tcp-proxy.js';
+import { timerTracker } from '../support/timers.js';
 
 const clusters = testClusters();
 const [remote1, remote2] = clusters.remotes as [(typeof clusters.remotes)[0], (typeof clusters.remotes)[0]];
@@ -321,6 +323,36 @@ describe('RemoteClusterRegistry against real clusters', () => {
     await expect(spawning).rejects.toBeInstanceOf(ClusterSpawnError);
     await expect(spawning).rejects.toThrow(/cluster broken failed to start: .*no current context/);
     expect(registry.has('broken')).toBe(false);
+  });
+
+  it('runs its periodic work as named intervals of its context and leaves no interval, timer or listener behind', async () => {
+    const name = uniqueName('sched');
+    const tracker = timerTracker();
+    const processListeners = (): number =>
+      (['exit', 'SIGTERM', 'SIGINT', 'unhandledRejection', 'uncaughtException'] as const).reduce(
+        (n, e) => n + process.listenerCount(e),
+        0,
+      );
+    const manageAbortListeners = (): number =>
+      getEventListeners(app.get<ClusterClient>(MANAGE_CLIENT).signal, 'abort').length;
+    const listenersBefore = [processListeners(), manageAbortListeners()];
+    tracker.begin();
+    try {
+      await registry.spawn(name, remote2.kubeConfig());
+      await registry.waitForSync(name, { timeoutMs: 20_000 });
+      const status = registry.status(name)!;
+      expect(status.intervals.sort()).toEqual(
+        [`clusterregistry/${name}/probe`, `clusterregistry/${name}/resync/PodRecorder`].sort(),
+      );
+      await registry.stop(name);
+    } finally {
+      tracker.end();
+    }
+    expect(registry.status(name)).toBeUndefined();
+    // Timers created by the runtime's life are gone (destroy hooks arrive asynchronously).
+    expect(await tracker.settleTo(0, 10_000)).toBe(0);
+    expect([processListeners(), manageAbortListeners()]).toEqual(listenersBefore);
+    tracker.stop();
   });
 
   it('stops a cluster: no socket to its apiserver stays open and no reconcile runs for it', async () => {

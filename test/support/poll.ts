@@ -1,4 +1,4 @@
-export { pollUntil, sleep } from '../../src/envtest/http.js';
+export { pollUntil } from '../../src/envtest/http.js';
 
 /** Polls until `read` returns a value that is not undefined, or fails with the last error. */
 export async function eventually<T>(

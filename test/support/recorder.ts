@@ -48,6 +48,8 @@ export const RECORDER = Symbol('RECORDER');
   labelSelector: 'clusterregistry-test=yes',
   concurrency: 2,
   timeoutMs: 2_000,
+  // A resync shows up as a named interval of the cluster's context.
+  resyncMs: 600_000,
 })
 export class PodRecorder implements Reconcile {
   constructor(

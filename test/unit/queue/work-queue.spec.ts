@@ -1,51 +1,7 @@
-import { createHook } from 'node:async_hooks';
 import { getEventListeners } from 'node:events';
 import { WorkQueue } from '../../../src/queue/work-queue.js';
-import { flush, isSettled } from '../../support/promises.js';
-
-/** Counts live Timeout resources created inside record(), unref'd ones included (which
- * process.getActiveResourcesInfo() does not list). Destroy hooks arrive asynchronously. */
-function timerTracker() {
-  const live = new Set<number>();
-  let created = 0;
-  let recording = false;
-  const hook = createHook({
-    init(id, type) {
-      if (recording && type === 'Timeout') {
-        live.add(id);
-        created++;
-      }
-    },
-    destroy(id) {
-      live.delete(id);
-    },
-  }).enable();
-  return {
-    record<T>(fn: () => T): T {
-      recording = true;
-      try {
-        return fn();
-      } finally {
-        recording = false;
-      }
-    },
-    get live() {
-      return live.size;
-    },
-    get created() {
-      return created;
-    },
-    /** Waits, by deadline, for the live count to reach n; returns the last count seen. */
-    async settleTo(n: number, timeoutMs = 1000): Promise<number> {
-      const deadline = Date.now() + timeoutMs;
-      while (live.size !== n && Date.now() < deadline) await flush();
-      return live.size;
-    },
-    stop() {
-      hook.disable();
-    },
-  };
-}
+import { isSettled } from '../../support/promises.js';
+import { timerTracker } from '../../support/timers.js';
 
 const refedTimeouts = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
