@@ -9,8 +9,8 @@ import tseslint from 'typescript-eslint';
  * never upwards, never a sibling of its own layer. `npm run deps` prints the graph.
  */
 const LAYERS = [
-  ['util', 'logging', 'envtest'],
-  ['client'],
+  ['util', 'logging'],
+  ['client', 'envtest'],
   ['cache', 'queue'],
   ['reconcile'],
   ['manager'],
