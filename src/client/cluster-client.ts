@@ -147,20 +147,28 @@ export class ClusterClient {
     inactivityMs: number,
   ): Promise<{ body: Readable }> {
     const { connection, dispatcher } = this.shared;
-    const res = await dispatcher.request({
-      origin: connection.origin,
-      path: connection.basePath + path + queryString(query),
-      method: 'GET',
-      headers: await this.headers(),
-      signal: this.scoped(signal),
-      headersTimeout: inactivityMs,
-      bodyTimeout: inactivityMs,
-    });
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      const text = await res.body.text().catch(() => '');
-      throw KubeApiError.fromResponse(res.statusCode, res.headers, text, `watch ${path}`);
+    // Linked to the client, the view and the caller until the stream is over (see util/abort).
+    const link = deadline(undefined, this.shared.closing.signal, this.scope, signal);
+    try {
+      const res = await dispatcher.request({
+        origin: connection.origin,
+        path: connection.basePath + path + queryString(query),
+        method: 'GET',
+        headers: await this.headers(),
+        signal: link.signal,
+        headersTimeout: inactivityMs,
+        bodyTimeout: inactivityMs,
+      });
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        const text = await res.body.text().catch(() => '');
+        throw KubeApiError.fromResponse(res.statusCode, res.headers, text, `watch ${path}`);
+      }
+      res.body.once('close', () => link.clear());
+      return { body: res.body };
+    } catch (err) {
+      link.clear();
+      throw err;
     }
-    return { body: res.body };
   }
 
   /** A watch: decoded events until the server ends the stream (see stream()). */
@@ -203,12 +211,6 @@ export class ClusterClient {
     if (this.closed) return;
     this.shared.closing.abort(new Error(`cluster ${this.name}: client closed`));
     await this.shared.dispatcher.destroy().catch(() => undefined);
-  }
-
-  /** The closing signal, this view's scope and `signal`, as one. */
-  private scoped(signal?: AbortSignal): AbortSignal {
-    const signals = [this.shared.closing.signal, this.scope, signal].filter((s): s is AbortSignal => !!s);
-    return signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
   }
 
   private async headers(extra: Record<string, string> = {}): Promise<Record<string, string>> {

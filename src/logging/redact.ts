@@ -7,7 +7,8 @@ const PATTERNS: [RegExp, string][] = [
   [/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g, '[REDACTED PEM]'],
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, '$1 [REDACTED]'],
   [
-    /(["']?(?:client-key-data|client-certificate-data|certificate-authority-data|token|password|id-token|refresh-token|access-token|client-secret)["']?\s*[:=]\s*["']?)[^\s"',}]{4,}/gi,
+    // A field of its own (not the end of a longer name such as a cluster called "bad-token").
+    /((?<![\w-])["']?(?:client-key-data|client-certificate-data|certificate-authority-data|token|password|id-token|refresh-token|access-token|client-secret)["']?\s*[:=]\s*["']?)[^\s"',}]{4,}/gi,
     '$1[REDACTED]',
   ],
   // A JWT (service-account tokens) anywhere.

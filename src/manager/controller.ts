@@ -7,7 +7,7 @@ import type { FairLimiter } from '../queue/fair-limiter.js';
 import { WorkQueue } from '../queue/work-queue.js';
 import type { DiscoveredReconciler } from '../reconcile/reconciler.explorer.js';
 import type { CacheReader, ReconcileContext, ReconcileResult } from '../reconcile/types.js';
-import { deadline, sleep } from '../util/abort.js';
+import { deadline, onAbort, sleep } from '../util/abort.js';
 import type { EngineMetrics } from './engine-metrics.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -169,16 +169,14 @@ export class Controller {
     const timeoutMs = this.reconciler.options.timeoutMs ?? 60_000;
     const attempt = deadline(timeoutMs, stopSignal);
     // The reconcile ends at the deadline even if its code ignores the signal.
+    let off = (): void => undefined;
     const aborted = new Promise<never>((_, reject) => {
-      attempt.signal.addEventListener(
-        'abort',
-        () =>
-          reject(
-            attempt.expired
-              ? new ReconcileTimeoutError(`reconcile of ${key} exceeded ${timeoutMs} ms`)
-              : new Error('reconcile aborted'),
-          ),
-        { once: true },
+      off = onAbort(attempt.signal, () =>
+        reject(
+          attempt.expired
+            ? new ReconcileTimeoutError(`reconcile of ${key} exceeded ${timeoutMs} ms`)
+            : new Error('reconcile aborted'),
+        ),
       );
     });
     aborted.catch(() => undefined);
@@ -212,6 +210,7 @@ export class Controller {
       this.recordFailure(key, timedOut ? 'Timeout' : reasonOf(err), message);
       this.logger.warn(`${key}: ${message}; retry in ${Math.round(delay)} ms`);
     } finally {
+      off();
       attempt.clear();
     }
   }

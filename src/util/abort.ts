@@ -19,10 +19,13 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
   return () => signal.removeEventListener('abort', fn);
 }
 
-/** A signal that aborts when any given signal does or when `timeoutMs` passes; clear() releases
- * the timer once the work is over. Node keeps every AbortSignal.timeout() handed to
- * AbortSignal.any() alive with its timer until it fires: a client sending many requests would
- * hold each one's signal and timer for the whole timeout after the answer came back. */
+/**
+ * A signal that aborts when any given signal does or when `timeoutMs` passes; clear() releases
+ * it once the work is over. It is linked to its sources by listeners that clear() removes, never
+ * by AbortSignal.any(): Node keeps every signal made by any() (and, until it fires, every
+ * AbortSignal.timeout() handed to it) reachable from its long-lived sources until those abort,
+ * about a kilobyte per call; a client or controller doing this per request grows without bound.
+ */
 export interface Deadline {
   signal: AbortSignal;
   /** True when this deadline's own time ran out (not one of the given signals). */
@@ -31,27 +34,43 @@ export interface Deadline {
 }
 
 export function deadline(timeoutMs: number | undefined, ...signals: (AbortSignal | undefined)[]): Deadline {
-  const given = signals.filter((s): s is AbortSignal => s !== undefined);
+  const controller = new AbortController();
+  const offs: (() => void)[] = [];
   let timer: NodeJS.Timeout | undefined;
   let expired = false;
-  if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
-    const time = new AbortController();
+  const clear = (): void => {
+    clearTimeout(timer);
+    for (const off of offs) off();
+    offs.length = 0;
+  };
+  for (const source of signals) {
+    if (!source) continue;
+    if (source.aborted) {
+      controller.abort(source.reason);
+      break;
+    }
+    offs.push(
+      onAbort(source, () => {
+        controller.abort(source.reason);
+        clear();
+      }),
+    );
+  }
+  if (!controller.signal.aborted && timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
     timer = setTimeout(() => {
       expired = true;
-      time.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+      controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+      clear();
     }, timeoutMs);
     // Like AbortSignal.timeout(): a deadline alone does not keep the process alive.
     timer.unref();
-    given.push(time.signal);
   }
-  const signal =
-    given.length === 1 ? given[0]! : given.length === 0 ? new AbortController().signal : AbortSignal.any(given);
   return {
-    signal,
+    signal: controller.signal,
     get expired() {
       return expired;
     },
-    clear: () => clearTimeout(timer),
+    clear,
   };
 }
 

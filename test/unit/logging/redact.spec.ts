@@ -17,8 +17,17 @@ describe('redact', () => {
     expect(out).toContain('[REDACTED PEM]');
   });
 
-  it('leaves ordinary messages alone', () => {
+  it('leaves ordinary messages alone, also names that end like a secret field', () => {
     expect(redact('cluster remote-1: Ready=False (Unreachable)')).toBe('cluster remote-1: Ready=False (Unreachable)');
+    expect(redact('cluster bad-token: runtime started')).toBe('cluster bad-token: runtime started');
+    expect(redact('prod-password: Ready=True (Synced)')).toBe('prod-password: Ready=True (Synced)');
+  });
+
+  it('still masks the fields in YAML and JSON kubeconfigs', () => {
+    const yaml = redact('users:\n- name: a\n  user:\n    token: abcdefgh123\n    password: hunter2hunter');
+    expect(yaml).not.toContain('abcdefgh123');
+    expect(yaml).not.toContain('hunter2hunter');
+    expect(redact('{"user":{"token":"abcdefgh123"}}')).not.toContain('abcdefgh123');
   });
 });
 

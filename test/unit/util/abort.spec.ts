@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { failureReason } from '../../../src/client/errors.js';
 import { deadline } from '../../../src/util/abort.js';
 
@@ -22,5 +23,28 @@ describe('deadline', () => {
     const time = deadline(60_000);
     expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before);
     time.clear();
+  });
+});
+
+describe('deadline linked to other signals', () => {
+  it('aborts when a source aborts, with its reason', () => {
+    const source = new AbortController();
+    const time = deadline(60_000, source.signal);
+    source.abort(new Error('stopped'));
+    expect(time.signal.aborted).toBe(true);
+    expect((time.signal.reason as Error).message).toBe('stopped');
+    expect(time.expired).toBe(false);
+  });
+
+  it('leaves nothing on a long-lived source once cleared (AbortSignal.any would keep every call)', () => {
+    const source = new AbortController();
+    for (let i = 0; i < 1_000; i++) deadline(60_000, source.signal).clear();
+    expect(getEventListeners(source.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('is aborted at once by a source that already aborted', () => {
+    const source = new AbortController();
+    source.abort();
+    expect(deadline(60_000, source.signal).signal.aborted).toBe(true);
   });
 });
