@@ -30,6 +30,10 @@ export interface LocalClusterOptions {
   apiserverArgs?: string[];
   /** Picks a port to try; tests use it to provoke a port conflict. */
   pickPort?: () => Promise<number>;
+  /** Called with the cluster before its processes start (a failed start still has them). */
+  onCreated?: (cluster: LocalCluster) => void;
+  /** Called whenever etcd or the apiserver (re)starts, so a watchdog knows the current pids. */
+  onProcessesChanged?: () => void;
 }
 
 const PORT_ATTEMPTS = 4;
@@ -61,6 +65,7 @@ export class LocalCluster {
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
     mkdirSync(options.dir, { recursive: true });
     const cluster = new LocalCluster(options, await createClusterPki(options.name));
+    options.onCreated?.(cluster);
     cluster.writePki();
     try {
       await cluster.startEtcd();
@@ -225,6 +230,7 @@ export class LocalCluster {
         this.file('etcd.log'),
       );
       this.etcd.start();
+      this.options.onProcessesChanged?.();
       return this.etcd;
     });
   }
@@ -273,6 +279,7 @@ export class LocalCluster {
       this.file('kube-apiserver.log'),
     );
     this.apiserver.start();
+    this.options.onProcessesChanged?.();
     return this.apiserver;
   }
 

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveControlPlaneBinaries, type ControlPlaneBinaries } from './binaries.js';
 import { LocalCluster, type LocalClusterInfo } from './local-cluster.js';
+import { Watchdog } from './watchdog.js';
 
 /** What clusters.json holds: enough for another process (a jest worker, a shell) to use them. */
 export interface ClustersManifest {
@@ -17,24 +18,38 @@ export function clusterNames(count: number): string[] {
   return Array.from({ length: count }, (_, i) => (i === 0 ? MANAGE : `remote-${i}`));
 }
 
-/** A manage cluster and N-1 remote clusters, started in parallel. */
+export interface LocalClustersOptions {
+  count: number;
+  dir: string;
+  binaries?: ControlPlaneBinaries;
+  readyTimeoutMs?: number;
+  apiserverArgs?: string[];
+  /** Remove `dir` too (certificates, logs) if the owning process dies without stopping them. */
+  removeDirIfOrphaned?: boolean;
+}
+
+/** A manage cluster and N-1 remote clusters, started in parallel. Whatever happens to the
+ * process that started them, they do not outlive it (see Watchdog). */
 export class LocalClusters {
   private constructor(
     readonly dir: string,
     readonly clusters: LocalCluster[],
+    private readonly watchdog: Watchdog,
   ) {}
 
-  static async up(options: {
-    count: number;
-    dir: string;
-    binaries?: ControlPlaneBinaries;
-    readyTimeoutMs?: number;
-    apiserverArgs?: string[];
-  }): Promise<LocalClusters> {
+  static async up(options: LocalClustersOptions): Promise<LocalClusters> {
     if (!Number.isInteger(options.count) || options.count < 1)
       throw new Error(`--count must be 1 or more, got ${options.count}`);
     mkdirSync(options.dir, { recursive: true });
     const binaries = options.binaries ?? (await resolveControlPlaneBinaries());
+    const watchdog = new Watchdog(join(options.dir, 'watchdog.json'));
+    const starting: LocalCluster[] = [];
+    const guard = (): void => {
+      watchdog.update({
+        pids: starting.flatMap((c) => [c.pids.etcd, c.pids.apiserver]).filter((p): p is number => p !== undefined),
+        dirs: [...starting.map((c) => c.info().dataDir), ...(options.removeDirIfOrphaned ? [options.dir] : [])],
+      });
+    };
     const results = await Promise.allSettled(
       clusterNames(options.count).map((name) =>
         LocalCluster.start({
@@ -43,6 +58,8 @@ export class LocalClusters {
           binaries,
           readyTimeoutMs: options.readyTimeoutMs,
           apiserverArgs: options.apiserverArgs,
+          onCreated: (cluster) => starting.push(cluster),
+          onProcessesChanged: guard,
         }),
       ),
     );
@@ -50,9 +67,10 @@ export class LocalClusters {
     const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
     if (failures.length > 0) {
       await Promise.all(started.map((c) => c.stop()));
+      watchdog.dismiss();
       throw new Error(failures.map((e) => e.message).join('\n\n'));
     }
-    const set = new LocalClusters(options.dir, started);
+    const set = new LocalClusters(options.dir, started, watchdog);
     set.writeManifest();
     return set;
   }
@@ -77,9 +95,12 @@ export class LocalClusters {
 
   async down(): Promise<void> {
     await Promise.all(this.clusters.map((c) => c.stop()));
+    this.watchdog.dismiss();
   }
 
+  /** For process 'exit' and signal handlers, where nothing asynchronous runs any more. */
   killNow(): void {
     for (const c of this.clusters) c.killNow();
+    this.watchdog.dismiss();
   }
 }
