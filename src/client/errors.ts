@@ -1,3 +1,5 @@
+import { ResponseTooLargeError } from './body.js';
+
 /** Why a request to a cluster failed, in words an operator can act on. The `reason` values
  * double as condition reasons and metric labels, so they are few and stable. */
 export type FailureReason =
@@ -15,6 +17,7 @@ export type FailureReason =
   | 'Timeout'
   | 'Aborted'
   | 'KindNotServed'
+  | 'ResponseTooLarge'
   | 'Error';
 
 /** A non-2xx answer of a kube-apiserver, with the Status object's reason and message. */
@@ -94,6 +97,7 @@ export function failureReason(err: unknown): FailureReason {
     }
   }
   if (err instanceof KindNotServedError) return 'KindNotServed';
+  if (err instanceof ResponseTooLargeError) return 'ResponseTooLarge';
   const name = (err as { name?: string } | undefined)?.name;
   if (name === 'TimeoutError') return 'Timeout';
   if (name === 'AbortError') return 'Aborted';
