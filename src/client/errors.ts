@@ -1,4 +1,5 @@
 import { ResponseTooLargeError } from './body.js';
+import { MalformedWatchEventError } from './watch-decoder.js';
 
 /** Why a request to a cluster failed, in words an operator can act on. The `reason` values
  * double as condition reasons and metric labels, so they are few and stable. */
@@ -97,7 +98,10 @@ export function failureReason(err: unknown): FailureReason {
     }
   }
   if (err instanceof KindNotServedError) return 'KindNotServed';
+  // A watch event too large (WatchEventTooLargeError) is one of these too.
   if (err instanceof ResponseTooLargeError) return 'ResponseTooLarge';
+  // Said before the message checks below: a path like /apis/cert-manager.io/v1/certificates is no TLS error.
+  if (err instanceof MalformedWatchEventError) return 'Error';
   const name = (err as { name?: string } | undefined)?.name;
   if (name === 'TimeoutError') return 'Timeout';
   if (name === 'AbortError') return 'Aborted';
