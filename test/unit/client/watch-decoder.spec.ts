@@ -46,7 +46,8 @@ function endless(chunk: Buffer): { body: Readable; pulled: () => number; release
       for (;;) {
         pulled += chunk.byteLength;
         yield chunk;
-        await Promise.resolve();
+        // As a socket does: back to the event loop, so timers (the test's timeout) still run.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
       released = true;
