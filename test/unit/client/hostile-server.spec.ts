@@ -212,6 +212,7 @@ describe('hostile server, streaming without end', () => {
       }
       const grownMiB = (peak - baseline) / MiB;
       const streamedMiB = (server.bytesSent - start) / MiB;
+      // SHOW_RSS=1 prints the figures (for the README and for tuning the bound).
       if (process.env.SHOW_RSS) console.log({ grownMiB, streamedMiB, rounds, baselineMiB: baseline / MiB });
       expect(grownMiB).toBeLessThan(boundBytes / MiB);
       expect(streamedMiB).toBeGreaterThanOrEqual(streamBytes / MiB);
@@ -231,6 +232,20 @@ describe('hostile server, finite but too large', () => {
     const list = JSON.parse(body.toString('utf8')) as { kind: string; items: unknown[] };
     expect(list.kind).toBe('PodList');
     expect(list.items.length).toBeGreaterThan(1000);
+  });
+
+  it('a content-length over the limit fails before reading, and releases the stream', async () => {
+    for (const agent of [h2, h1]) {
+      const res = await get('/api/v1/pods', { agent });
+      const err = await rejection(readBounded(res.body, 10, 'GET /api/v1/pods', res.headers['content-length']));
+      expect(err).toBeInstanceOf(ResponseTooLargeError);
+      expect((err as Error).message).toMatch(
+        /^GET \/api\/v1\/pods: response body larger than 10 bytes \(content-length \d+\)$/,
+      );
+    }
+    // The agents still work after the streams were destroyed.
+    expect(await getJson<{ kind: string }>('/api/v1/pods', h2)).toMatchObject({ kind: 'PodList' });
+    expect(await getJson<{ kind: string }>('/api/v1/pods', h1)).toMatchObject({ kind: 'PodList' });
   });
 
   it('huge-event: refused under its size, decoded above it', async () => {
