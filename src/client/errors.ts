@@ -1,3 +1,6 @@
+import { ResponseTooLargeError } from './body.js';
+import { MalformedWatchEventError } from './watch-decoder.js';
+
 /** Why a request to a cluster failed, in words an operator can act on. The `reason` values
  * double as condition reasons and metric labels, so they are few and stable. */
 export type FailureReason =
@@ -15,6 +18,7 @@ export type FailureReason =
   | 'Timeout'
   | 'Aborted'
   | 'KindNotServed'
+  | 'ResponseTooLarge'
   | 'Error';
 
 /** A non-2xx answer of a kube-apiserver, with the Status object's reason and message. */
@@ -32,28 +36,62 @@ export class KubeApiError extends Error {
     super(message);
   }
 
+  /**
+   * The error for a non-2xx answer, from a body already read with readBounded. Only the `message`
+   * (and a well-formed `reason`) of a Kubernetes Status object is taken from the body: anything
+   * else, such as an internal service's error page behind a misdirected kubeconfig, may hold
+   * secrets that would end up in conditions and logs. Then the message names the request, the
+   * HTTP status, the content type and the size, and no byte of the body.
+   */
   static fromResponse(
     status: number,
     headers: Record<string, string | string[] | undefined>,
-    body: string,
+    body: Buffer | string,
     what: string,
   ): KubeApiError {
-    let reason = '';
-    let message = body.slice(0, 500);
+    const header = (name: string): string | undefined => {
+      const value = headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    };
+
+    // Retry-After as delay-seconds only (an HTTP date or garbage is ignored), capped so a hostile
+    // server cannot park a retry loop for hours.
+    const retryAfterText = header('retry-after')?.trim() ?? '';
+    const retryAfter = /^\d{1,10}$/.test(retryAfterText) ? Math.min(Number(retryAfterText), 600) : undefined;
+
+    let parsed: unknown;
     try {
-      const parsed = JSON.parse(body) as { reason?: string; message?: string };
-      reason = parsed.reason ?? '';
-      message = parsed.message ?? message;
+      parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
     } catch {
-      /* not a Status object: keep the raw text */
+      parsed = undefined;
     }
-    const retryAfter = Number(headers['retry-after']);
-    return new KubeApiError(
-      status,
-      reason,
-      `${what}: ${status} ${message}`,
-      Number.isFinite(retryAfter) ? retryAfter : undefined,
-    );
+    const statusObject =
+      typeof parsed === 'object' && parsed !== null && (parsed as { kind?: unknown }).kind === 'Status'
+        ? (parsed as { reason?: unknown; message?: unknown })
+        : undefined;
+    if (statusObject) {
+      // A reason is a CamelCase word ("Forbidden", "Expired"); anything else is not one.
+      const reason =
+        typeof statusObject.reason === 'string' && /^[A-Za-z]{1,64}$/.test(statusObject.reason)
+          ? statusObject.reason
+          : '';
+      let message = typeof statusObject.message === 'string' ? statusObject.message.slice(0, 4096) : '';
+      // Line breaks become spaces, other control and format characters (bidi overrides…) go:
+      // one line that says what it seems to say.
+      message = message.replace(/[\t\n\r]+/g, ' ').replace(/[\p{Cc}\p{Cf}]/gu, '');
+      if (message.length > 1024) message = message.slice(0, 1023).replace(/[\uD800-\uDBFF]$/, '') + '…';
+      return new KubeApiError(status, reason, `${what}: ${status} ${message}`.trimEnd(), retryAfter);
+    }
+
+    // The media type only, and only when it looks like one: the header is the server's text too.
+    const mediaType = header('content-type')?.split(';')[0]?.trim().toLowerCase() ?? '';
+    const contentType = !mediaType
+      ? 'no content type'
+      : /^[a-z0-9!#$&^_.+-]{1,64}\/[a-z0-9!#$&^_.+-]{1,64}$/.test(mediaType)
+        ? mediaType
+        : 'invalid content type';
+    const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    return new KubeApiError(status, '', `${what}: HTTP ${status} (${contentType}, ${size} bytes)`, retryAfter);
   }
 }
 
@@ -111,6 +149,10 @@ export function failureReason(err: unknown): FailureReason {
     }
   }
   if (err instanceof KindNotServedError) return 'KindNotServed';
+  // A watch event too large (WatchEventTooLargeError) is one of these too.
+  if (err instanceof ResponseTooLargeError) return 'ResponseTooLarge';
+  // Said before the message checks below: a path like /apis/cert-manager.io/v1/certificates is no TLS error.
+  if (err instanceof MalformedWatchEventError) return 'Error';
   const name = (err as { name?: string } | undefined)?.name;
   if (name === 'TimeoutError') return 'Timeout';
   if (name === 'AbortError') return 'Aborted';

@@ -1,0 +1,145 @@
+import fc from 'fast-check';
+import { describeFailure, failureReason, KubeApiError } from '../../../src/client/errors.js';
+
+const MARKER = 'INTERNAL-ONLY db_password=hunter2';
+const WHAT = 'GET /version';
+
+function status(fields: Record<string, unknown>): string {
+  return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', ...fields });
+}
+
+describe('KubeApiError.fromResponse', () => {
+  describe('a body that is not a Status', () => {
+    const html = `<html><body><pre>${MARKER}</pre></body></html>`;
+
+    it('names the request, the status, the content type and the size, and nothing of the body', () => {
+      const err = KubeApiError.fromResponse(
+        500,
+        { 'content-type': 'text/html; charset=utf-8' },
+        Buffer.from(html),
+        WHAT,
+      );
+      expect(err.message).toBe(`${WHAT}: HTTP 500 (text/html, ${Buffer.byteLength(html)} bytes)`);
+      expect(err.statusReason).toBe('');
+      expect(err.status).toBe(500);
+      expect(failureReason(err)).toBe('ServerError');
+      expect(describeFailure(err)).not.toContain('hunter2');
+    });
+
+    it.each([
+      ['JSON that is not a Status', JSON.stringify({ error: MARKER, message: MARKER })],
+      ['JSON of another kind', JSON.stringify({ kind: 'Pod', message: MARKER, reason: 'Forbidden' })],
+      ['a JSON array', JSON.stringify([{ kind: 'Status', message: MARKER }])],
+      ['plain text', MARKER],
+      ['a Status cut short', status({ message: MARKER }).slice(0, -1)],
+    ])('keeps %s out of the message', (_, body) => {
+      for (const input of [body, Buffer.from(body)]) {
+        const err = KubeApiError.fromResponse(502, { 'content-type': 'application/json' }, input, WHAT);
+        expect(err.message).not.toContain('hunter2');
+        expect(err.message).toBe(`${WHAT}: HTTP 502 (application/json, ${Buffer.byteLength(body)} bytes)`);
+        expect(err.statusReason).toBe('');
+      }
+    });
+
+    it('says when there is no content type, and does not repeat one that is not a media type', () => {
+      expect(KubeApiError.fromResponse(500, {}, '', WHAT).message).toBe(`${WHAT}: HTTP 500 (no content type, 0 bytes)`);
+      for (const contentType of [`text/html ${MARKER}`, `${MARKER}/x`, 'x'.repeat(200) + '/html']) {
+        const err = KubeApiError.fromResponse(500, { 'content-type': contentType }, 'x', WHAT);
+        expect(err.message).toBe(`${WHAT}: HTTP 500 (invalid content type, 1 bytes)`);
+      }
+      // Parameters are dropped, the media type is kept.
+      const err = KubeApiError.fromResponse(500, { 'content-type': `Text/Plain; secret="${MARKER}"` }, 'x', WHAT);
+      expect(err.message).toBe(`${WHAT}: HTTP 500 (text/plain, 1 bytes)`);
+    });
+
+    it('never carries the body, whatever its bytes (property)', () => {
+      const bodies = fc.oneof(
+        fc.uint8Array({ minLength: 1, maxLength: 300 }).map((bytes) => Buffer.from(bytes)),
+        fc.string({ minLength: 1, maxLength: 300 }).map((text) => Buffer.from(text)),
+        fc.json().map((text) => Buffer.from(text)),
+      );
+      fc.assert(
+        fc.property(bodies, fc.integer({ min: 400, max: 599 }), (body, code) => {
+          fc.pre(!body.includes('"Status"'));
+          const err = KubeApiError.fromResponse(code, { 'content-type': 'text/plain' }, body, WHAT);
+          expect(err.message).toBe(`${WHAT}: HTTP ${code} (text/plain, ${body.byteLength} bytes)`);
+        }),
+        { numRuns: 500 },
+      );
+    });
+  });
+
+  describe('a Status body', () => {
+    it('gives its reason and message', () => {
+      const body = status({ code: 403, reason: 'Forbidden', message: 'pods is forbidden: User "x" cannot list' });
+      for (const input of [body, Buffer.from(body)]) {
+        const err = KubeApiError.fromResponse(403, { 'content-type': 'application/json' }, input, 'GET /api/v1/pods');
+        expect(err.statusReason).toBe('Forbidden');
+        expect(err.message).toBe('GET /api/v1/pods: 403 pods is forbidden: User "x" cannot list');
+        expect(failureReason(err)).toBe('Forbidden');
+      }
+    });
+
+    it('removes control and format characters, makes line breaks spaces', () => {
+      const message = 'line one\r\nline two\ttab\u0000nul\u001b[31mred\u007f\u202eevil\u200b';
+      const err = KubeApiError.fromResponse(500, {}, status({ message }), WHAT);
+      expect(err.message).toBe(`${WHAT}: 500 line one line two tabnul[31mredevil`);
+    });
+
+    it('cuts the message to 1,024 characters', () => {
+      const err = KubeApiError.fromResponse(500, {}, status({ message: 'é'.repeat(5000) }), WHAT);
+      const message = err.message.slice(`${WHAT}: 500 `.length);
+      expect(message).toHaveLength(1024);
+      expect(message.endsWith('…')).toBe(true);
+      const short = KubeApiError.fromResponse(500, {}, status({ message: 'é'.repeat(1024) }), WHAT);
+      expect(short.message).toBe(`${WHAT}: 500 ${'é'.repeat(1024)}`);
+    });
+
+    it('does not split a surrogate pair when cutting', () => {
+      const err = KubeApiError.fromResponse(500, {}, status({ message: 'a' + '😀'.repeat(1000) }), WHAT);
+      expect(err.message).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
+    });
+
+    it('drops a reason that is not a reason, and a message that is not a string', () => {
+      const err = KubeApiError.fromResponse(500, {}, status({ reason: `Bad ${MARKER}`, message: { MARKER } }), WHAT);
+      expect(err.statusReason).toBe('');
+      expect(err.message).toBe(`${WHAT}: 500`);
+    });
+  });
+
+  describe('Retry-After', () => {
+    const retry = (value: string | string[] | undefined): number | undefined =>
+      KubeApiError.fromResponse(429, { 'retry-after': value }, status({ reason: 'TooManyRequests' }), WHAT)
+        .retryAfterSeconds;
+
+    it('takes whole seconds', () => {
+      expect(retry('1')).toBe(1);
+      expect(retry(' 30 ')).toBe(30);
+      expect(retry('0')).toBe(0);
+      expect(retry(['7', '9'])).toBe(7);
+    });
+
+    it('caps it at 600 s', () => {
+      expect(retry('600')).toBe(600);
+      expect(retry('601')).toBe(600);
+      expect(retry('99999999')).toBe(600);
+      expect(retry('9'.repeat(400))).toBeUndefined();
+    });
+
+    it('ignores dates and garbage', () => {
+      for (const value of [
+        undefined,
+        '',
+        'Wed, 21 Oct 2015 07:28:00 GMT',
+        '-1',
+        '1.5',
+        '1e3',
+        '0x10',
+        'soon',
+        'Infinity',
+      ]) {
+        expect(retry(value)).toBeUndefined();
+      }
+    });
+  });
+});
