@@ -2,11 +2,12 @@ import type { Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Agent, type Dispatcher } from 'undici';
 import { deadline } from '../util/abort.js';
+import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_WATCH_EVENT_BYTES, readBounded } from './body.js';
 import { connectionFrom, type Connection } from './connection.js';
 import { KubeApiError } from './errors.js';
 import { ResourceResolver } from './resources.js';
 import { generatedConfiguration, type ApiConstructor, type GeneratedConfiguration } from './typed-api.js';
-import { readWatchEvents, type RawWatchEvent } from './watch-stream.js';
+import { decodeWatchEvents, type WatchEvent } from './watch-decoder.js';
 
 export interface ClusterClientOptions {
   /** The cluster's name, for errors and logs. */
@@ -17,7 +18,14 @@ export interface ClusterClientOptions {
   userAgent?: string;
   /** The HTTP transport; by default an undici Agent built from the kubeconfig. Unit tests pass a fake. */
   dispatcher?: Pick<Dispatcher, 'request' | 'destroy'>;
+  /** Largest body of a non-watch answer (default 32 MiB; a list page of 500 objects is a few MiB). */
+  maxResponseBytes?: number;
+  /** Largest single watch event (default 4 MiB; etcd stores objects up to about 1.5 MiB). */
+  maxWatchEventBytes?: number;
 }
+
+/** What an error answer to a watch may show (its Status); the rest is not read. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
@@ -44,6 +52,8 @@ interface Shared {
   closing: AbortController;
   requestTimeoutMs: number;
   userAgent: string;
+  maxResponseBytes: number;
+  maxWatchEventBytes: number;
   resources?: ResourceResolver;
 }
 
@@ -77,6 +87,8 @@ export class ClusterClient {
       closing: new AbortController(),
       requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
       userAgent: options.userAgent ?? USER_AGENT,
+      maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+      maxWatchEventBytes: options.maxWatchEventBytes ?? DEFAULT_MAX_WATCH_EVENT_BYTES,
       dispatcher:
         options.dispatcher ??
         new Agent({
@@ -133,9 +145,14 @@ export class ClusterClient {
       signal: options.signal,
       timeoutMs: options.timeoutMs ?? this.shared.requestTimeoutMs,
     });
-    const text = body.toString('utf8');
-    if (status < 200 || status >= 300) throw KubeApiError.fromResponse(status, headers, text, `${method} ${path}`);
-    return (text ? JSON.parse(text) : undefined) as T;
+    if (status < 200 || status >= 300) throw KubeApiError.fromResponse(status, headers, body, `${method} ${path}`);
+    if (body.byteLength === 0) return undefined as T;
+    try {
+      return JSON.parse(body.toString('utf8')) as T;
+    } catch {
+      // JSON.parse's message quotes the input: whatever answered must not be reflected.
+      throw new KubeApiError(status, '', `${method} ${path}: HTTP ${status} answer is not JSON (${body.byteLength} bytes)`);
+    }
   }
 
   /** A streaming GET: the raw body, for watches. `inactivityMs` bounds the silence between two
@@ -160,8 +177,9 @@ export class ClusterClient {
         bodyTimeout: inactivityMs,
       });
       if (res.statusCode < 200 || res.statusCode >= 300) {
-        const text = await res.body.text().catch(() => '');
-        throw KubeApiError.fromResponse(res.statusCode, res.headers, text, `watch ${path}`);
+        const what = `watch ${path}`;
+        const body = await readBounded(res.body, MAX_ERROR_BODY_BYTES, what).catch(() => Buffer.alloc(0));
+        throw KubeApiError.fromResponse(res.statusCode, res.headers, body, what);
       }
       res.body.once('close', () => link.clear());
       return { body: res.body };
@@ -177,9 +195,9 @@ export class ClusterClient {
     query: RequestOptions['query'],
     signal: AbortSignal,
     inactivityMs: number,
-  ): Promise<AsyncIterable<RawWatchEvent>> {
+  ): Promise<AsyncIterable<WatchEvent>> {
     const { body } = await this.stream(path, query, signal, inactivityMs);
-    return readWatchEvents(body);
+    return decodeWatchEvents(body, { maxEventBytes: this.shared.maxWatchEventBytes, what: `watch ${path}` });
   }
 
   /** A client-node typed API (CoreV1Api, AppsV1Api…) that goes through this client's pool; on a
@@ -242,7 +260,8 @@ export class ClusterClient {
         body: req.body,
         signal: time.signal,
       });
-      const body = Buffer.from(await res.body.arrayBuffer());
+      const what = `${req.method} ${req.path.split('?')[0]}`;
+      const body = await readBounded(res.body, this.shared.maxResponseBytes, what, res.headers['content-length']);
       return { status: res.statusCode, headers: res.headers, body };
     } catch (err) {
       // Say what timed out: "aborted due to timeout" alone tells an operator nothing.

@@ -70,17 +70,8 @@ export class KubeApiError extends Error {
         ? (parsed as { reason?: unknown; message?: unknown })
         : undefined;
     if (statusObject) {
-      // A reason is a CamelCase word ("Forbidden", "Expired"); anything else is not one.
-      const reason =
-        typeof statusObject.reason === 'string' && /^[A-Za-z]{1,64}$/.test(statusObject.reason)
-          ? statusObject.reason
-          : '';
-      let message = typeof statusObject.message === 'string' ? statusObject.message.slice(0, 4096) : '';
-      // Line breaks become spaces, other control and format characters (bidi overrides…) go:
-      // one line that says what it seems to say.
-      message = message.replace(/[\t\n\r]+/g, ' ').replace(/[\p{Cc}\p{Cf}]/gu, '');
-      if (message.length > 1024) message = message.slice(0, 1023).replace(/[\uD800-\uDBFF]$/, '') + '…';
-      return new KubeApiError(status, reason, `${what}: ${status} ${message}`.trimEnd(), retryAfter);
+      const message = statusMessage(statusObject.message);
+      return new KubeApiError(status, statusReason(statusObject.reason), `${what}: ${status} ${message}`.trimEnd(), retryAfter);
     }
 
     // The media type only, and only when it looks like one: the header is the server's text too.
@@ -101,15 +92,51 @@ export function statusError(
   what: string,
 ): KubeApiError {
   const code = typeof status.code === 'number' && status.code >= 100 && status.code < 600 ? status.code : 500;
-  const reason = typeof status.reason === 'string' ? status.reason.slice(0, 64) : '';
-  const message = typeof status.message === 'string' ? cleanStatusMessage(status.message) : 'error event';
-  return new KubeApiError(code, reason, `${what}: ${message}`);
+  return new KubeApiError(code, statusReason(status.reason), `${what}: ${statusMessage(status.message) || 'error event'}`);
 }
 
-/** A Status message as it may be shown: bounded, on one line, no control characters. */
-export function cleanStatusMessage(message: string): string {
-  // eslint-disable-next-line no-control-regex
-  return message.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 1024);
+/** A Status reason is a CamelCase word ("Forbidden", "Expired"); anything else is not one. */
+function statusReason(value: unknown): string {
+  return typeof value === 'string' && /^[A-Za-z]{1,64}$/.test(value) ? value : '';
+}
+
+/** A Status message as it may be shown (the server's text: bounded, one line that says what it
+ * seems to say). Line breaks become spaces; other control and format characters (bidi
+ * overrides…) go. */
+function statusMessage(value: unknown): string {
+  if (typeof value !== 'string') return '';
+  const message = value
+    .slice(0, 4096)
+    .replace(/[\t\n\r]+/g, ' ')
+    .replace(/[\p{Cc}\p{Cf}]/gu, '');
+  return message.length > 1024 ? message.slice(0, 1023).replace(/[\uD800-\uDBFF]$/, '') + '…' : message;
+}
+
+/**
+ * client-node's generated APIs throw ApiException, whose message carries the whole response
+ * body and headers. Told apart by shape (importing client-node here would load it at start):
+ * a numeric `code` plus `body` and `headers`.
+ */
+interface ApiExceptionLike {
+  code: number;
+  body: unknown;
+  headers: unknown;
+}
+
+function isApiException(err: unknown): err is ApiExceptionLike {
+  return (
+    err instanceof Error &&
+    typeof (err as Partial<ApiExceptionLike>).code === 'number' &&
+    'body' in err &&
+    'headers' in err
+  );
+}
+
+/** The same failure as a KubeApiError: the Status message of its body when it is one, else
+ * nothing of the body. */
+function fromApiException(err: ApiExceptionLike): KubeApiError {
+  const body = typeof err.body === 'string' ? err.body : JSON.stringify(err.body ?? '');
+  return KubeApiError.fromResponse(err.code, {}, body, 'API call');
 }
 
 /** The error code of a Node/undici network error, looking through `cause` chains. */
@@ -130,6 +157,7 @@ const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|ERR_OSSL)/;
 
 /** Sorts any failure of a cluster request into a FailureReason. */
 export function failureReason(err: unknown): FailureReason {
+  if (isApiException(err)) return failureReason(fromApiException(err));
   if (err instanceof KubeApiError) {
     switch (err.status) {
       case 401:
@@ -151,7 +179,6 @@ export function failureReason(err: unknown): FailureReason {
   if (err instanceof KindNotServedError) return 'KindNotServed';
   // A watch event too large (WatchEventTooLargeError) is one of these too.
   if (err instanceof ResponseTooLargeError) return 'ResponseTooLarge';
-  // Said before the message checks below: a path like /apis/cert-manager.io/v1/certificates is no TLS error.
   if (err instanceof MalformedWatchEventError) return 'Error';
   const name = (err as { name?: string } | undefined)?.name;
   if (name === 'TimeoutError') return 'Timeout';
@@ -159,8 +186,8 @@ export function failureReason(err: unknown): FailureReason {
   const code = networkCode(err) ?? '';
   if (SERVER_CERT_CODES.test(code)) return 'ServerCertificateUntrusted';
   if (CLIENT_CERT_CODES.test(code)) return 'ClientCertificateRejected';
-  if (TLS_CODES.test(code) || /certificate|tls|ssl/i.test(String((err as Error | undefined)?.message)))
-    return 'TLSError';
+  // By code only: a message may name a path such as /apis/cert-manager.io/v1/certificates.
+  if (TLS_CODES.test(code)) return 'TLSError';
   if (
     /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|UND_ERR_SOCKET|UND_ERR_CLOSED/.test(
       code,
@@ -175,6 +202,7 @@ export function failureReason(err: unknown): FailureReason {
 /** A one-line description for logs and conditions: never includes credentials (we only ever
  * put status text, error codes and messages of the apiserver in it). */
 export function describeFailure(err: unknown): string {
+  if (isApiException(err)) return describeFailure(fromApiException(err));
   const reason = failureReason(err);
   const message = err instanceof Error ? err.message : String(err);
   const code = networkCode(err);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { CoreV1Api, KubernetesObjectApi, loadAllYaml, loadYaml, type KubernetesObject } from '@kubernetes/client-node';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { fetchText } from '../../src/envtest/http.js';
-import { ManageApi, runMain, type MainProcess } from '../support/app.js';
+import { ManageApi, probeUrl, runMain, stopProcess as stop, waitOutput, type MainProcess } from '../support/app.js';
 import { testClusters, uniqueName } from '../support/clusters.js';
 import { eventually } from '../support/poll.js';
 import { testPod } from '../support/recorder.js';
@@ -12,25 +12,6 @@ const clusters = testClusters();
 const [remote1, remote2] = [clusters.remotes[0]!, clusters.remotes[1]!];
 const manage = new ManageApi(clusters.manage.kubeConfig());
 const DEPLOY_NS = 'clusterregistry-system';
-
-/** Waits for a line in a process's output; on failure, the error shows the output's tail. */
-async function waitOutput(proc: MainProcess, pattern: RegExp, timeoutMs = 30_000): Promise<void> {
-  try {
-    await eventually(`output ${pattern}`, () => (pattern.test(proc.output()) ? true : undefined), timeoutMs, 50);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- output ---\n${proc.output().slice(-3000)}`, { cause: err });
-  }
-}
-
-function probeUrl(proc: MainProcess): string | undefined {
-  const m = /probes on :(\d+)/.exec(proc.output());
-  return m ? `http://127.0.0.1:${m[1]}` : undefined;
-}
-
-async function stop(proc: MainProcess): Promise<void> {
-  if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
-  await proc.exited;
-}
 
 /** A kubeconfig for the manage cluster that authenticates with a bearer token. */
 function tokenKubeconfig(token: string): string {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
@@ -168,4 +168,30 @@ export function runMain(manageKubeconfig: string, env: Record<string, string>): 
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   return { child, output: () => out, exited };
+}
+
+/** Waits for a line in a process's output; on failure, the error shows the output's tail. */
+export async function waitOutput(proc: MainProcess, pattern: RegExp, timeoutMs = 30_000): Promise<void> {
+  try {
+    await eventually(`output ${pattern}`, () => (pattern.test(proc.output()) ? true : undefined), timeoutMs, 50);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- output ---\n${proc.output().slice(-3000)}`, { cause: err });
+  }
+}
+
+export function probeUrl(proc: MainProcess): string | undefined {
+  const m = /probes on :(\d+)/.exec(proc.output());
+  return m ? `http://127.0.0.1:${m[1]}` : undefined;
+}
+
+export async function stopProcess(proc: MainProcess): Promise<void> {
+  if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
+  await proc.exited;
+}
+
+/** Resident set size of a process, from /proc (bytes). */
+export function rssOf(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(match[1]) * 1024;
 }
