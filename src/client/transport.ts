@@ -81,6 +81,46 @@ function tlsOptions(conn: ClusterConnectionConfig): ConnectionOptions {
   };
 }
 
+/** The proxy answered CONNECT with something other than 200; undici reports that as an
+ * AbortError, which would read as "we cancelled it". */
+export class ProxyTunnelError extends Error {
+  override readonly name = 'ProxyTunnelError';
+  readonly code = 'ERR_PROXY_TUNNEL';
+
+  constructor(readonly status: number) {
+    const why =
+      status === 407
+        ? 'the proxy wants credentials, or rejected those in proxy-url'
+        : status === 403
+          ? 'the proxy does not allow this destination'
+          : status >= 500
+            ? 'the proxy could not reach the server'
+            : 'the proxy refused the tunnel';
+    super(`proxy answered CONNECT with ${status}: ${why}`);
+  }
+}
+
+/** undici's message for a CONNECT answered with another status (pinned by a test). */
+const TUNNEL_REFUSED = /^Proxy response \((\d{3})\) !== 200 when HTTP Tunneling$/;
+
+/** Replaces undici's tunnel refusal by a ProxyTunnelError in whatever the handler receives. */
+const tunnelErrors: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (options, handler) => {
+  const translated = new Proxy(handler, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (property === 'onResponseError') {
+        return (controller: Dispatcher.DispatchController, err: Error) => {
+          const status = TUNNEL_REFUSED.exec(err?.message ?? '')?.[1];
+          target.onResponseError?.(controller, status ? new ProxyTunnelError(Number(status)) : err);
+        };
+      }
+      // Methods run on the handler itself, so its state (and private fields) stay in one place.
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return dispatch(options, translated);
+};
+
 /** Pool settings shared by the direct and the proxied path. */
 const POOL_OPTIONS = {
   keepAliveTimeout: 30_000,
@@ -128,7 +168,7 @@ export function createDispatcher(conn: ClusterConnectionConfig, options: Transpo
   // The proxy resolves the server's host name itself; an IP-literal server is checked here.
   const target = unbracket(conn.server.hostname);
   const decision = policy && isIP(target) ? policy.check(target) : ({ allowed: true } as const);
-  if (decision.allowed) return agent;
+  if (decision.allowed) return agent.compose(tunnelErrors);
   const rule = decision.rule;
   // undici checks that a dispatch function takes (options, handler).
   return agent.compose(() => (_options, _handler) => {

@@ -2,11 +2,11 @@ import { once } from 'node:events';
 import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { Dispatcher } from 'undici';
+import { fetch, type Dispatcher } from 'undici';
 import { failureReason } from '../../../src/client/errors.js';
 import { parseKubeconfig, type ClusterConnectionConfig, type TransportPolicy } from '../../../src/client/kubeconfig.js';
 import { embeddedIPv4, NetworkPolicy, NetworkPolicyError } from '../../../src/client/network-policy.js';
-import { createDispatcher, type Resolver } from '../../../src/client/transport.js';
+import { createDispatcher, ProxyTunnelError, type Resolver } from '../../../src/client/transport.js';
 import { createClusterPki, type ClusterPki } from '../../../src/envtest/pki.js';
 import { ConnectProxy, type ConnectProxyOptions } from '../../support/connect-proxy.js';
 
@@ -136,6 +136,13 @@ async function get(d: Dispatcher, conn: ClusterConnectionConfig): Promise<Echo> 
   return (await res.body.json()) as Echo;
 }
 
+/** A port nothing listens on: one a proxy of ours listened on, now closed. */
+async function closedPort(): Promise<number> {
+  const proxy = await ConnectProxy.start();
+  await proxy.close();
+  return proxy.port;
+}
+
 /** The error a promise rejects with (fails the test if it resolves). */
 async function rejection(p: Promise<unknown>): Promise<Error> {
   try {
@@ -192,6 +199,15 @@ describe('createDispatcher: through an HTTP CONNECT proxy', () => {
     expect(proxy.plainRequests).toBe(0);
   });
 
+  it('serves undici fetch too (the typed client-node APIs go through it)', async () => {
+    const proxy = await startProxy();
+    for (const conn of [connection(), connection({ proxy: proxy.url })]) {
+      const res = await fetch(`${conn.server.origin}/version`, { dispatcher: dispatcher(conn) });
+      expect(((await res.json()) as Echo).clientCN).toBe('admin');
+    }
+    expect(proxy.tunnels).toBe(1);
+  });
+
   it('sends the URL user-info as Proxy-Authorization to the proxy only', async () => {
     const authorization = `Basic ${b64('me:p@ss')}`;
     const proxy = await startProxy({ authorization });
@@ -201,23 +217,36 @@ describe('createDispatcher: through an HTTP CONNECT proxy', () => {
     expect(echo.authorization).toBe('Bearer tok-123');
   });
 
-  it('fails, without reaching the server, when the proxy refuses the tunnel', async () => {
-    for (const proxy of [await startProxy({ refuse: true }), await startProxy({ authorization: 'Basic eA==' })]) {
+  it('fails with the proxy status, without reaching the server, when the proxy refuses the tunnel', async () => {
+    const cases: [ConnectProxyOptions, number][] = [
+      [{ refuse: true }, 403],
+      [{ authorization: 'Basic eA==' }, 407],
+    ];
+    for (const [options, status] of cases) {
+      const proxy = await startProxy(options);
       const before = server.connections;
       const conn = connection({ proxy: proxy.url });
-      await rejection(get(dispatcher(conn), conn));
+      const err = await rejection(get(dispatcher(conn), conn));
+      // Not undici's AbortError, which would read as a cancelled request.
+      expect(err).toBeInstanceOf(ProxyTunnelError);
+      expect((err as ProxyTunnelError).status).toBe(status);
       expect(proxy.refused).toBe(1);
       expect(proxy.tunnels).toBe(0);
       expect(server.connections).toBe(before);
     }
   });
 
-  it('fails when the proxy is down: no silent fallback to a direct connection', async () => {
+  it('reports a server the proxy cannot reach as a 502 from the proxy', async () => {
     const proxy = await startProxy();
-    const port = proxy.port;
-    await proxy.close();
+    const conn = connection({ proxy: proxy.url, port: await closedPort() });
+    const err = await rejection(get(dispatcher(conn), conn));
+    expect(err).toBeInstanceOf(ProxyTunnelError);
+    expect(err.message).toBe('proxy answered CONNECT with 502: the proxy could not reach the server');
+  });
+
+  it('fails when the proxy is down: no silent fallback to a direct connection', async () => {
     const before = server.connections;
-    const conn = connection({ proxy: `http://127.0.0.1:${port}` });
+    const conn = connection({ proxy: `http://127.0.0.1:${await closedPort()}` });
     const err = await rejection(get(dispatcher(conn), conn));
     expect(failureReason(err)).toBe('Unreachable');
     expect(server.connections).toBe(before);
