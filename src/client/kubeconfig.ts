@@ -399,7 +399,8 @@ function parseProxy(cluster: Entry, policy: TransportPolicy): ProxyConfig | unde
     }
     authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   }
-  return { origin: url.origin, hostname: unbracket(url.hostname), port: defaultPort(url), authorization };
+  const proxy: ProxyConfig = { origin: url.origin, hostname: unbracket(url.hostname), port: defaultPort(url) };
+  return authorization === undefined ? proxy : { ...proxy, authorization };
 }
 
 // ---------------------------------------------------------------------------------------------

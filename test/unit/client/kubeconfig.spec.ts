@@ -421,7 +421,7 @@ describe('parseKubeconfig: proxy-url', () => {
   const field = 'clusters[0].cluster.proxy-url';
 
   it('honours http:// and https:// proxies', () => {
-    expect(parse(doc({ cluster: ca({ 'proxy-url': 'http://proxy.corp:3128' }) })).proxy).toEqual({
+    expect(parse(doc({ cluster: ca({ 'proxy-url': 'http://proxy.corp:3128' }) })).proxy).toStrictEqual({
       origin: 'http://proxy.corp:3128',
       hostname: 'proxy.corp',
       port: 3128,
