@@ -1,10 +1,11 @@
 import type { Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { deadline } from '../util/abort.js';
 import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_WATCH_EVENT_BYTES, readBounded } from './body.js';
-import { connectionFrom, type Connection } from './connection.js';
+import { remoteConnection, trustedConnection, type Connection, type ConnectionPolicy } from './connection.js';
 import { KubeApiError } from './errors.js';
+import type { ClusterConnectionConfig } from './kubeconfig.js';
 import { ResourceResolver } from './resources.js';
 import { generatedConfiguration, type ApiConstructor, type GeneratedConfiguration } from './typed-api.js';
 import { decodeWatchEvents, type WatchEvent } from './watch-decoder.js';
@@ -12,7 +13,13 @@ import { decodeWatchEvents, type WatchEvent } from './watch-decoder.js';
 export interface ClusterClientOptions {
   /** The cluster's name, for errors and logs. */
   name: string;
-  kubeConfig: KubeConfig;
+  /** A remote cluster, from its strictly parsed (untrusted) kubeconfig: see parseKubeconfig. */
+  connection?: ClusterConnectionConfig;
+  /** How remote connections may be made (network policy); used with `connection`. */
+  policy?: ConnectionPolicy;
+  /** The operator's own, trusted kubeconfig (the manage cluster): files, token files and exec
+   * plugins are honoured. Give this or `connection`. */
+  kubeConfig?: KubeConfig;
   /** Deadline of a single non-watch request (default 60 s). */
   requestTimeoutMs?: number;
   userAgent?: string;
@@ -48,7 +55,6 @@ function queryString(query: RequestOptions['query']): string {
 interface Shared {
   name: string;
   connection: Connection;
-  dispatcher: Pick<Dispatcher, 'request' | 'destroy'>;
   closing: AbortController;
   requestTimeoutMs: number;
   userAgent: string;
@@ -80,7 +86,12 @@ export class ClusterClient {
       this.scope = options.scope;
       return;
     }
-    const connection = connectionFrom(options.kubeConfig);
+    const connection = options.connection
+      ? remoteConnection(options.connection, options.policy, options.dispatcher)
+      : options.kubeConfig
+        ? trustedConnection(options.kubeConfig, options.dispatcher)
+        : undefined;
+    if (!connection) throw new Error(`cluster ${options.name}: a ClusterClient needs a connection or a kubeConfig`);
     this.shared = {
       name: options.name,
       connection,
@@ -89,21 +100,6 @@ export class ClusterClient {
       userAgent: options.userAgent ?? USER_AGENT,
       maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
       maxWatchEventBytes: options.maxWatchEventBytes ?? DEFAULT_MAX_WATCH_EVENT_BYTES,
-      dispatcher:
-        options.dispatcher ??
-        new Agent({
-          // TCP keep-alive finds a dead peer under an idle connection. undici speaks HTTP/2 to the
-          // apiserver when it offers it (it does), so watches and requests share few connections.
-          connect: { ...connection.tls, keepAlive: true, keepAliveInitialDelay: 30_000 },
-          keepAliveTimeout: 30_000,
-          connectTimeout: 10_000,
-          // Every request carries its own deadline (an AbortSignal), and watch() passes the watch's
-          // inactivity deadline, so undici's 300 s defaults add nothing. They also cost memory: an
-          // HTTP/2 stream that close() destroys between its 'end' and 'close' keeps its timer, and
-          // the timer keeps the stream (with its request and error) alive for 300 s.
-          headersTimeout: 0,
-          bodyTimeout: 0,
-        }),
     };
   }
 
@@ -118,6 +114,16 @@ export class ClusterClient {
   /** Discovery of kinds to resources, shared by every view. */
   get resources(): ResourceResolver {
     return (this.shared.resources ??= new ResourceResolver(this));
+  }
+
+  /** What the client was made from (a keyed hash of the parsed kubeconfig; none for a trusted one). */
+  get identity(): string | undefined {
+    return this.shared.connection.identity;
+  }
+
+  /** The kind of credential it presents: a 401 names the one to fix. */
+  get credential(): Connection['credential'] {
+    return this.shared.connection.credential;
   }
 
   /** Aborted once close() is called. */
@@ -151,7 +157,11 @@ export class ClusterClient {
       return JSON.parse(body.toString('utf8')) as T;
     } catch {
       // JSON.parse's message quotes the input: whatever answered must not be reflected.
-      throw new KubeApiError(status, '', `${method} ${path}: HTTP ${status} answer is not JSON (${body.byteLength} bytes)`);
+      throw new KubeApiError(
+        status,
+        '',
+        `${method} ${path}: HTTP ${status} answer is not JSON (${body.byteLength} bytes)`,
+      );
     }
   }
 
@@ -163,7 +173,8 @@ export class ClusterClient {
     signal: AbortSignal,
     inactivityMs: number,
   ): Promise<{ body: Readable }> {
-    const { connection, dispatcher } = this.shared;
+    const { connection } = this.shared;
+    const { dispatcher } = connection;
     // Linked to the client, the view and the caller until the stream is over (see util/abort).
     const link = deadline(undefined, this.shared.closing.signal, this.scope, signal);
     try {
@@ -228,7 +239,7 @@ export class ClusterClient {
     if (this.scope) throw new Error('close() the client, not one of its views');
     if (this.closed) return;
     this.shared.closing.abort(new Error(`cluster ${this.name}: client closed`));
-    await this.shared.dispatcher.destroy().catch(() => undefined);
+    await this.shared.connection.dispatcher.destroy().catch(() => undefined);
   }
 
   private async headers(extra: Record<string, string> = {}): Promise<Record<string, string>> {
@@ -249,7 +260,8 @@ export class ClusterClient {
     signal?: AbortSignal;
     timeoutMs: number;
   }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
-    const { connection, dispatcher } = this.shared;
+    const { connection } = this.shared;
+    const { dispatcher } = connection;
     const time = deadline(req.timeoutMs, this.shared.closing.signal, this.scope, req.signal);
     try {
       const res = await dispatcher.request({

@@ -1,55 +1,107 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { ConnectionOptions } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { Dispatcher } from 'undici';
+import { parseKubeconfig, type ClusterConnectionConfig, type TransportPolicy } from './kubeconfig.js';
+import type { NetworkPolicy } from './network-policy.js';
+import { createDispatcher } from './transport.js';
 
-/** Where and how to connect, read once from a KubeConfig's current context. */
+/** Where and how one client reaches its cluster. */
 export interface Connection {
   origin: string;
   /** Path prefix of the server URL (usually empty). */
   basePath: string;
-  tls: ConnectionOptions;
-  /** Returns the Authorization header (if any) for the next request. */
-  authHeaders: () => Promise<Record<string, string>>;
+  dispatcher: Pick<Dispatcher, 'request' | 'destroy'>;
+  /** The Authorization header (if any) for the next request. */
+  authHeaders(): Promise<Record<string, string>> | Record<string, string>;
+  /** What the connection was made from (a keyed hash, never the content). */
+  identity?: string;
+  /** The kind of credential, so a 401 can say which one to fix. */
+  credential: ClusterConnectionConfig['auth']['type'];
 }
 
-function fromDataOrFile(data: string | undefined, file: string | undefined): Buffer | undefined {
-  if (data) return Buffer.from(data, 'base64');
-  if (file) return readFileSync(file);
+/** How remote connections may be made; the operator's settings, not a kubeconfig's. */
+export interface ConnectionPolicy extends TransportPolicy {
+  networkPolicy?: NetworkPolicy;
+  connectTimeoutMs?: number;
+}
+
+/** What a remote cluster may be given as: a parsed kubeconfig, its text, or client-node's
+ * KubeConfig. Text and KubeConfig go through parseKubeconfig: a remote kubeconfig is untrusted. */
+export type ClusterConfigInput = ClusterConnectionConfig | string | { exportConfig(): string };
+
+export function toConnectionConfig(input: ClusterConfigInput, policy: TransportPolicy = {}): ClusterConnectionConfig {
+  if (typeof input === 'string') return parseKubeconfig(input, policy);
+  if ('exportConfig' in input) return parseKubeconfig(input.exportConfig(), policy);
+  return input;
+}
+
+/** A remote cluster's connection: what parseKubeconfig decided, through the guarded transport. */
+export function remoteConnection(
+  config: ClusterConnectionConfig,
+  policy: ConnectionPolicy = {},
+  dispatcher?: Connection['dispatcher'],
+): Connection {
+  const { auth } = config;
+  const header: Record<string, string> =
+    auth.type === 'token'
+      ? { authorization: `Bearer ${auth.token}` }
+      : auth.type === 'basic'
+        ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` }
+        : {};
+  return {
+    origin: config.server.origin,
+    basePath: config.server.basePath,
+    dispatcher:
+      dispatcher ??
+      createDispatcher(config, { networkPolicy: policy.networkPolicy, connectTimeoutMs: policy.connectTimeoutMs }),
+    authHeaders: () => header,
+    identity: config.identity,
+    credential: auth.type,
+  };
+}
+
+function fromDataOrFile(data: string | undefined, file: string | undefined): string | undefined {
+  if (data) return Buffer.from(data, 'base64').toString('utf8');
+  if (file) return readFileSync(file, 'utf8');
   return undefined;
 }
 
 /**
- * Reads the current context of a KubeConfig into connection settings. TLS material is read once
- * (client-node would read files and build a new undici Agent on every request); the auth header
- * is static for tokens and basic auth, and delegated to client-node's authenticators (token
- * files, exec, OIDC) otherwise, which cache and refresh tokens themselves.
+ * The manage cluster's connection, from the operator's own kubeconfig (KUBECONFIG or the pod's
+ * service account): files are read, and token files, exec and auth-provider plugins are left to
+ * client-node's authenticators, which refresh rotating tokens. Never used for a remote cluster.
  */
-export function connectionFrom(kc: KubeConfig): Connection {
+export function trustedConnection(kc: KubeConfig, dispatcher?: Connection['dispatcher']): Connection {
   const cluster = kc.getCurrentCluster();
   const user = kc.getCurrentUser();
   if (!cluster) throw new Error('kubeconfig has no current context with a cluster');
   const url = new URL(cluster.server);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && cluster.skipTLSVerify)) {
-    throw new Error(`kubeconfig server must be https (got ${url.protocol})`);
-  }
-  const tls: ConnectionOptions = {
-    ca: fromDataOrFile(cluster.caData, cluster.caFile),
-    cert: fromDataOrFile(user?.certData, user?.certFile),
-    key: fromDataOrFile(user?.keyData, user?.keyFile),
-    rejectUnauthorized: !cluster.skipTLSVerify,
-    servername: cluster.tlsServerName,
+  const config: ClusterConnectionConfig = {
+    server: {
+      origin: url.origin,
+      basePath: url.pathname.replace(/\/$/, ''),
+      hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: Number(url.port) || 443,
+    },
+    tls: {
+      ca: fromDataOrFile(cluster.caData, cluster.caFile),
+      cert: fromDataOrFile(user?.certData, user?.certFile),
+      key: fromDataOrFile(user?.keyData, user?.keyFile),
+      servername: cluster.tlsServerName,
+      rejectUnauthorized: !cluster.skipTLSVerify,
+    },
+    auth: user?.token ? { type: 'token', token: user.token } : { type: user?.certData ? 'certificate' : 'none' },
+    identity: '',
   };
-
   let authHeaders: Connection['authHeaders'];
   if (user?.token) {
     const header = { authorization: `Bearer ${user.token}` };
-    authHeaders = () => Promise.resolve(header);
+    authHeaders = () => header;
   } else if (user?.username) {
     const header = {
       authorization: `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}`,
     };
-    authHeaders = () => Promise.resolve(header);
+    authHeaders = () => header;
   } else if (user?.authProvider || user?.exec) {
     authHeaders = async (): Promise<Record<string, string>> => {
       const opts: { headers?: Record<string, string> } = {};
@@ -58,13 +110,13 @@ export function connectionFrom(kc: KubeConfig): Connection {
       return value ? { authorization: value } : {};
     };
   } else {
-    authHeaders = () => Promise.resolve({});
+    authHeaders = () => ({});
   }
-
-  return { origin: url.origin, basePath: url.pathname.replace(/\/$/, ''), tls, authHeaders };
-}
-
-/** What a runtime was started with, as a hash (never the content): a change restarts it. */
-export function identityOf(kc: KubeConfig): string {
-  return createHash('sha256').update(kc.exportConfig()).digest('hex');
+  return {
+    origin: config.server.origin,
+    basePath: config.server.basePath,
+    dispatcher: dispatcher ?? createDispatcher(config),
+    authHeaders,
+    credential: config.auth.type,
+  };
 }

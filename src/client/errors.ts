@@ -1,4 +1,6 @@
 import { ResponseTooLargeError } from './body.js';
+import { NetworkPolicyError } from './network-policy.js';
+import { ProxyTunnelError } from './transport.js';
 import { MalformedWatchEventError } from './watch-decoder.js';
 
 /** Why a request to a cluster failed, in words an operator can act on. The `reason` values
@@ -19,6 +21,8 @@ export type FailureReason =
   | 'Aborted'
   | 'KindNotServed'
   | 'ResponseTooLarge'
+  | 'NetworkNotAllowed'
+  | 'ProxyRefused'
   | 'Error';
 
 /** A non-2xx answer of a kube-apiserver, with the Status object's reason and message. */
@@ -71,7 +75,12 @@ export class KubeApiError extends Error {
         : undefined;
     if (statusObject) {
       const message = statusMessage(statusObject.message);
-      return new KubeApiError(status, statusReason(statusObject.reason), `${what}: ${status} ${message}`.trimEnd(), retryAfter);
+      return new KubeApiError(
+        status,
+        statusReason(statusObject.reason),
+        `${what}: ${status} ${message}`.trimEnd(),
+        retryAfter,
+      );
     }
 
     // The media type only, and only when it looks like one: the header is the server's text too.
@@ -92,7 +101,11 @@ export function statusError(
   what: string,
 ): KubeApiError {
   const code = typeof status.code === 'number' && status.code >= 100 && status.code < 600 ? status.code : 500;
-  return new KubeApiError(code, statusReason(status.reason), `${what}: ${statusMessage(status.message) || 'error event'}`);
+  return new KubeApiError(
+    code,
+    statusReason(status.reason),
+    `${what}: ${statusMessage(status.message) || 'error event'}`,
+  );
 }
 
 /** A Status reason is a CamelCase word ("Forbidden", "Expired"); anything else is not one. */
@@ -139,6 +152,14 @@ function fromApiException(err: ApiExceptionLike): KubeApiError {
   return KubeApiError.fromResponse(err.code, {}, body, 'API call');
 }
 
+/** Whether `code` is the error's code or that of an error in its `cause` chain. */
+function hasCode(err: unknown, code: string): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { code?: unknown }).code === code) return true;
+  }
+  return false;
+}
+
 /** The error code of a Node/undici network error, looking through `cause` chains. */
 function networkCode(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
@@ -180,6 +201,8 @@ export function failureReason(err: unknown): FailureReason {
   // A watch event too large (WatchEventTooLargeError) is one of these too.
   if (err instanceof ResponseTooLargeError) return 'ResponseTooLarge';
   if (err instanceof MalformedWatchEventError) return 'Error';
+  if (err instanceof NetworkPolicyError || hasCode(err, 'ERR_NETWORK_NOT_ALLOWED')) return 'NetworkNotAllowed';
+  if (err instanceof ProxyTunnelError || hasCode(err, 'ERR_PROXY_TUNNEL')) return 'ProxyRefused';
   const name = (err as { name?: string } | undefined)?.name;
   if (name === 'TimeoutError') return 'Timeout';
   if (name === 'AbortError') return 'Aborted';

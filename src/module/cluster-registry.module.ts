@@ -3,6 +3,7 @@ import { DiscoveryModule } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { ClusterClient } from '../client/cluster-client.js';
+import { NetworkPolicy } from '../client/network-policy.js';
 import { ClusterRegistryHealthIndicator } from '../health/cluster-registry.health.js';
 import { LeaderElectionGate } from '../leader/leader-election.gate.js';
 import { Orchestrator } from '../lifecycle/orchestrator.js';
@@ -67,8 +68,15 @@ type Options = ClusterRegistryOptions;
     },
     {
       provide: REGISTRY_OPTIONS,
-      useFactory: (features: RemoteFeatureExplorer): RegistryOptions => ({ contents: () => features.contents() }),
-      inject: [RemoteFeatureExplorer],
+      useFactory: (options: Options, features: RemoteFeatureExplorer): RegistryOptions => {
+        const { networks, ...connections } = options.connections ?? {};
+        return {
+          contents: () => features.contents(),
+          // Always a policy: without settings it still denies link-local (cloud metadata).
+          connections: { ...connections, networkPolicy: NetworkPolicy.from(networks) },
+        };
+      },
+      inject: [CLUSTER_REGISTRY_OPTIONS, RemoteFeatureExplorer],
     },
     {
       provide: RUN_GATE,

@@ -1,6 +1,7 @@
 import type { InjectionToken, ModuleMetadata, Provider, Type } from '@nestjs/common';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { InformerOptions } from '../cache/informer.js';
+import type { NetworkPolicySpec } from '../client/network-policy.js';
 import type { LeaderElectionOptions } from '../leader/leader-election.gate.js';
 import type { MetricsServerOptions } from '../metrics/metrics.server.js';
 import type { RemoteClusterControllerOptions } from '../remotecluster/options.js';
@@ -14,12 +15,30 @@ export interface RemoteClusterFeature {
   providers?: Provider[];
 }
 
+/** How every remote cluster is reached. Kubeconfigs and what endpoints send are untrusted: these
+ * are the operator's bounds on them. */
+export interface RemoteConnectionOptions {
+  /** Accept http:// servers and insecure-skip-tls-verify (off, as Flux's --insecure-kubeconfig-tls). */
+  allowInsecure?: boolean;
+  /** Networks remote servers and proxies may be in (CIDR lists; link-local, where cloud metadata
+   * lives, is denied unless `defaultDeny: false`). */
+  networks?: NetworkPolicySpec;
+  /** Largest answer to a non-watch request (default 32 MiB). */
+  maxResponseBytes?: number;
+  /** Largest single watch event (default 4 MiB). */
+  maxWatchEventBytes?: number;
+  /** Deadline of one request (default 60 s) and of connecting (default 10 s). */
+  requestTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
 export interface ClusterRegistryOptions {
   /** The manage cluster (KUBECONFIG, in-cluster config, …). */
   manageKubeConfig: KubeConfig;
   /** Remote reconcilers listed at the root (feature modules add theirs with forFeature()), and
    * `share`: tokens of the root app's providers handed to every cluster context as they are. */
   remote?: RemoteClusterFeature & { share?: InjectionToken[] };
+  connections?: RemoteConnectionOptions;
   /** Reconciles running at once across all clusters, shared fairly between them (default 64). */
   maxConcurrentReconciles?: number;
   informer?: InformerOptions;

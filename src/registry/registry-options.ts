@@ -1,4 +1,5 @@
 import type { ModuleMetadata, Provider, Type } from '@nestjs/common';
+import type { ConnectionPolicy } from '../client/connection.js';
 
 /** What every remote cluster context holds besides the runtime: the remote reconcilers and what
  * they depend on, gathered from the root options and every feature module. */
@@ -8,9 +9,18 @@ export interface RemoteClusterContents {
   providers: Provider[];
 }
 
+/** How every remote cluster is reached: what its kubeconfig may ask for, and what an endpoint
+ * may send (the operator's settings; kubeconfigs and endpoints are untrusted). */
+export interface RemoteConnections extends ConnectionPolicy {
+  maxResponseBytes?: number;
+  maxWatchEventBytes?: number;
+  requestTimeoutMs?: number;
+}
+
 export interface RegistryOptions {
   /** Read at each spawn: feature modules are found at bootstrap, after the registry is made. */
   contents(): RemoteClusterContents;
+  connections: RemoteConnections;
 }
 
 export const REGISTRY_OPTIONS = Symbol('REGISTRY_OPTIONS');

@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { ClusterClient } from '../client/cluster-client.js';
-import { identityOf } from '../client/connection.js';
+import { toConnectionConfig, type ClusterConfigInput } from '../client/connection.js';
+import type { ClusterConnectionConfig } from '../client/kubeconfig.js';
 import { ClusterRuntimeHost, RemoteClusterModule } from '../runtime/remote-cluster.module.js';
 import type { Engine } from '../runtime/engine.js';
 import { ENGINE, MANAGE_CLIENT, MANAGE_CLUSTER_NAME } from '../runtime/tokens.js';
@@ -40,8 +40,11 @@ export class RemoteClusterRegistry {
   /**
    * Starts a runtime for `name` in its own application context. Resolves once the context has
    * started (its watches are connecting); waitForSync() tells when its caches are filled.
+   * `config` is a parsed kubeconfig (parseKubeconfig), or its text, or client-node's KubeConfig;
+   * text and KubeConfig are parsed under the registry's connection policy. A kubeconfig that the
+   * policy refuses fails with ClusterSpawnError whose cause is a KubeconfigError.
    */
-  async spawn(name: string, kubeConfig: KubeConfig, options: SpawnOptions = {}): Promise<void> {
+  async spawn(name: string, config: ClusterConfigInput, options: SpawnOptions = {}): Promise<void> {
     if (name === MANAGE_CLUSTER_NAME) throw new ClusterNameReservedError(name);
     for (;;) {
       const existing = this.entries.get(name);
@@ -52,13 +55,27 @@ export class RemoteClusterRegistry {
     }
     let markStarted!: () => void;
     const started = new Promise<void>((resolve) => (markStarted = resolve));
-    const identity = identityOf(kubeConfig);
-    const entry = new ClusterEntry(name, identity, started, (transition) => this.announce(transition));
+    const { connections } = this.options;
+    let connection: ClusterConnectionConfig;
+    try {
+      connection = this.parse(config);
+    } catch (err) {
+      markStarted();
+      throw new ClusterSpawnError(name, err);
+    }
+    const entry = new ClusterEntry(name, connection.identity, started, (transition) => this.announce(transition));
     this.entries.set(name, entry);
     this.announce({ cluster: name, to: 'starting', at: new Date() });
     let client: ClusterClient | undefined;
     try {
-      client = new ClusterClient({ name, kubeConfig });
+      client = new ClusterClient({
+        name,
+        connection,
+        policy: connections,
+        maxResponseBytes: connections.maxResponseBytes,
+        maxWatchEventBytes: connections.maxWatchEventBytes,
+        requestTimeoutMs: connections.requestTimeoutMs,
+      });
       const contents = this.options.contents();
       const module = RemoteClusterModule.forCluster({
         name,
@@ -82,6 +99,12 @@ export class RemoteClusterRegistry {
     } finally {
       markStarted();
     }
+  }
+
+  /** A kubeconfig as spawn() would take it, under this registry's connection policy; throws
+   * KubeconfigError with the reason and the field to fix. */
+  parse(config: ClusterConfigInput): ClusterConnectionConfig {
+    return toConnectionConfig(config, this.options.connections);
   }
 
   /** Stops the runtime of `name`: aborts its watches, reconciles and requests, drops its queue. */

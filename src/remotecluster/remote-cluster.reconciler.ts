@@ -15,7 +15,8 @@ import { RemoteClusterRegistry } from '../registry/remote-cluster.registry.js';
 import type { ClusterStatus } from '../registry/types.js';
 import { MANAGE_CLIENT, MANAGE_CLUSTER_NAME } from '../runtime/tokens.js';
 import { sameConditions, setCondition } from './conditions.js';
-import { kubeConfigFromSecret, KubeconfigError } from './kubeconfig-source.js';
+import { KubeconfigError, type ClusterConnectionConfig } from '../client/kubeconfig.js';
+import { kubeconfigFromSecret, SecretSourceError } from './kubeconfig-source.js';
 import { REMOTE_CLUSTER_CONTROLLER_OPTIONS, type RemoteClusterControllerOptions } from './options.js';
 import { API_VERSION, FINALIZER, KIND, PLURAL, type Condition, type RemoteCluster } from './types.js';
 
@@ -95,26 +96,26 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
       return;
     }
 
-    let source: ReturnType<typeof kubeConfigFromSecret>;
+    let connection: ClusterConnectionConfig;
     try {
-      source = this.readKubeconfig(rc, ctx.cacheOf('v1', 'Secret'));
+      connection = this.registry.parse(this.readKubeconfig(rc, ctx.cacheOf('v1', 'Secret')));
     } catch (err) {
-      if (!(err instanceof KubeconfigError)) throw err;
+      if (!(err instanceof SecretSourceError || err instanceof KubeconfigError)) throw err;
       // No usable credentials any more: nothing may keep running on the old ones.
       await this.stopRuntime(name);
       await this.writeStatus(rc, { status: 'False', reason: err.reason, message: err.message }, undefined, ctx.signal);
-      this.logger.warn(`${name}: ${err.message}`);
+      this.logger.warn(`${name}: ${err.reason}: ${err.message}`);
       return; // the Secret watch brings us back when it is fixed
     }
 
     const running = this.registry.status(name);
-    if (running && running.identity !== source.identity) {
+    if (running && running.identity !== connection.identity) {
       this.logger.log(`${name}: kubeconfig changed, restarting its runtime`);
       await this.stopRuntime(name);
     }
     if (!this.registry.has(name)) {
       try {
-        await this.registry.spawn(name, source.kubeConfig, { timeoutMs: this.options.spawnTimeoutMs ?? 30_000 });
+        await this.registry.spawn(name, connection, { timeoutMs: this.options.spawnTimeoutMs ?? 30_000 });
       } catch (err) {
         if (!(err instanceof ClusterSpawnError)) throw err;
         const message = `the runtime did not start: ${describeFailure(err.cause)}`;
@@ -124,7 +125,7 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     }
 
     const status = this.registry.status(name);
-    await this.writeStatus(rc, readyFrom(status, source.credential), reconcilersFrom(status), ctx.signal);
+    await this.writeStatus(rc, readyFrom(status, connection.auth.type), reconcilersFrom(status), ctx.signal);
   }
 
   /** RemoteClusters whose Ready is not decided yet: their runtime is still starting. /readyz
@@ -146,18 +147,18 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
       .map((rc) => rc.metadata?.name ?? '');
   }
 
-  private readKubeconfig(rc: RemoteCluster, secrets: CacheReader | undefined): ReturnType<typeof kubeConfigFromSecret> {
+  private readKubeconfig(rc: RemoteCluster, secrets: CacheReader | undefined): string {
     const ref = rc.spec?.kubeConfig?.secretRef;
-    if (!ref?.namespace || !ref.name || !ref.key) {
-      throw new KubeconfigError('InvalidKubeconfig', 'spec.kubeConfig.secretRef needs namespace, name and key');
+    if (typeof ref?.namespace !== 'string' || typeof ref.name !== 'string' || typeof ref.key !== 'string') {
+      throw new SecretSourceError('InvalidSecretRef', 'spec.kubeConfig.secretRef needs namespace, name and key');
     }
     if (ref.namespace !== this.options.secretNamespace) {
-      throw new KubeconfigError(
+      throw new SecretSourceError(
         'SecretNamespaceNotWatched',
         `Secret ${ref.namespace}/${ref.name} is outside the namespace this app reads kubeconfigs from (${this.options.secretNamespace})`,
       );
     }
-    return kubeConfigFromSecret(secrets?.get(ref.namespace, ref.name), ref);
+    return kubeconfigFromSecret(secrets?.get(ref.namespace, ref.name), ref);
   }
 
   private async stopRuntime(name: string): Promise<void> {

@@ -184,8 +184,13 @@ describe('RemoteCluster bad input', () => {
   });
 
   it('not a kubeconfig', async () => {
-    await expectReason('notyaml', { kubeconfig: 'clusters: [unclosed' }, 'InvalidKubeconfig', /is not YAML or JSON/);
-    await expectReason('notkc', { kubeconfig: 'hello: world' }, 'InvalidKubeconfig', /is not a kubeconfig/);
+    await expectReason(
+      'notyaml',
+      { kubeconfig: 'clusters: [unclosed' },
+      'InvalidKubeconfig',
+      /not valid YAML or JSON at line 1/,
+    );
+    await expectReason('notkc', { kubeconfig: 'hello: world' }, 'NoUsableContext', /current-context: is not set/);
   });
 
   it('kubeconfig without a usable context', async () => {
@@ -193,7 +198,7 @@ describe('RemoteCluster bad input', () => {
       'noctx',
       { kubeconfig: kubeconfigDoc(remote1, { currentContext: 'nowhere' }) },
       'NoUsableContext',
-      /no current-context, or it names no context/,
+      /current-context: no entry in contexts has this name/,
     );
   });
 
@@ -258,15 +263,15 @@ describe('RemoteCluster bad input', () => {
       [
         'certfile',
         { 'client-certificate': '/etc/passwd', 'client-key': '/etc/passwd' },
-        /local file \(client-certificate\)/,
+        /users\[0\]\.user\.client-certificate: names a local file/,
       ],
-      ['tokenfile', { 'token-file': '/etc/hostname' }, /local file \(token-file\)/],
+      ['tokenfile', { 'token-file': '/etc/hostname' }, /users\[0\]\.user\.token-file: names a local file/],
       [
         'exec',
         { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'touch', args: ['/tmp/pwned'] } },
-        /exec plugin/,
+        /users\[0\]\.user\.exec: /,
       ],
-      ['authprovider', { 'auth-provider': { name: 'oidc', config: {} } }, /auth-provider plugin/],
+      ['authprovider', { 'auth-provider': { name: 'oidc', config: {} } }, /users\[0\]\.user\.auth-provider: /],
     ];
     for (const [key, user, message] of cases) {
       await expectReason(key, { kubeconfig: kubeconfigDoc(remote1, { user }) }, 'UnsafeKubeconfig', message);
