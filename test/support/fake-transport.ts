@@ -3,7 +3,6 @@ import { arrayBuffer, text } from 'node:stream/consumers';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
 import { ClusterClient } from '../../src/client/cluster-client.js';
-import { abortReason } from '../../src/util/abort.js';
 import { flush } from './promises.js';
 
 /** A request as the fake saw it. */
@@ -95,8 +94,8 @@ export class WatchStream {
  * answer comes from the newest route matching its method and path. A route's replies are served
  * in order, the last one again for every later request (a function of the request, a JSON reply,
  * HANG; a WatchStream is served once, then later requests hang). Unrouted requests get a 404
- * Status. Aborting a request's signal rejects it, or destroys its body, with the signal's reason,
- * as undici does.
+ * Status. Aborting a request's signal rejects it, or destroys its body, with the signal's reason
+ * as it is, as undici does.
  */
 export class FakeTransport {
   readonly requests: RecordedRequest[] = [];
@@ -167,12 +166,12 @@ export class FakeTransport {
       at: Date.now(),
     };
     this.requests.push(req);
-    if (signal?.aborted) throw abortReason(signal);
+    if (signal?.aborted) throw signal.reason as Error;
     const reply = await this.whenAnswered(this.reply(req), signal);
     if (reply instanceof WatchStream) {
       reply.request = req;
       this.watches.push(reply);
-      if (signal) signal.addEventListener('abort', () => reply.body.destroy(abortReason(signal)), { once: true });
+      if (signal) signal.addEventListener('abort', () => reply.body.destroy(signal.reason as Error), { once: true });
       return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: reply.body as never };
     }
     const body = new FakeBody();
@@ -204,7 +203,7 @@ export class FakeTransport {
     return new Promise((resolve, reject) => {
       const fail = (): void => {
         cleanup();
-        reject(signal?.aborted ? abortReason(signal) : new Error('dispatcher destroyed'));
+        reject(signal?.aborted ? (signal.reason as Error) : new Error('dispatcher destroyed'));
       };
       const cleanup = (): void => {
         this.pending.delete(fail);
