@@ -9,11 +9,21 @@ export function useFakeClock(now = T0): void {
   jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'], now });
 }
 
-/** Moves the fake clock by `ms` (firing due timers) and lets what they started run. Step by the
- * delays under test: work a timer starts after several event-loop turns is only caught up with
- * by the next advance(). */
+/** Moves the fake clock by `ms`, one due timer at a time, letting what each timer starts run
+ * before the next one fires: a retry loop whose next timer is set several event-loop turns after
+ * the previous one fired still sees exact times. (A plain advanceTimersByTime would have moved
+ * the clock to the end before the loop sets its next timer.) */
 export async function advance(ms: number): Promise<void> {
-  jest.advanceTimersByTime(ms);
+  const target = Date.now() + ms;
+  // A timer at the target, so that stepping to the next timer never goes past it.
+  const sentinel = setTimeout(() => undefined, ms);
+  while (Date.now() < target) {
+    jest.advanceTimersToNextTimer();
+    await settle();
+  }
+  clearTimeout(sentinel);
+  // Other timers due at the target too.
+  jest.advanceTimersByTime(0);
   await settle();
 }
 
