@@ -3,13 +3,30 @@ import { failureReason, KubeApiError } from '../../../src/client/errors.js';
 
 describe('loadSettings', () => {
   it('has defaults for everything', () => {
-    const s = loadSettings({});
-    expect(s).toMatchObject({
+    // Without POD_NAME or HOSTNAME: "local" and the process id.
+    const identity: unknown = expect.stringMatching(/^local-\d+$/);
+    // toStrictEqual: an unexpected field, even an undefined one, fails too.
+    expect(loadSettings({})).toStrictEqual({
       probePort: 8081,
       metricsPort: 8080,
+      bindAddress: '0.0.0.0',
+      logLevel: 'log',
+      podNamespace: 'clusterregistry-system',
+      secretNamespace: 'clusterregistry-system',
       leaderElection: true,
-      secretNamespace: s.podNamespace,
+      leaseName: 'clusterregistry-leader',
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+      identity,
+      shutdownTimeoutMs: 20_000,
+      clusterStopTimeoutMs: 10_000,
+      maxConcurrentReconciles: 64,
+      probeIntervalMs: 15_000,
+      remoteClusterSelector: undefined,
+      exampleReconcilers: true,
     });
+    expect(loadSettings({}).identity).toBe(`local-${process.pid}`);
   });
 
   it('reads the environment and rejects nonsense with the variable name', () => {

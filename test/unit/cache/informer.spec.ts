@@ -1,0 +1,640 @@
+import { jest } from '@jest/globals';
+import { Informer, type InformerOptions, type InformerState } from '../../../src/cache/informer.js';
+import type { InformerEvent, KubeObject, WatchSpec } from '../../../src/cache/types.js';
+import { advance, T0, useFakeClock } from '../../support/clock.js';
+import {
+  FakeTransport,
+  json,
+  page,
+  settle,
+  status,
+  until,
+  WatchStream,
+  type RecordedRequest,
+} from '../../support/fake-transport.js';
+
+const PODS = '/api/v1/pods';
+const PODS_SPEC: WatchSpec = { apiVersion: 'v1', kind: 'Pod' };
+const isWatch = (r: RecordedRequest): boolean => r.query.has('watch');
+const isList = (r: RecordedRequest): boolean => !isWatch(r);
+/** Math.random() is pinned to 0.5: the jitter is neutral and the server timeout is the middle of [300, 600). */
+const watchOf = (rv: string, path = PODS): string =>
+  `GET ${path}?watch=1&allowWatchBookmarks=true&resourceVersion=${rv}&timeoutSeconds=450`;
+
+function pod(name: string, rv: string, extra: Record<string, unknown> = {}): KubeObject {
+  return { metadata: { name, namespace: 'default', resourceVersion: rv }, ...extra };
+}
+
+/** A pod as the informer caches it: lists omit apiVersion/kind, the informer fills them in. */
+const cached = (obj: KubeObject): KubeObject => ({ ...obj, apiVersion: 'v1', kind: 'Pod' });
+
+/** A watch stream that the server closes at once, without an event. */
+const emptyWatch = (): WatchStream => {
+  const w = new WatchStream();
+  w.end();
+  return w;
+};
+
+describe('Informer', () => {
+  let fake: FakeTransport;
+  let abort: AbortController;
+  let events: InformerEvent[];
+  let restarts: string[];
+  let relists: number;
+
+  beforeEach(() => {
+    useFakeClock();
+    jest.spyOn(Math, 'random').mockReturnValue(0.5);
+    fake = new FakeTransport();
+    abort = new AbortController();
+    events = [];
+    restarts = [];
+    relists = 0;
+  });
+
+  afterEach(async () => {
+    abort.abort();
+    await settle();
+    jest.useRealTimers();
+    jest.restoreAllMocks();
+  });
+
+  function start(spec: WatchSpec = PODS_SPEC, options: InformerOptions = {}): Informer {
+    const informer = new Informer(fake.client(), spec, {
+      backoff: { baseMs: 100, maxMs: 1000 },
+      metrics: { watchRestart: (reason) => restarts.push(reason), relist: () => relists++ },
+      ...options,
+    });
+    informer.on((e) => events.push(e));
+    void informer.start(abort.signal);
+    return informer;
+  }
+
+  const watchesOpened = (n: number): Promise<void> => until(() => fake.watches.length >= n, `watch #${n}`);
+
+  describe('list', () => {
+    it('reads every page with limit and continue, then watches from the last page resourceVersion', async () => {
+      const [a, b, c] = [pod('a', '3'), pod('b', '4'), pod('c', '9')];
+      fake.onList(PODS, page([a, b], '5', 'token-1'), page([c], '10'));
+      fake.onWatch(PODS, new WatchStream());
+      const informer = start(PODS_SPEC, { pageSize: 2 });
+      await watchesOpened(1);
+
+      expect(fake.sent()).toEqual([
+        'GET /api/v1/pods?limit=2',
+        'GET /api/v1/pods?limit=2&continue=token-1',
+        watchOf('10'),
+      ]);
+      expect(events).toEqual([
+        { type: 'add', object: cached(a) },
+        { type: 'add', object: cached(b) },
+        { type: 'add', object: cached(c) },
+      ]);
+      expect([...informer.store.keys()]).toEqual(['default/a', 'default/b', 'default/c']);
+      expect(informer.state()).toEqual<InformerState>({
+        synced: true,
+        watching: true,
+        relists: 1,
+        watchRestarts: 0,
+        resourceVersion: '10',
+      });
+      expect(informer.resourceInfo).toEqual({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        plural: 'pods',
+        guessed: true,
+        namespaced: true,
+      });
+    });
+
+    it('narrows list and watch to the namespace and selectors', async () => {
+      const path = '/apis/apps/v1/namespaces/team-a/deployments';
+      fake.onList(path, page([], '7'));
+      fake.onWatch(path, new WatchStream());
+      start({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        namespace: 'team-a',
+        labelSelector: 'app=web',
+        fieldSelector: 'metadata.name=x',
+      });
+      await watchesOpened(1);
+
+      expect(fake.sent()).toEqual([
+        `GET ${path}?limit=500&labelSelector=app%3Dweb&fieldSelector=metadata.name%3Dx`,
+        `GET ${path}?watch=1&allowWatchBookmarks=true&resourceVersion=7&timeoutSeconds=450&labelSelector=app%3Dweb&fieldSelector=metadata.name%3Dx`,
+      ]);
+    });
+
+    it('starts the list over when a continue token expired (410 on a later page), without duplicates', async () => {
+      const [a, b, a2, b2, c] = [pod('a', '3'), pod('b', '4'), pod('a', '6'), pod('b', '7'), pod('c', '8')];
+      fake.onList(
+        PODS,
+        page([a, b], '5', 'token-1'),
+        status(410, 'Expired', 'The provided continue parameter is too old'),
+        page([a2, b2], '8', 'token-2'),
+        page([c], '8'),
+      );
+      fake.onWatch(PODS, new WatchStream());
+      const informer = start(PODS_SPEC, { pageSize: 2 });
+      await watchesOpened(1);
+
+      expect(fake.sent()).toEqual([
+        'GET /api/v1/pods?limit=2',
+        'GET /api/v1/pods?limit=2&continue=token-1',
+        'GET /api/v1/pods?limit=2',
+        'GET /api/v1/pods?limit=2&continue=token-2',
+        watchOf('8'),
+      ]);
+      expect(events).toEqual([
+        { type: 'add', object: cached(a2) },
+        { type: 'add', object: cached(b2) },
+        { type: 'add', object: cached(c) },
+      ]);
+      expect(informer.store.size).toBe(3);
+      expect(informer.state()).toEqual({
+        synced: true,
+        watching: true,
+        relists: 1,
+        watchRestarts: 0,
+        resourceVersion: '8',
+      });
+      expect(restarts).toEqual([]);
+    });
+
+    it('ignores malformed items and events: no object, no metadata, no or empty name', async () => {
+      const ok = pod('ok', '2');
+      // The watch decoder already refuses an event whose object is not a JSON object.
+      const nameless = [
+        {},
+        { metadata: null },
+        { metadata: {} },
+        { metadata: { name: '' } },
+        { metadata: { name: 7 } },
+      ];
+      fake.onList(PODS, page([null, 'x', 42, [], ...nameless, ok], '5'));
+      fake.onWatch(PODS, new WatchStream());
+      const informer = start();
+      await watchesOpened(1);
+      for (const object of nameless) fake.lastWatch.push('ADDED', object).push('DELETED', object);
+      fake.lastWatch.push('MODIFIED', { metadata: { resourceVersion: '99' } });
+      await settle();
+
+      expect(events).toEqual([{ type: 'add', object: cached(ok) }]);
+      expect([...informer.store.keys()]).toEqual(['default/ok']);
+      expect(informer.state()).toEqual({
+        synced: true,
+        watching: true,
+        relists: 1,
+        watchRestarts: 0,
+        resourceVersion: '5',
+      });
+    });
+
+    it('treats a list without an items array as empty', async () => {
+      fake.onList(PODS, json(200, { metadata: { resourceVersion: '5' }, items: { not: 'an array' } }));
+      fake.onWatch(PODS, new WatchStream());
+      const informer = start();
+      await watchesOpened(1);
+      expect(informer.state()).toEqual({
+        synced: true,
+        watching: true,
+        relists: 1,
+        watchRestarts: 0,
+        resourceVersion: '5',
+      });
+      expect(informer.store.size).toBe(0);
+    });
+  });
+
+  describe('410 Gone', () => {
+    it('relists and emits exactly the difference: updates, adds and deletes', async () => {
+      const [a, b, c] = [pod('a', '1'), pod('b', '1'), pod('c', '1')];
+      const a11 = pod('a', '11');
+      const [b12, d13] = [pod('b', '12'), pod('d', '13')];
+      fake.onList(PODS, page([a, b, c], '10'), page([a11, b12, d13], '20'));
+      fake.onWatch(PODS, new WatchStream(), new WatchStream());
+      const informer = start();
+      await watchesOpened(1);
+      fake.lastWatch.push('MODIFIED', { ...a11, apiVersion: 'v1', kind: 'Pod' });
+      await settle();
+      events.length = 0;
+
+      fake.lastWatch.push('ERROR', {
+        kind: 'Status',
+        code: 410,
+        reason: 'Expired',
+        message: 'too old resource version',
+      });
+      await watchesOpened(2);
+
+      // a is unchanged (the watch had already brought resourceVersion 11), b changed, d is new, c vanished.
+      expect(events).toEqual([
+        { type: 'update', object: cached(b12), old: cached(b) },
+        { type: 'add', object: cached(d13) },
+        { type: 'delete', object: cached(c) },
+      ]);
+      expect([...informer.store.keys()]).toEqual(['default/a', 'default/b', 'default/d']);
+      expect(fake.sent()).toEqual([
+        'GET /api/v1/pods?limit=500',
+        watchOf('10'),
+        'GET /api/v1/pods?limit=500',
+        watchOf('20'),
+      ]);
+      expect(informer.state()).toEqual({
+        synced: true,
+        watching: true,
+        relists: 2,
+        watchRestarts: 1,
+        resourceVersion: '20',
+      });
+      expect(relists).toBe(2);
+      expect(restarts).toEqual(['Gone']);
+    });
+
+    it.each([
+      ['an HTTP status of the watch request', () => status(410, 'Expired', 'too old resource version')],
+      [
+        'an ERROR event in the stream',
+        () => new WatchStream().push('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old' }),
+      ],
+    ])('relists at once, without backoff or error, when 410 comes as %s', async (_, gone) => {
+      fake.onList(PODS, page([pod('a', '1')], '10'), page([pod('a', '1')], '20'));
+      fake.onWatch(PODS, gone(), new WatchStream());
+      const states: InformerState[] = [];
+      const informer = start();
+      informer.onState(() => states.push(informer.state()));
+      await until(() => fake.sent(isWatch).length === 2, 'second watch');
+
+      expect(fake.sent()).toEqual([
+        'GET /api/v1/pods?limit=500',
+        watchOf('10'),
+        'GET /api/v1/pods?limit=500',
+        watchOf('20'),
+      ]);
+      expect(Date.now()).toBe(T0); // no time passed: nothing waited
+      expect(restarts).toEqual(['Gone']);
+      expect(states.filter((s) => s.error)).toEqual([]);
+      // The unchanged object is not reported again.
+      expect(events.map((e) => e.type)).toEqual(['add']);
+    });
+  });
+
+  describe('watch', () => {
+    it('resumes from the last resourceVersion it saw, bookmarks included, without relisting', async () => {
+      const w1 = new WatchStream();
+      const w2 = new WatchStream();
+      fake.onList(PODS, page([], '10'));
+      fake.onWatch(PODS, w1, w2, new WatchStream());
+      const informer = start();
+      await watchesOpened(1);
+
+      w1.push('ADDED', pod('x', '11')).push('MODIFIED', pod('x', '12'));
+      w1.push('BOOKMARK', { kind: 'Pod', metadata: { resourceVersion: '15' } });
+      await settle();
+      expect(informer.state().resourceVersion).toBe('15');
+      w1.end();
+      await watchesOpened(2);
+      w2.push('DELETED', pod('x', '16'));
+      w2.end();
+      await watchesOpened(3);
+
+      expect(fake.sent()).toEqual(['GET /api/v1/pods?limit=500', watchOf('10'), watchOf('15'), watchOf('16')]);
+      expect(events).toEqual([
+        { type: 'add', object: pod('x', '11') },
+        { type: 'update', object: pod('x', '12'), old: pod('x', '11') },
+        { type: 'delete', object: pod('x', '12') },
+      ]);
+      expect(Date.now()).toBe(T0); // a watch that delivered events reconnects at once
+      expect(restarts).toEqual(['Timeout', 'Timeout']);
+      expect(informer.state()).toEqual({
+        synced: true,
+        watching: true,
+        relists: 1,
+        watchRestarts: 2,
+        resourceVersion: '16',
+      });
+    });
+
+    it('backs off exponentially between watches that close without events, and resets after a healthy one', async () => {
+      const healthy = new WatchStream();
+      fake.onList(PODS, page([], '10'));
+      fake.onWatch(
+        PODS,
+        emptyWatch(),
+        emptyWatch(),
+        emptyWatch(),
+        emptyWatch(),
+        emptyWatch(),
+        emptyWatch(),
+        healthy,
+        emptyWatch(),
+        new WatchStream(),
+      );
+      start();
+      await watchesOpened(1);
+
+      // base 100 ms doubling to the 1000 ms cap; jitter pinned to neutral.
+      for (const delay of [100, 200, 400, 800, 1000, 1000]) {
+        const before = fake.watches.length;
+        await advance(delay - 1);
+        expect(fake.watches.length).toBe(before);
+        await advance(1);
+        expect(fake.watches.length).toBe(before + 1);
+      }
+      // The seventh watch is healthy: after it ends the next one opens at once, and the backoff starts over.
+      healthy.push('ADDED', pod('x', '11')).end();
+      await watchesOpened(8);
+      await advance(99);
+      expect(fake.watches.length).toBe(8);
+      await advance(1);
+      expect(fake.watches.length).toBe(9);
+
+      expect(fake.requests.filter(isWatch).map((r) => r.at - T0)).toEqual([
+        0, 100, 300, 700, 1500, 2500, 3500, 3500, 3600,
+      ]);
+      expect(restarts).toEqual(['Closed', 'Closed', 'Closed', 'Closed', 'Closed', 'Closed', 'Timeout', 'Closed']);
+    });
+
+    it('counts a quiet watch that stayed open longer than 10 s as healthy', async () => {
+      const quiet = new WatchStream();
+      fake.onList(PODS, page([], '10'));
+      fake.onWatch(PODS, emptyWatch(), quiet, emptyWatch(), new WatchStream());
+      start();
+      await watchesOpened(1);
+      await advance(100); // the first empty watch: 100 ms backoff
+      expect(fake.watches.length).toBe(2);
+      await advance(10_001);
+      quiet.end(); // no event, but open for more than 10 s: healthy, backoff reset
+      await watchesOpened(3);
+      await advance(99);
+      expect(fake.watches.length).toBe(3);
+      await advance(1);
+      expect(fake.watches.length).toBe(4);
+    });
+
+    it('reconnects after a broken stream or a non-410 ERROR event, reporting the failure', async () => {
+      const broken = new WatchStream();
+      const erroring = new WatchStream();
+      fake.onList(PODS, page([], '10'));
+      fake.onWatch(PODS, broken, erroring, new WatchStream());
+      const informer = start();
+      await watchesOpened(1);
+
+      broken.fail();
+      await settle();
+      expect(informer.state().error).toEqual({
+        reason: 'Unreachable',
+        message: 'Unreachable: other side closed (UND_ERR_SOCKET)',
+        since: new Date(T0),
+      });
+      await advance(100);
+      expect(fake.watches.length).toBe(2);
+      expect(informer.state()).toEqual({
+        synced: true,
+        watching: true,
+        relists: 1,
+        watchRestarts: 1,
+        resourceVersion: '10',
+      });
+
+      erroring.push('ERROR', { kind: 'Status', code: 500, reason: 'InternalError', message: 'etcd\nleader changed' });
+      await settle();
+      expect(informer.state().error).toEqual({
+        reason: 'ServerError',
+        message: 'ServerError: watch: etcd leader changed',
+        since: new Date(T0 + 100),
+      });
+      await advance(199);
+      expect(fake.watches.length).toBe(2);
+      await advance(1);
+      expect(fake.watches.length).toBe(3);
+      expect(fake.sent(isWatch)).toEqual([watchOf('10'), watchOf('10'), watchOf('10')]);
+      expect(restarts).toEqual(['Unreachable', 'ServerError']);
+      expect(relists).toBe(1);
+    });
+
+    it('stops when the signal aborts: the open watch request is aborted and start() resolves', async () => {
+      fake.onList(PODS, page([], '10'));
+      fake.onWatch(PODS, new WatchStream());
+      const informer = new Informer(fake.client(), PODS_SPEC);
+      const running = informer.start(abort.signal);
+      expect(informer.start(abort.signal)).toBe(running);
+      await watchesOpened(1);
+
+      abort.abort(new Error('test over'));
+      await expect(running).resolves.toBeUndefined();
+      expect(fake.lastWatch.request!.signal!.aborted).toBe(true);
+      expect(fake.lastWatch.open).toBe(false);
+      expect(informer.state()).toEqual({
+        synced: true,
+        watching: false,
+        relists: 1,
+        watchRestarts: 0,
+        resourceVersion: '10',
+      });
+      expect(fake.requests.length).toBe(2);
+    });
+  });
+
+  describe('failures', () => {
+    it('waits what Retry-After asks on 429 when it is longer than the backoff', async () => {
+      fake.onList(PODS, status(429, 'TooManyRequests', 'slow down', { 'retry-after': '7' }), page([], '10'));
+      fake.onWatch(PODS, new WatchStream());
+      const informer = start();
+      await until(() => fake.requests.length === 1);
+      await settle();
+      expect(informer.state().error).toEqual({
+        reason: 'TooManyRequests',
+        message: 'TooManyRequests: GET /api/v1/pods: 429 slow down',
+        since: new Date(T0),
+      });
+      expect(restarts).toEqual(['TooManyRequests']);
+
+      await advance(6_999);
+      expect(fake.requests.length).toBe(1);
+      await advance(1);
+      await watchesOpened(1);
+      expect(fake.requests.filter(isList).map((r) => r.at - T0)).toEqual([0, 7_000]);
+      expect(informer.state()).toEqual({
+        synced: true,
+        watching: true,
+        relists: 1,
+        watchRestarts: 1,
+        resourceVersion: '10',
+      });
+    });
+
+    it('waits the longer of Retry-After and its backoff', async () => {
+      const slowDown = status(429, 'TooManyRequests', 'slow down', { 'retry-after': '3' });
+      fake.onList(PODS, slowDown, slowDown, slowDown, page([], '10'));
+      fake.onWatch(PODS, new WatchStream());
+      start(PODS_SPEC, { backoff: { baseMs: 1_000, maxMs: 8_000 } });
+      await until(() => fake.requests.length === 1);
+      // Backoff 1 s, 2 s, 4 s against 3 s asked: 3 s, 3 s, then 4 s.
+      for (const delay of [3_000, 3_000, 4_000]) {
+        await advance(delay - 1);
+        const before = fake.sent(isList).length;
+        await advance(1);
+        expect(fake.sent(isList).length).toBe(before + 1);
+      }
+      expect(fake.requests.filter(isList).map((r) => r.at - T0)).toEqual([0, 3_000, 6_000, 10_000]);
+    });
+
+    it('caps Retry-After at 600 s and ignores one that is not whole seconds', async () => {
+      fake.onList(
+        PODS,
+        status(429, 'TooManyRequests', 'slow down', { 'retry-after': '86400' }),
+        status(429, 'TooManyRequests', 'slow down', { 'retry-after': '0.5' }),
+        page([], '10'),
+      );
+      fake.onWatch(PODS, new WatchStream());
+      start();
+      await until(() => fake.requests.length === 1);
+      await advance(600_000);
+      await advance(200);
+      await watchesOpened(1);
+      expect(fake.requests.filter(isList).map((r) => r.at - T0)).toEqual([0, 600_000, 600_200]);
+    });
+
+    it('asks discovery when the guessed plural 404s, then lists the served resource at once', async () => {
+      const served = '/apis/example.com/v1/namespaces/sea/octopi';
+      fake.on(
+        'GET',
+        '/apis/example.com/v1',
+        json(200, {
+          resources: [
+            { name: 'octopi/status', kind: 'Octopus', namespaced: true },
+            { name: 'octopi', kind: 'Octopus', namespaced: true },
+          ],
+        }),
+      );
+      fake.onList(served, page([{ metadata: { name: 'paul', namespace: 'sea' } }], '3'));
+      fake.onWatch(served, new WatchStream());
+      const informer = start({ apiVersion: 'example.com/v1', kind: 'Octopus', namespace: 'sea' });
+      const states: InformerState[] = [];
+      informer.onState(() => states.push(informer.state()));
+      await watchesOpened(1);
+
+      expect(fake.sent()).toEqual([
+        'GET /apis/example.com/v1/namespaces/sea/octopuses?limit=500',
+        'GET /apis/example.com/v1',
+        `GET ${served}?limit=500`,
+        `GET ${served}?watch=1&allowWatchBookmarks=true&resourceVersion=3&timeoutSeconds=450`,
+      ]);
+      expect(Date.now()).toBe(T0);
+      expect(informer.resourceInfo).toEqual({
+        apiVersion: 'example.com/v1',
+        kind: 'Octopus',
+        plural: 'octopi',
+        namespaced: true,
+      });
+      expect(states.map((s) => s.error)).toEqual([undefined]);
+      expect(restarts).toEqual([]);
+    });
+
+    it.each([
+      [
+        'serves the group but not the kind',
+        json(200, { resources: [{ name: 'squids', kind: 'Squid', namespaced: true }] }),
+        'cluster test serves example.com/v1 but not kind Octopus',
+      ],
+      [
+        'does not serve the group',
+        status(404, 'NotFound', 'the server could not find the requested resource'),
+        'cluster test does not serve example.com/v1 (no such API group/version)',
+      ],
+    ])('reports KindNotServed when discovery %s, and asks again after the backoff', async (_, discovery, message) => {
+      fake.on('GET', '/apis/example.com/v1', discovery);
+      const informer = start({ apiVersion: 'example.com/v1', kind: 'Octopus' });
+      await until(() => fake.requests.length === 2);
+      await settle();
+
+      expect(informer.state()).toMatchObject({
+        synced: false,
+        error: { reason: 'KindNotServed', message: `KindNotServed: ${message}`, since: new Date(T0) },
+      });
+      expect(restarts).toEqual(['KindNotServed']);
+      await advance(99);
+      expect(fake.requests.length).toBe(2);
+      await advance(1);
+      await until(() => fake.requests.length === 4);
+      expect(fake.sent()).toEqual([
+        'GET /apis/example.com/v1/octopuses?limit=500',
+        'GET /apis/example.com/v1',
+        'GET /apis/example.com/v1/octopuses?limit=500',
+        'GET /apis/example.com/v1',
+      ]);
+    });
+  });
+
+  describe('state', () => {
+    it('tells onState listeners of the first sync, of a new failure and of the recovery, once each', async () => {
+      const broken = new WatchStream();
+      fake.onList(
+        PODS,
+        status(503, 'ServiceUnavailable', 'down'),
+        status(503, 'ServiceUnavailable', 'down'),
+        page([], '10'),
+      );
+      fake.onWatch(PODS, broken, new WatchStream());
+      const informer = new Informer(fake.client(), PODS_SPEC, { backoff: { baseMs: 100, maxMs: 1000 } });
+      const seen: Pick<InformerState, 'synced' | 'error'>[] = [];
+      informer.onState(() => seen.push({ synced: informer.state().synced, error: informer.state().error }));
+      void informer.start(abort.signal);
+
+      await until(() => seen.length === 1);
+      await advance(100); // the same failure again: no news
+      expect(seen.length).toBe(1);
+      await advance(200); // listed: synced, and the failure is over, in one notification
+      await watchesOpened(1);
+      broken.fail();
+      await settle();
+      await advance(100); // the next watch opens: recovered
+      await watchesOpened(2);
+
+      const down = { reason: 'ServerError', message: 'ServerError: GET /api/v1/pods: 503 down', since: new Date(T0) };
+      const broke = {
+        reason: 'Unreachable',
+        message: 'Unreachable: other side closed (UND_ERR_SOCKET)',
+        since: new Date(T0 + 300),
+      };
+      expect(seen).toEqual([
+        { synced: false, error: down },
+        { synced: true, error: undefined },
+        { synced: true, error: broke },
+        { synced: true, error: undefined },
+      ]);
+    });
+
+    it('waitForSync resolves once the first list is stored', async () => {
+      let answer!: () => void;
+      fake.onList(PODS, () => new Promise((resolve) => (answer = () => resolve(page([pod('a', '1')], '10')))));
+      fake.onWatch(PODS, new WatchStream());
+      const informer = start();
+      let synced = false;
+      void informer.waitForSync(abort.signal).then(() => (synced = true));
+      await until(() => fake.requests.length === 1);
+      await settle();
+      expect(synced).toBe(false);
+
+      answer();
+      await until(() => synced, 'sync');
+      expect(informer.store.size).toBe(1);
+      await expect(informer.waitForSync(new AbortController().signal)).resolves.toBeUndefined();
+    });
+
+    it('waitForSync rejects with the reason when its signal aborts first', async () => {
+      fake.onList(PODS, status(503, 'ServiceUnavailable', 'down'));
+      const informer = start();
+      const waiting = new AbortController();
+      const sync = informer.waitForSync(waiting.signal);
+      await settle();
+      waiting.abort(new Error('gave up'));
+      await expect(sync).rejects.toThrow('gave up');
+      const already = new AbortController();
+      already.abort(new Error('too late'));
+      await expect(informer.waitForSync(already.signal)).rejects.toThrow('too late');
+    });
+  });
+});

@@ -1,0 +1,117 @@
+import { jest } from '@jest/globals';
+import { KubeApiError } from '../../../src/client/errors.js';
+import type { WatchEvent } from '../../../src/client/watch-decoder.js';
+import { advance, useFakeClock } from '../../support/clock.js';
+import { FakeTransport, HANG, json, settle, status, until, WatchStream } from '../../support/fake-transport.js';
+
+// ClusterClient over the fake transport: what the engine's unit tests rely on about the seam.
+describe('ClusterClient on the fake transport', () => {
+  let fake: FakeTransport;
+
+  beforeEach(() => {
+    useFakeClock();
+    fake = new FakeTransport();
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it('sends JSON with the token and parses the answer', async () => {
+    fake.on('POST', '/api/v1/namespaces/ns/configmaps', (req) => json(201, { echo: req.body }));
+    const client = fake.client();
+    const answer = await client.request('POST', '/api/v1/namespaces/ns/configmaps', {
+      body: { data: { a: '1' } },
+      query: { dryRun: 'All', fieldManager: undefined },
+    });
+
+    expect(answer).toEqual({ echo: { data: { a: '1' } } });
+    expect(fake.sent()).toEqual(['POST /api/v1/namespaces/ns/configmaps?dryRun=All']);
+    expect(fake.requests[0]!.headers).toMatchObject({
+      authorization: 'Bearer fake-token',
+      'content-type': 'application/json',
+      accept: 'application/json',
+    });
+  });
+
+  it('turns a Status answer into a KubeApiError with its reason and Retry-After', async () => {
+    fake.on('GET', '/api/v1/pods', status(429, 'TooManyRequests', 'slow down', { 'retry-after': '3' }));
+    const err = await fake
+      .client()
+      .request('GET', '/api/v1/pods')
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KubeApiError);
+    expect(err).toMatchObject({
+      status: 429,
+      statusReason: 'TooManyRequests',
+      retryAfterSeconds: 3,
+      message: 'GET /api/v1/pods: 429 slow down',
+    });
+  });
+
+  it('answers an unrouted request with 404', async () => {
+    await expect(fake.client().request('GET', '/nowhere')).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('ends a request that gets no answer at its deadline, saying what timed out', async () => {
+    fake.on('GET', '/version', HANG);
+    const pending = fake
+      .client('test', 5_000)
+      .request('GET', '/version')
+      .catch((e: unknown) => e);
+    await settle();
+    await advance(4_999);
+    expect(fake.requests[0]!.signal!.aborted).toBe(false);
+    await advance(1);
+    const err = (await pending) as Error;
+    expect(err.name).toBe('TimeoutError');
+    expect(err.message).toBe('GET /version: no answer within 5000 ms');
+  });
+
+  it('streams watch events as they are pushed, and reads the Status of a refused watch', async () => {
+    const stream = new WatchStream();
+    fake.onWatch('/api/v1/pods', stream, status(403, 'Forbidden', 'pods is forbidden'));
+    const client = fake.client();
+    const events: WatchEvent[] = [];
+    const reading = (async () => {
+      for await (const e of await client.watch('/api/v1/pods', { watch: 1 }, new AbortController().signal, 1000))
+        events.push(e);
+    })();
+    await until(() => stream.open && !!stream.request);
+    stream
+      .push('ADDED', { metadata: { name: 'a' } })
+      .raw('{"type":"BOOKMARK",')
+      .raw('"object":{}}\n');
+    stream.end();
+    await reading;
+    expect(events).toEqual([
+      { type: 'ADDED', object: { metadata: { name: 'a' } } },
+      { type: 'BOOKMARK', object: {} },
+    ]);
+
+    await expect(client.watch('/api/v1/pods', { watch: 1 }, new AbortController().signal, 1000)).rejects.toMatchObject({
+      status: 403,
+      message: 'watch /api/v1/pods: 403 pods is forbidden',
+    });
+  });
+
+  it('close() aborts what is in flight and ends open watches', async () => {
+    const stream = new WatchStream();
+    fake.onWatch('/api/v1/pods', stream);
+    fake.on('GET', '/version', HANG);
+    const client = fake.client();
+    const watch = await client.watch('/api/v1/pods', { watch: 1 }, new AbortController().signal, 1000);
+    const pending = client.request('GET', '/version').catch((e: unknown) => e);
+    await settle();
+
+    await client.close();
+    expect(stream.open).toBe(false);
+    expect(((await pending) as Error).message).toBe('cluster test: client closed');
+    const rest: WatchEvent[] = [];
+    await expect(
+      (async () => {
+        for await (const e of watch) rest.push(e);
+      })(),
+    ).rejects.toThrow('cluster test: client closed');
+    expect(fake.requests.every((r) => r.signal!.aborted)).toBe(true);
+  });
+});
