@@ -56,8 +56,8 @@ export class Controller {
   private readonly abort = new AbortController();
   private workers: Promise<void>[] = [];
   private readonly unsubscribes: (() => void)[] = [];
+  /** Keys whose last reconcile failed, in the order of their latest failure (oldest first). */
   private readonly failing = new Map<string, { reason: string; message: string; at: Date }>();
-  private lastError?: ControllerHealth['lastError'];
   private readonly resyncName: string;
 
   constructor(
@@ -126,7 +126,14 @@ export class Controller {
   }
 
   health(): ControllerHealth {
-    return { name: this.name, failing: this.failing.size, lastError: this.lastError };
+    return { name: this.name, failing: this.failing.size, lastError: this.latest() };
+  }
+
+  /** The most recent failure among keys that still fail (a key that recovered is never named). */
+  private latest(): ControllerHealth['lastError'] {
+    let last: ControllerHealth['lastError'];
+    for (const [key, failure] of this.failing) last = { key, ...failure };
+    return last;
   }
 
   /** Drops queued work, aborts reconciles in flight and waits for the workers, at most `graceMs`. */
@@ -223,7 +230,12 @@ export class Controller {
   }
 
   private succeeded(key: string, result: ReconcileResult, seconds: number): void {
-    if (this.failing.delete(key) && this.failing.size === 0) this.deps.onHealthChange?.();
+    if (this.failing.has(key)) {
+      const before = this.latest();
+      this.failing.delete(key);
+      // What an operator sees changes when nothing fails any more or the last failure is another.
+      if (this.latest()?.reason !== before?.reason || this.failing.size === 0) this.deps.onHealthChange?.();
+    }
     if (result && result.requeueAfterMs !== undefined && result.requeueAfterMs > 0) {
       this.queue.forget(key);
       this.queue.addAfter(key, result.requeueAfterMs);
@@ -238,12 +250,11 @@ export class Controller {
   }
 
   private recordFailure(key: string, reason: string, message: string): void {
-    const wasHealthy = this.failing.size === 0;
-    const previousReason = this.lastError?.reason;
-    const at = new Date();
-    this.failing.set(key, { reason, message, at });
-    this.lastError = { key, reason, message, at };
-    if (wasHealthy || previousReason !== reason) this.deps.onHealthChange?.();
+    const before = this.latest();
+    // Re-inserted, so the map stays ordered by latest failure.
+    this.failing.delete(key);
+    this.failing.set(key, { reason, message, at: new Date() });
+    if (before === undefined || before.reason !== reason) this.deps.onHealthChange?.();
   }
 }
 

@@ -14,6 +14,8 @@ export interface Seen {
   exists: boolean;
   instance: object;
   injectedCluster: string;
+  /** ctx.attempt: the key's failures so far, as the engine counted them. */
+  attempt: number;
   at: number;
 }
 
@@ -67,6 +69,7 @@ export class PodRecorder implements Reconcile {
       exists: ctx.cache.get(request.namespace, request.name) !== undefined,
       instance: this,
       injectedCluster: this.cluster,
+      attempt: ctx.attempt,
       at: Date.now(),
     });
     const behaviour = this.recorder.behaviour.get(request.name);

@@ -4,13 +4,13 @@ import { flush } from './promises.js';
 /** Counts live Timeout resources created inside record(), unref'd ones included (which
  * process.getActiveResourcesInfo() does not list). Destroy hooks arrive asynchronously. */
 export function timerTracker() {
-  const live = new Set<number>();
+  const live = new Map<number, { hasRef?(): boolean }>();
   let created = 0;
   let recording = false;
   const hook = createHook({
-    init(id, type) {
+    init(id, type, _trigger, resource) {
       if (recording && type === 'Timeout') {
-        live.add(id);
+        live.set(id, resource as { hasRef?(): boolean });
         created++;
       }
     },
@@ -36,6 +36,10 @@ export function timerTracker() {
     },
     get live() {
       return live.size;
+    },
+    /** Live tracked timers that keep the process alive (not unref'd). */
+    get refed() {
+      return [...live.values()].filter((t) => t.hasRef?.() !== false).length;
     },
     get created() {
       return created;

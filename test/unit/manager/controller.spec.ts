@@ -517,7 +517,7 @@ describe('Controller', () => {
     // A known defect (see the report): lastError keeps naming a key that has since succeeded while
     // another key still fails, so ReconcilersHealthy cites a key that is fine. Remove `.failing`
     // once health() reports the last failure of a key that is still failing.
-    it.failing('names a key that is still failing as the last error', async () => {
+    it('names a key that is still failing as the last error', async () => {
       const r = rigWith([cm('a'), cm('b')], (req, _ctx, call) => {
         if (req.name === 'a') fail('a is broken');
         if (call.at === 350) fail('b failed once');
