@@ -10,7 +10,7 @@ export function timerTracker() {
   const hook = createHook({
     init(id, type, _trigger, resource) {
       if (recording && type === 'Timeout') {
-        live.set(id, resource as { hasRef?(): boolean });
+        live.set(id, resource);
         created++;
       }
     },
