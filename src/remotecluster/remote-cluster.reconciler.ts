@@ -125,6 +125,9 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     }
 
     const status = this.registry.status(name);
+    // A runtime that is only starting again (an app restart, a new leader) says nothing new: the
+    // Ready it had stays until the runtime decides, so a restart is not a flap.
+    if (status?.phase === 'starting' && rc.status?.conditions?.some((c) => c.type === 'Ready')) return;
     await this.writeStatus(rc, readyFrom(status, connection.auth.type), reconcilersFrom(status), ctx.signal);
   }
 
