@@ -28,6 +28,12 @@ export class AppModule {
           manageKubeConfig,
           // Remote reconcilers may read the app's settings (the namespace for their output).
           remote: { share: [SETTINGS] },
+          connections: {
+            allowInsecure: settings.allowInsecureKubeconfigTls,
+            networks: { allow: settings.remoteAllowedNetworks, deny: settings.remoteDeniedNetworks },
+            maxResponseBytes: settings.maxResponseBytes,
+            maxWatchEventBytes: settings.maxWatchEventBytes,
+          },
           maxConcurrentReconciles: settings.maxConcurrentReconciles,
           stopGraceMs: Math.min(5_000, settings.clusterStopTimeoutMs),
           probeIntervalMs: settings.probeIntervalMs,

@@ -31,6 +31,14 @@ export interface Settings {
   remoteClusterSelector?: string;
   /** Run the example pod-summary reconciler in every remote cluster. */
   exampleReconcilers: boolean;
+  /** Accept http:// servers and insecure-skip-tls-verify in remote kubeconfigs (off). */
+  allowInsecureKubeconfigTls: boolean;
+  /** Networks remote servers may / may not be in (CIDRs); link-local is always denied. */
+  remoteAllowedNetworks: string[];
+  remoteDeniedNetworks: string[];
+  /** Largest answer a remote cluster may send to one request, and largest watch event. */
+  maxResponseBytes: number;
+  maxWatchEventBytes: number;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -39,6 +47,13 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
   return value;
+}
+
+function list(env: NodeJS.ProcessEnv, name: string): string[] {
+  return (env[name] ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
 }
 
 function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
@@ -74,6 +89,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     probeIntervalMs: int(env, 'PROBE_INTERVAL_MS', 15_000),
     remoteClusterSelector: env.REMOTECLUSTER_SELECTOR || undefined,
     exampleReconcilers: bool(env, 'EXAMPLE_RECONCILERS', true),
+    allowInsecureKubeconfigTls: bool(env, 'ALLOW_INSECURE_KUBECONFIG_TLS', false),
+    remoteAllowedNetworks: list(env, 'REMOTE_ALLOWED_NETWORKS'),
+    remoteDeniedNetworks: list(env, 'REMOTE_DENIED_NETWORKS'),
+    maxResponseBytes: int(env, 'MAX_RESPONSE_BYTES', 32 * 1024 * 1024),
+    maxWatchEventBytes: int(env, 'MAX_WATCH_EVENT_BYTES', 4 * 1024 * 1024),
   };
   if (settings.renewDeadlineMs >= settings.leaseDurationMs) {
     throw new Error('RENEW_DEADLINE_MS must be shorter than LEASE_DURATION_MS');

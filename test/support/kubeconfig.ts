@@ -28,9 +28,13 @@ export function kubeconfigDoc(
     caCert?: string;
     user?: Record<string, unknown>;
     currentContext?: string;
+    /** Fields set on (or, with undefined, removed from) the cluster entry. */
+    cluster?: Record<string, unknown>;
+    /** Any other change to the whole document. */
+    mutate?: (doc: Record<string, unknown>) => void;
   } = {},
 ): string {
-  return JSON.stringify({
+  const doc: Record<string, unknown> = {
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [
@@ -53,7 +57,14 @@ export function kubeconfigDoc(
     ],
     contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u' } }],
     'current-context': opts.currentContext ?? 'ctx',
-  });
+  };
+  const entry = (doc.clusters as { cluster: Record<string, unknown> }[])[0]!.cluster;
+  for (const [field, value] of Object.entries(opts.cluster ?? {})) {
+    if (value === undefined) delete entry[field];
+    else entry[field] = value;
+  }
+  opts.mutate?.(doc);
+  return JSON.stringify(doc);
 }
 
 /** The user entry of a kubeconfig that authenticates with this certificate and key. */

@@ -25,6 +25,11 @@ describe('loadSettings', () => {
       probeIntervalMs: 15_000,
       remoteClusterSelector: undefined,
       exampleReconcilers: true,
+      allowInsecureKubeconfigTls: false,
+      remoteAllowedNetworks: [],
+      remoteDeniedNetworks: [],
+      maxResponseBytes: 32 * 1024 * 1024,
+      maxWatchEventBytes: 4 * 1024 * 1024,
     });
     expect(loadSettings({}).identity).toBe(`local-${process.pid}`);
   });
@@ -35,6 +40,9 @@ describe('loadSettings', () => {
       leaderElection: false,
       secretNamespace: 'x',
     });
+    expect(
+      loadSettings({ REMOTE_DENIED_NETWORKS: ' 10.0.0.0/8, fd00::/8 ,', ALLOW_INSECURE_KUBECONFIG_TLS: 'true' }),
+    ).toMatchObject({ remoteDeniedNetworks: ['10.0.0.0/8', 'fd00::/8'], allowInsecureKubeconfigTls: true });
     expect(() => loadSettings({ PROBE_PORT: 'eighty' })).toThrow(/PROBE_PORT/);
     expect(() => loadSettings({ LEADER_ELECTION: 'maybe' })).toThrow(/LEADER_ELECTION/);
     expect(() => loadSettings({ RENEW_DEADLINE_MS: '20000', LEASE_DURATION_MS: '15000' })).toThrow(/RENEW_DEADLINE_MS/);
