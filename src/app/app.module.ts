@@ -1,4 +1,4 @@
-import { Module, type DynamicModule, type Type } from '@nestjs/common';
+import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ClusterRegistryModule } from '../index.js';
@@ -9,8 +9,11 @@ import { SETTINGS, type Settings } from './settings.js';
 export interface AppOptions {
   settings: Settings;
   manageKubeConfig: KubeConfig;
-  /** Reconcilers run in every remote cluster context, besides the example. */
+  /** Reconcilers run in every remote cluster context, besides the example, and what they need. */
   remoteReconcilers?: Type[];
+  remoteProviders?: Provider[];
+  /** Further manage reconcilers (and providers) of the root app. */
+  providers?: Provider[];
 }
 
 /**
@@ -20,7 +23,13 @@ export interface AppOptions {
  */
 @Module({})
 export class AppModule {
-  static forRoot({ settings, manageKubeConfig, remoteReconcilers = [] }: AppOptions): DynamicModule {
+  static forRoot({
+    settings,
+    manageKubeConfig,
+    remoteReconcilers = [],
+    remoteProviders = [],
+    providers = [],
+  }: AppOptions): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -56,11 +65,12 @@ export class AppModule {
         }),
         ClusterRegistryModule.forFeature({
           reconcilers: [...(settings.exampleReconcilers ? [PodSummaryReconciler] : []), ...remoteReconcilers],
+          providers: remoteProviders,
         }),
         TerminusModule.forRoot({ logger: false }),
       ],
       controllers: [HealthController],
-      providers: [{ provide: SETTINGS, useValue: settings }],
+      providers: [{ provide: SETTINGS, useValue: settings }, ...providers],
       exports: [SETTINGS],
     };
   }

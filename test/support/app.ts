@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
 import { CoreV1Api, type KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
-import { AppModule } from '../../src/app/app.module.js';
+import { AppModule, type AppOptions } from '../../src/app/app.module.js';
 import { loadSettings, type Settings } from '../../src/app/settings.js';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { JsonLogger } from '../../src/logging/json-logger.js';
@@ -42,11 +42,15 @@ export async function startApp(
   settings: Settings,
   logs = new CapturedLogs(),
   remoteReconcilers: AppModuleRemote = [],
+  more: Pick<AppOptions, 'providers' | 'remoteProviders'> = {},
 ): Promise<{ app: INestApplication; url: string; logs: CapturedLogs }> {
-  const app = await NestFactory.create(AppModule.forRoot({ settings, manageKubeConfig: manage, remoteReconcilers }), {
-    logger: logs.logger,
-    abortOnError: false,
-  });
+  const app = await NestFactory.create(
+    AppModule.forRoot({ settings, manageKubeConfig: manage, remoteReconcilers, ...more }),
+    {
+      logger: logs.logger,
+      abortOnError: false,
+    },
+  );
   await app.listen(0, '127.0.0.1');
   return { app, url: await app.getUrl(), logs };
 }

@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { settle } from './fake-transport.js';
+import { settle } from '../../src/testing/fake-transport.js';
 
 export const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 

@@ -1,5 +1,6 @@
-/** One turn of the event loop: every settled promise has run its callbacks. */
-export const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
+import { flush } from '../../src/testing/poll.js';
+
+export { flush };
 
 /** Whether the promise has settled by the next turn of the event loop. */
 export async function isSettled(p: Promise<unknown>): Promise<boolean> {

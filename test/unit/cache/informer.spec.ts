@@ -11,7 +11,7 @@ import {
   until,
   WatchStream,
   type RecordedRequest,
-} from '../../support/fake-transport.js';
+} from '../../../src/testing/fake-transport.js';
 
 const PODS = '/api/v1/pods';
 const PODS_SPEC: WatchSpec = { apiVersion: 'v1', kind: 'Pod' };

@@ -2,7 +2,7 @@ import { jest } from '@jest/globals';
 import { KubeApiError } from '../../../src/client/errors.js';
 import type { WatchEvent } from '../../../src/client/watch-decoder.js';
 import { advance, useFakeClock } from '../../support/clock.js';
-import { FakeTransport, HANG, json, settle, status, until, WatchStream } from '../../support/fake-transport.js';
+import { FakeTransport, HANG, json, settle, status, until, WatchStream } from '../../../src/testing/fake-transport.js';
 
 // ClusterClient over the fake transport: what the engine's unit tests rely on about the seam.
 describe('ClusterClient on the fake transport', () => {

@@ -3,7 +3,14 @@ import { Logger } from '@nestjs/common';
 import { LeaderElector } from '../../../src/leader/leader-elector.js';
 import { LeaseLock, microTime, type LeaseRecord } from '../../../src/leader/lease-lock.js';
 import { advance, T0, useFakeClock } from '../../support/clock.js';
-import { FakeTransport, json, settle, status, until, type RecordedRequest } from '../../support/fake-transport.js';
+import {
+  FakeTransport,
+  json,
+  settle,
+  status,
+  until,
+  type RecordedRequest,
+} from '../../../src/testing/fake-transport.js';
 
 const LEASES = '/apis/coordination.k8s.io/v1/namespaces/ns/leases';
 const LEASE = `${LEASES}/lock`;

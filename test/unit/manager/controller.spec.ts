@@ -23,7 +23,7 @@ import {
   until,
   WatchStream,
   type RecordedRequest,
-} from '../../support/fake-transport.js';
+} from '../../../src/testing/fake-transport.js';
 
 const CONFIGMAPS = '/api/v1/configmaps';
 const SECRETS = '/api/v1/secrets';

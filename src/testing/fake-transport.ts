@@ -2,8 +2,8 @@ import { PassThrough } from 'node:stream';
 import { arrayBuffer, text } from 'node:stream/consumers';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
-import { ClusterClient } from '../../src/client/cluster-client.js';
-import { flush } from './promises.js';
+import { ClusterClient } from '../client/cluster-client.js';
+import { flush } from './poll.js';
 
 /** A request as the fake saw it. */
 export interface RecordedRequest {
