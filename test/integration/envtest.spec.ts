@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { fetchText } from '../../src/envtest/http.js';
 import { LocalCluster } from '../../src/envtest/local-cluster.js';
 import { freePort } from '../../src/envtest/ports.js';
 import { testClusters, uniqueName } from '../support/clusters.js';
+import { eventually } from '../support/poll.js';
 
 const clusters = testClusters();
 
@@ -232,8 +233,7 @@ describe('npm run clusters -- up', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cr-cli-'));
     try {
       const cli = runCli(['up', '--count', '2', '--dir', dir]);
-      const deadline = Date.now() + 90_000;
-      while (!/ready in/.test(cli.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await eventually('clusters ready', () => (/ready in/.test(cli.output()) ? true : undefined), 90_000, 100);
       expect(cli.output()).toMatch(/^manage\s+https:\/\/127\.0\.0\.1:\d+/m);
       expect(cli.output()).toMatch(/^remote-1\s+https:\/\/127\.0\.0\.1:\d+/m);
       const manifest = JSON.parse(readFileSync(join(dir, 'clusters.json'), 'utf8')) as {
@@ -264,5 +264,52 @@ describe('npm run clusters -- up', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the testing kit leaves nothing behind when a test run is interrupted', () => {
+  /** A process that starts one cluster through the kit, as a user's jest global setup does. */
+  function runKit() {
+    const kit = join(packageRoot(), 'dist', 'src', 'testing', 'index.js');
+    const script = `import(${JSON.stringify(kit)}).then(async (k) => {
+      await k.setupTestClusters({ count: 1 });
+      console.log('READY ' + process.env.CLUSTERREGISTRY_TEST_CLUSTERS);
+      setInterval(() => undefined, 60_000);
+    });`;
+    const env = { ...process.env };
+    delete env.CLUSTERREGISTRY_TEST_CLUSTERS;
+    const child = spawn(process.execPath, ['-e', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    return { child, output: () => out, exited };
+  }
+
+  it.each(['SIGINT', 'SIGKILL'] as const)('after %s of the runner: no process, no data, no files', async (signal) => {
+    const kit = runKit();
+    const ready = await eventually('clusters ready', () => /READY (\S+)/.exec(kit.output())?.[1], 90_000, 100);
+    const manifest = JSON.parse(readFileSync(ready, 'utf8')) as { clusters: { dataDir: string }[] };
+    const dataDir = manifest.clusters[0]!.dataDir;
+    const runDir = join(ready, '..');
+    // etcd and kube-apiserver, both named by the data dir or the run dir.
+    expect(processesMentioning(dataDir).length + processesMentioning(runDir).length).toBeGreaterThanOrEqual(2);
+
+    const killed = Date.now();
+    kit.child.kill(signal);
+    await kit.exited;
+    await eventually(
+      'nothing left',
+      () =>
+        processesMentioning(dataDir).length === 0 &&
+        processesMentioning(runDir).length === 0 &&
+        !existsSync(dataDir) &&
+        !existsSync(runDir)
+          ? true
+          : undefined,
+      10_000,
+      50,
+    );
+    process.stderr.write(`[figures] testing kit: ${signal} to nothing left in ${Date.now() - killed} ms\n`);
   });
 });
