@@ -69,7 +69,8 @@ const appRule = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'coverage/**', 'node_modules/**'] },
+  // The user app of the package test is compiled in its own folder, against the packed package.
+  { ignores: ['dist/**', 'coverage/**', 'node_modules/**', 'test/fixtures/**'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
