@@ -235,4 +235,3 @@ describe('the package, installed into a fresh NestJS app', () => {
     expect(tested.output).toMatch(/Tests:\s+2 passed, 2 total/);
   });
 });
-
