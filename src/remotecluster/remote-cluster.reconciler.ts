@@ -41,6 +41,9 @@ type ConditionValue = Pick<Condition, 'status' | 'reason' | 'message'>;
 })
 export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
   private readonly logger = new Logger('RemoteCluster');
+  /** The status each object was last given, and the resourceVersion it was written over: until
+   * the cache moves past that version it has not seen the write, and the write stands for it. */
+  private readonly written = new Map<string, { over: string; status: RemoteCluster['status'] }>();
 
   constructor(
     private readonly registry: RemoteClusterRegistry,
@@ -78,6 +81,7 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     const rc = ctx.cache.get(undefined, name);
     if (!rc) {
       // Gone from the API (our finalizer was already removed): make sure nothing still runs.
+      this.written.delete(name);
       await this.stopRuntime(name);
       return;
     }
@@ -217,20 +221,25 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     reconcilers: ConditionValue | undefined,
     signal: AbortSignal,
   ): Promise<void> {
+    const name = rc.metadata!.name!;
     const generation = rc.metadata?.generation;
-    let conditions = setCondition(rc.status?.conditions, { type: 'Ready', ...ready, observedGeneration: generation });
+    const ours = this.written.get(name);
+    const current = ours && ours.over === rc.metadata?.resourceVersion ? ours.status : rc.status;
+    let conditions = setCondition(current?.conditions, { type: 'Ready', ...ready, observedGeneration: generation });
     conditions = reconcilers
       ? setCondition(conditions, { type: 'ReconcilersHealthy', ...reconcilers, observedGeneration: generation })
       : conditions.filter((c) => c.type !== 'ReconcilersHealthy');
-    if (sameConditions(conditions, rc.status?.conditions) && rc.status?.observedGeneration === generation) return;
-    const previous = rc.status?.conditions?.find((c) => c.type === 'Ready');
+    if (sameConditions(conditions, current?.conditions) && current?.observedGeneration === generation) return;
+    const previous = current?.conditions?.find((c) => c.type === 'Ready');
     if (previous?.status !== ready.status || previous.reason !== ready.reason) {
-      this.logger.log(`${rc.metadata?.name}: Ready=${ready.status} (${ready.reason})`);
+      this.logger.log(`${name}: Ready=${ready.status} (${ready.reason})`);
     }
+    const status = { observedGeneration: generation, conditions };
+    this.written.delete(name);
     try {
-      await this.manage.request('PATCH', `${PATH}/${encodeURIComponent(rc.metadata!.name!)}/status`, {
+      await this.manage.request('PATCH', `${PATH}/${encodeURIComponent(name)}/status`, {
         // A merge patch replaces the list whole: conditions we do not own are gone by design.
-        body: { status: { observedGeneration: generation, conditions } },
+        body: { status },
         contentType: 'application/merge-patch+json',
         signal,
       });
@@ -238,6 +247,7 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
       if (err instanceof KubeApiError && err.status === 404) return; // deleted meanwhile
       throw err;
     }
+    this.written.set(name, { over: rc.metadata?.resourceVersion ?? '', status });
   }
 }
 

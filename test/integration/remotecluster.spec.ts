@@ -69,6 +69,9 @@ describe('RemoteCluster lifecycle', () => {
     ]);
     const registry = app.get(RemoteClusterRegistry);
     expect(await registry.withClient(name, (c) => c.server)).toBe(remote1.info.server);
+    // Each change written once: a reconcile right after a write does not repeat it from a stale cache.
+    const said = (what: string) => logs.lines.filter((l) => l.includes(`${name}: Ready=${what}`)).length;
+    expect([said('Unknown (Connecting)'), said('True (Synced)')]).toEqual([1, 1]);
   });
 
   it('writes to the manage cluster from the example remote reconciler', async () => {
