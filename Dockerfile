@@ -1,22 +1,37 @@
-# Build: compile TypeScript with the full toolchain, then keep production dependencies only.
+# The ready-made app is the package's first consumer: the image installs the packed package with
+# its peers, as a platform team's own image would (README, "Deploy your own image").
+
+# Build: compile and pack the package exactly as it is published.
 FROM node:24-bookworm-slim AS build
-WORKDIR /app
+WORKDIR /src
 COPY package.json package-lock.json ./
 # --ignore-scripts: the image has its Node already; the `node` dev dependency need not install one.
 RUN npm ci --ignore-scripts
-COPY tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY tsconfig.json tsconfig.build.json nest-cli.json README.md ./
 COPY src ./src
 COPY bench ./bench
-RUN npx nest build && npm prune --omit=dev --ignore-scripts
+COPY scripts ./scripts
+COPY deploy ./deploy
+RUN npx nest build && npm pack --ignore-scripts --pack-destination /pkg
+# The app's manifest: the tarball, and every peer at the version this repository tests with.
+RUN node -e "const p = require('./package.json'); \
+  const deps = { clusterregistry: 'file:/pkg/' + p.name + '-' + p.version + '.tgz' }; \
+  for (const peer of Object.keys(p.peerDependencies)) deps[peer] = p.devDependencies[peer]; \
+  require('fs').writeFileSync('/pkg/package.json', JSON.stringify({ name: 'clusterregistry-app', private: true, type: 'module', dependencies: deps }, null, 2));"
+
+# Install: production dependencies only.
+FROM node:24-bookworm-slim AS install
+WORKDIR /app
+COPY --from=build /pkg /pkg
+RUN cp /pkg/package.json . && npm install --omit=dev --ignore-scripts --no-audit --no-fund
 
 # Run: a small Node 24 image without shell or package manager, as a non-root user.
 FROM gcr.io/distroless/nodejs24-debian12:nonroot
 WORKDIR /app
 ENV NODE_ENV=production
-COPY --from=build /app/package.json ./package.json
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist/src ./dist/src
+COPY --from=install /app/package.json ./package.json
+COPY --from=install /app/node_modules ./node_modules
 USER 65532:65532
 EXPOSE 8080 8081
 # node itself is PID 1's program (the image's entrypoint), so SIGTERM reaches the app directly.
-CMD ["dist/src/main.js"]
+CMD ["node_modules/clusterregistry/dist/src/main.js"]
