@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { installCrd, loadCrds } from '../../src/envtest/crd.js';
-import { readWatchEvents } from '../../src/cache/watch-stream.js';
+import { readWatchEvents } from '../../src/client/watch-stream.js';
 import { bareList, createNamespace, startRoot, withClusters, type RootApp } from '../support.js';
 
 const kubeConfigs = new Map<string, KubeConfig>();
@@ -138,21 +138,19 @@ export interface ReadyMadeApp {
   close(): Promise<void>;
 }
 
-/** Loads main.ts's modules and starts AppModule with the example reconciler, probes and metrics
- * on free ports of 127.0.0.1; resolves once /readyz answers 200 (no RemoteCluster: no runtime). */
+/** Loads main.ts's modules and starts AppModule (example reconciler on), probes and metrics on
+ * free ports of 127.0.0.1; resolves once /readyz answers 200 (no RemoteCluster: no runtime). */
 export async function startReadyMadeApp(manageKubeconfig: string): Promise<ReadyMadeApp> {
-  // main.ts's imports, all of them (embedded and binaries are loaded even though unused here).
-  const [{ NestFactory }, { AppModule }, , { manageKubeConfig }, { loadSettings }, , ex, { JsonLogger }, metrics] =
+  // main.ts's imports, all of them (embedded and testing are loaded even though unused here).
+  const [{ NestFactory }, { AppModule }, , { manageKubeConfig }, { loadSettings }, { JsonLogger, MetricsServer }] =
     await Promise.all([
       import('@nestjs/core'),
       import('../../src/app/app.module.js'),
       import('../../src/app/embedded.js'),
       import('../../src/app/manage-config.js'),
-      import('../../src/config/settings.js'),
-      import('../../src/envtest/binaries.js'),
-      import('../../src/examples/pod-summary.reconciler.js'),
-      import('../../src/logging/json-logger.js'),
-      import('../../src/metrics/metrics.server.js'),
+      import('../../src/app/settings.js'),
+      import('../../src/index.js'),
+      import('../../src/testing/index.js'),
     ]);
   const env = {
     ...process.env,
@@ -165,7 +163,7 @@ export async function startReadyMadeApp(manageKubeconfig: string): Promise<Ready
   const settings = loadSettings(env);
   const { kubeConfig } = manageKubeConfig(env);
   const app: INestApplication = await NestFactory.create(
-    AppModule.forRoot({ settings, manageKubeConfig: kubeConfig!, remoteReconcilers: [ex.PodSummaryReconciler] }),
+    AppModule.forRoot({ settings, manageKubeConfig: kubeConfig! }),
     { logger: new JsonLogger(settings.logLevel), abortOnError: false },
   );
   await app.listen(settings.probePort, settings.bindAddress);
@@ -177,7 +175,7 @@ export async function startReadyMadeApp(manageKubeconfig: string): Promise<Ready
     if (Date.now() > deadline) throw new Error(`ready-made app: /readyz still ${status} after 30 s`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { probePort, metricsPort: app.get(metrics.MetricsServer).port ?? 0, close: () => app.close() };
+  return { probePort, metricsPort: app.get(MetricsServer).port ?? 0, close: () => app.close() };
 }
 
 /** node:http rather than fetch(): fetch would load Node's bundled undici into the measured process. */
