@@ -257,7 +257,7 @@ describe('RemoteCluster bad input', () => {
         }),
       },
       'Forbidden',
-      /User "nobody" cannot list resource "pods"/,
+      /User "nobody" cannot (list|watch) resource "pods"/,
     );
   });
 
