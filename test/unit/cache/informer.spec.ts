@@ -580,7 +580,10 @@ describe('Informer', () => {
         page([], '10'),
       );
       fake.onWatch(PODS, broken, new WatchStream());
-      const informer = new Informer(fake.client(), PODS_SPEC, { backoff: { baseMs: 100, maxMs: 1000 }, watchList: false });
+      const informer = new Informer(fake.client(), PODS_SPEC, {
+        backoff: { baseMs: 100, maxMs: 1000 },
+        watchList: false,
+      });
       const seen: Pick<InformerState, 'synced' | 'error'>[] = [];
       informer.onState(() => seen.push({ synced: informer.state().synced, error: informer.state().error }));
       void informer.start(abort.signal);
