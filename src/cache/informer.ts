@@ -134,6 +134,8 @@ export class Informer<T extends KubeObject = KubeObject> {
           backoff.reset();
         }
         const outcome = await this.watch(streamed ? undefined : resourceVersion, signal);
+        // The server ignored WatchList (no end bookmark): a decision, not a failure; list at once.
+        if (streamed && this.watchListServed === false) continue;
         resourceVersion = outcome.resourceVersion;
         if (outcome.healthy) backoff.reset();
         this.restarted(outcome.gone ? 'Gone' : outcome.healthy ? 'Timeout' : 'Closed');

@@ -439,6 +439,152 @@ describe('Informer', () => {
     });
   });
 
+  describe('WatchList', () => {
+    const INITIAL = `GET ${PODS}?watch=1&allowWatchBookmarks=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=450`;
+    const endBookmark = (rv: string): KubeObject => ({
+      metadata: { resourceVersion: rv, annotations: { 'k8s.io/initial-events-end': 'true' } },
+    });
+    const startStreamed = (options: InformerOptions = {}): Informer =>
+      start(PODS_SPEC, { watchList: true, ...options });
+
+    it('takes the initial state from one watch request and keeps watching on it, with no list', async () => {
+      const [a, b] = [pod('a', '3'), pod('b', '4')];
+      const stream = new WatchStream();
+      fake.onWatch(PODS, stream);
+      const informer = startStreamed();
+      await watchesOpened(1);
+      stream.push('ADDED', a).push('ADDED', b);
+      await settle();
+      // Nothing is emitted or synced before the end bookmark: the state is not complete yet.
+      expect(events).toEqual([]);
+      expect(informer.state().synced).toBe(false);
+
+      stream.push('BOOKMARK', endBookmark('7'));
+      await informer.waitForSync(abort.signal);
+      const b2 = cached(pod('b', '8'));
+      stream.push('MODIFIED', b2);
+      await settle();
+
+      expect(fake.sent()).toEqual([INITIAL]);
+      expect(events).toEqual([
+        { type: 'add', object: cached(a) },
+        { type: 'add', object: cached(b) },
+        { type: 'update', object: b2, old: cached(b) },
+      ]);
+      expect(informer.state()).toEqual<InformerState>({
+        synced: true,
+        watching: true,
+        relists: 1,
+        watchRestarts: 0,
+        resourceVersion: '8',
+      });
+    });
+
+    it('applies a DELETED during the initial events to that state, not as an event', async () => {
+      const stream = new WatchStream();
+      fake.onWatch(PODS, stream);
+      const informer = startStreamed();
+      await watchesOpened(1);
+      stream.push('ADDED', pod('a', '3')).push('ADDED', pod('b', '4')).push('DELETED', pod('a', '5'));
+      stream.push('BOOKMARK', endBookmark('5'));
+      await informer.waitForSync(abort.signal);
+
+      expect(events).toEqual([{ type: 'add', object: cached(pod('b', '4')) }]);
+      expect([...informer.store.keys()]).toEqual(['default/b']);
+    });
+
+    it.each([
+      ['422', () => status(422, 'Invalid', 'sendInitialEvents is forbidden')],
+      ['400', () => status(400, 'BadRequest', 'unknown parameter')],
+    ])('falls back to list+watch for good when the apiserver refuses its parameters (%s)', async (_, refusal) => {
+      const a = pod('a', '3');
+      fake.onWatch(PODS, refusal(), new WatchStream());
+      fake.onList(PODS, page([a], '5'), page([a], '9'));
+      const informer = startStreamed();
+      await informer.waitForSync(abort.signal);
+      await watchesOpened(1);
+      // A later relist (410) lists again rather than asking for the stream once more.
+      fake.onWatch(PODS, new WatchStream());
+      fake.lastWatch.push('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old' });
+      await watchesOpened(2);
+
+      expect(fake.sent()).toEqual([
+        INITIAL,
+        'GET /api/v1/pods?limit=500',
+        watchOf('5'),
+        'GET /api/v1/pods?limit=500',
+        watchOf('9'),
+      ]);
+      expect(events).toEqual([{ type: 'add', object: cached(a) }]);
+      // The refusal is a decision, not a failure.
+      expect(informer.state().synced).toBe(true);
+      expect(restarts).toEqual(['Gone']);
+    });
+
+    it('lists instead when the stream ends without its end bookmark (a server that ignores WatchList)', async () => {
+      const ignored = new WatchStream();
+      fake.onWatch(PODS, ignored, new WatchStream());
+      const a = pod('a', '3');
+      fake.onList(PODS, page([a], '5'));
+      const informer = startStreamed();
+      await watchesOpened(1);
+      // A plain watch from "now": events, then the server's timeout, never an end bookmark.
+      ignored.push('ADDED', pod('x', '4'));
+      ignored.end();
+      await informer.waitForSync(abort.signal);
+      await watchesOpened(2);
+
+      expect(fake.sent()).toEqual([INITIAL, 'GET /api/v1/pods?limit=500', watchOf('5')]);
+      // What the ignored stream sent before its end was never taken for the state.
+      expect(events).toEqual([{ type: 'add', object: cached(a) }]);
+      expect([...informer.store.keys()]).toEqual(['default/a']);
+    });
+
+    it('after 410 Gone streams the state again and reports what vanished as deleted', async () => {
+      const first = new WatchStream();
+      const second = new WatchStream();
+      fake.onWatch(PODS, first, second);
+      const informer = startStreamed();
+      await watchesOpened(1);
+      first.push('ADDED', pod('a', '3')).push('ADDED', pod('b', '4')).push('BOOKMARK', endBookmark('4'));
+      await informer.waitForSync(abort.signal);
+      first.push('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old' });
+      await watchesOpened(2);
+      second.push('ADDED', pod('b', '4')).push('ADDED', pod('c', '9')).push('BOOKMARK', endBookmark('10'));
+      await until(() => informer.state().relists === 2, 'second initial state');
+
+      expect(fake.sent()).toEqual([INITIAL, INITIAL]);
+      expect(events).toEqual([
+        { type: 'add', object: cached(pod('a', '3')) },
+        { type: 'add', object: cached(pod('b', '4')) },
+        { type: 'add', object: cached(pod('c', '9')) },
+        { type: 'delete', object: cached(pod('a', '3')) },
+      ]);
+      expect(restarts).toEqual(['Gone']);
+      expect(informer.state().resourceVersion).toBe('10');
+    });
+
+    it('retries the stream with backoff when the connection breaks during the initial events', async () => {
+      const broken = new WatchStream();
+      const whole = new WatchStream();
+      fake.onWatch(PODS, broken, whole);
+      const informer = startStreamed();
+      await watchesOpened(1);
+      broken.push('ADDED', pod('a', '3'));
+      broken.fail();
+      await settle();
+      expect(fake.watches).toHaveLength(1);
+      await advance(1000);
+      await watchesOpened(2);
+      whole.push('ADDED', pod('b', '4')).push('BOOKMARK', endBookmark('4'));
+      await informer.waitForSync(abort.signal);
+
+      // A broken connection says nothing about WatchList support: the stream is asked for again.
+      expect(fake.sent()).toEqual([INITIAL, INITIAL]);
+      expect(events).toEqual([{ type: 'add', object: cached(pod('b', '4')) }]);
+    });
+  });
+
   describe('failures', () => {
     it('waits what Retry-After asks on 429 when it is longer than the backoff', async () => {
       fake.onList(PODS, status(429, 'TooManyRequests', 'slow down', { 'retry-after': '7' }), page([], '10'));
