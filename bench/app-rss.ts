@@ -2,7 +2,7 @@
 // point (dist/src/main.js) as its own process with probes and metrics on, its RSS read from /proc
 // once /readyz answers and again after it settles, the median of several starts. Floor: a bare
 // `node` process started the same way.
-// Run: npm run bench:app-rss [-- --starts N]
+// Run: npm run bench:app-rss [-- --starts N] [--node-args='--flag ...' (V8 flags NODE_OPTIONS refuses)]
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
@@ -14,10 +14,11 @@ import { installCrds } from '../src/testing/register.js';
 import { median, mib, printMachine, report, sleep, summary, withClusters } from './support.js';
 
 const { values } = parseArgs({
-  options: { starts: { type: 'string', default: '5' }, main: { type: 'string' } },
+  options: { starts: { type: 'string', default: '5' }, main: { type: 'string' }, 'node-args': { type: 'string' } },
 });
 const STARTS = Number(values.starts);
 const SETTLE_MS = 5_000;
+const NODE_ARGS = (values['node-args'] ?? '').split(' ').filter(Boolean);
 
 function rss(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -77,7 +78,7 @@ await withClusters(1, async (clusters) => {
   const bare: { atReady: number; settled: number }[] = [];
   for (let i = 0; i < STARTS; i++) {
     app.push(
-      await measure([values.main ?? join(packageRoot(), 'dist', 'src', 'main.js')], env, async (out) => {
+      await measure([...NODE_ARGS, values.main ?? join(packageRoot(), 'dist', 'src', 'main.js')], env, async (out) => {
         const port = /probes on :(\d+)/.exec(out)?.[1];
         return port !== undefined && (await status(`http://127.0.0.1:${port}/readyz`)) === 200;
       }),

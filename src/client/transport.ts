@@ -19,6 +19,8 @@ export interface TransportOptions {
   connectTimeoutMs?: number;
   /** Host name resolution (default dns.lookup); a seam for tests. Its answers go through the policy. */
   resolve?: Resolver;
+  /** Offer HTTP/2 in TLS (ALPN); default true. bench:transport measures the choice. */
+  http2?: boolean;
 }
 
 const defaultResolve: Resolver = (hostname, options, callback) => dnsLookup(hostname, options, callback);
@@ -148,7 +150,11 @@ export function createDispatcher(conn: ClusterConnectionConfig, options: Transpo
   const tls = tlsOptions(conn);
 
   if (!conn.proxy) {
-    return new Agent({ ...POOL_OPTIONS, connect: guardConnector(buildConnector({ ...tls, ...socket }), policy) });
+    return new Agent({
+      ...POOL_OPTIONS,
+      allowH2: options.http2 ?? true,
+      connect: guardConnector(buildConnector({ ...tls, ...socket }), policy),
+    });
   }
 
   // The TCP (and for https:// proxies, TLS with the system CAs) connection to the proxy is ours:

@@ -1,0 +1,110 @@
+// The transport choices the client makes, measured: HTTP/2 (default) against HTTP/1.1, and
+// uncompressed (default) against gzip, for what a runtime's start costs most - a new connection
+// (TCP + TLS) and a paginated list of 1,000 pods, parsed - and for 20 such clients at once.
+// Variants alternate within each round; medians. The floor is the default (HTTP/2, identity).
+// Run: npm run bench:transport [-- --rounds N]
+import { parseArgs } from 'node:util';
+import { interceptors, type Dispatcher } from 'undici';
+import { ClusterClient } from '../src/client/cluster-client.js';
+import { parseKubeconfig } from '../src/client/kubeconfig.js';
+import { createDispatcher } from '../src/client/transport.js';
+import {
+  bareList,
+  clientOf,
+  createNamespace,
+  createPods,
+  gc,
+  median,
+  ms,
+  printMachine,
+  report,
+  run,
+  sleep,
+  summary,
+  withClusters,
+} from './support.js';
+
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '15' } } });
+const ROUNDS = Number(values.rounds);
+const PODS = 1_000;
+// 100 at once on a 2-core machine makes the apiserver itself drop connections (GOAWAY under load).
+const PARALLEL = 20;
+const NAMESPACE = 'bench-transport';
+
+/** Asks for gzip as client-go does (DisableCompression: false) and inflates the answer. */
+const gzip: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) =>
+  dispatch({ ...opts, headers: { ...(opts.headers as Record<string, string>), 'accept-encoding': 'gzip' } }, handler);
+
+interface Variant {
+  name: string;
+  dispatcher: (text: string) => Dispatcher;
+}
+
+const VARIANTS: Variant[] = [
+  { name: 'HTTP/2, identity (default)', dispatcher: (t) => createDispatcher(parseKubeconfig(t)) },
+  { name: 'HTTP/1.1, identity', dispatcher: (t) => createDispatcher(parseKubeconfig(t), { http2: false }) },
+  {
+    name: 'HTTP/2, gzip',
+    dispatcher: (t) => createDispatcher(parseKubeconfig(t)).compose(gzip, interceptors.decompress()),
+  },
+  {
+    name: 'HTTP/1.1, gzip',
+    dispatcher: (t) => createDispatcher(parseKubeconfig(t), { http2: false }).compose(gzip, interceptors.decompress()),
+  },
+];
+
+/** `clients` fresh clients (each its own pool, as each runtime has) list the pods at once. */
+async function once(variant: Variant, text: string, clients: number): Promise<number> {
+  const made = Array.from(
+    { length: clients },
+    (_, i) =>
+      new ClusterClient({ name: `c${i}`, connection: parseKubeconfig(text), dispatcher: variant.dispatcher(text) }),
+  );
+  gc();
+  await sleep(100);
+  const started = performance.now();
+  const counts = await Promise.all(made.map((c) => bareList(c, NAMESPACE)));
+  const took = performance.now() - started;
+  await Promise.all(made.map((c) => c.close()));
+  if (counts.some((n) => n !== PODS)) throw new Error(`listed ${counts.join(',')} pods, expected ${PODS}`);
+  return took;
+}
+
+await run(async () => {
+  printMachine(`bench:transport: new connection + list of ${PODS} pods, HTTP/2 vs HTTP/1.1, identity vs gzip`);
+  await withClusters(1, async (clusters) => {
+    const cluster = clusters.get('manage');
+    const admin = clientOf(cluster);
+    await createNamespace(admin, NAMESPACE);
+    await createPods(admin, NAMESPACE, PODS);
+    await admin.close();
+    const text = cluster.kubeconfig();
+    for (const [clients, rounds] of [
+      [1, ROUNDS],
+      [PARALLEL, Math.max(3, Math.ceil(ROUNDS / 5))],
+    ] as const) {
+      const times = new Map<string, number[]>(VARIANTS.map((v) => [v.name, []]));
+      for (let r = 0; r < rounds + 1; r++) {
+        // Each round in another order, so no variant always follows the same one.
+        const order = VARIANTS.map((_, i) => VARIANTS[(i + r) % VARIANTS.length]!);
+        for (const v of order) {
+          const t = await once(v, text, clients);
+          if (r > 0) times.get(v.name)!.push(t); // round 0 warms up
+        }
+      }
+      const floor = median(times.get(VARIANTS[0]!.name)!);
+      for (const v of VARIANTS.slice(1)) {
+        const figure = median(times.get(v.name)!);
+        report({
+          what: `${clients === 1 ? 'one client' : `${clients} clients at once`}: ${v.name} (median of ${rounds})`,
+          figure: ms(figure),
+          floor: `${VARIANTS[0]!.name}: ${ms(floor)}`,
+          ratio: `${(figure / floor).toFixed(2)}x`,
+          target: 'informational: the default is kept while no variant is faster',
+          pass: figure >= floor * 0.95,
+        });
+      }
+    }
+  });
+  summary();
+});
