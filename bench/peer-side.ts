@@ -9,7 +9,8 @@
 // ready-made app (src/main.ts's modules, probes and metrics on) up and ready, no runtime.
 import { createInterface } from 'node:readline';
 import { mono, parseFlags, printResult, writeTimes } from './peer/protocol.js';
-import { bareClient, startReadyMadeApp, startRuntimes, type OurRuntimes } from './peer/our-runtime.js';
+import { APP_MAIN, appEnv, appReady, measureProcess } from './app-process.js';
+import { bareClient, startRuntimes, type OurRuntimes } from './peer/our-runtime.js';
 import { gc, median, sleep } from './support.js';
 
 interface Flags {
@@ -360,11 +361,16 @@ async function watchfloor(f: Flags): Promise<void> {
  * full collection too. */
 async function rssBaseline(f: Flags): Promise<void> {
   if (!f.manage) throw new Error('-manage <kubeconfig> is required');
-  const app = await startReadyMadeApp(f.manage);
-  const atReady = process.memoryUsage();
-  const s = await snapshot(500);
-  printResult({ mode: 'rss-baseline', rssAtReady: atReady.rss, heapAtReady: atReady.heapUsed, ...s });
-  await app.close();
+  // The app's own process (dist/src/main.js), as a pod runs it: this process carries the bench's code.
+  const m = await measureProcess([APP_MAIN], appEnv(f.manage), appReady, 500);
+  printResult({
+    mode: 'rss-baseline',
+    rssAtReady: m.atReady,
+    heapAtReady: NaN,
+    rss: m.settled,
+    heap: NaN,
+    external: NaN,
+  });
 }
 
 const MODES: Record<string, (f: Flags) => Promise<void>> = {

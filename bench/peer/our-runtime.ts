@@ -2,11 +2,8 @@
 // bench/support.ts): when src/ moves, re-point the imports here. Everything else in bench/peer*
 // speaks in kubeconfig paths, names and plain objects.
 //
-// The ready-made app's modules (src/main.ts's imports) are loaded only by startReadyMadeApp(),
-// with import(): a process measuring runtimes must not carry Express, terminus and prom-client,
-// and the rss-baseline process must load exactly what main.ts loads.
+// The ready-made app is measured as its own process (bench/app-process.ts), never loaded here.
 import { KubeConfig } from '@kubernetes/client-node';
-import { get } from 'node:http';
 import { join } from 'node:path';
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { packageRoot } from '../../src/envtest/binaries.js';
@@ -127,66 +124,4 @@ export function bareClient(kubeconfigPath: string, name: string): BareClient {
     },
     close: () => client.close(),
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The ready-made app, as src/main.ts builds it (metrics and probes on)
-
-export interface ReadyMadeApp {
-  probePort: number;
-  metricsPort: number;
-  close(): Promise<void>;
-}
-
-/** Loads main.ts's modules and starts AppModule (example reconciler on), probes and metrics on
- * free ports of 127.0.0.1; resolves once /readyz answers 200 (no RemoteCluster: no runtime). */
-export async function startReadyMadeApp(manageKubeconfig: string): Promise<ReadyMadeApp> {
-  // main.ts's imports, all of them.
-  const [
-    { NestFactory },
-    { AppModule },
-    { manageKubeConfig },
-    { ProbeServer },
-    { loadSettings },
-    { JsonLogger, MetricsServer },
-  ] = await Promise.all([
-    import('@nestjs/core'),
-    import('../../src/app/app.module.js'),
-    import('../../src/app/manage-config.js'),
-    import('../../src/app/probe.server.js'),
-    import('../../src/app/settings.js'),
-    import('../../src/index.js'),
-  ]);
-  const env = {
-    ...process.env,
-    KUBECONFIG: manageKubeconfig,
-    PROBE_PORT: '0',
-    METRICS_PORT: '0',
-    BIND_ADDRESS: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-  };
-  const settings = loadSettings(env);
-  const app = await NestFactory.createApplicationContext(
-    AppModule.forRoot({ settings, manageKubeConfig: manageKubeConfig(env)! }),
-    { logger: new JsonLogger(settings.logLevel), abortOnError: false },
-  );
-  const probePort = app.get(ProbeServer).port ?? 0;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const status = await httpStatus(`http://127.0.0.1:${probePort}/readyz`);
-    if (status === 200) break;
-    if (Date.now() > deadline) throw new Error(`ready-made app: /readyz still ${status} after 30 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { probePort, metricsPort: app.get(MetricsServer).port ?? 0, close: () => app.close() };
-}
-
-/** node:http rather than fetch(): fetch would load Node's bundled undici into the measured process. */
-function httpStatus(url: string): Promise<number> {
-  return new Promise((resolve) => {
-    get(url, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    }).on('error', () => resolve(0));
-  });
 }

@@ -47,7 +47,7 @@ export function rows(s: Samples): Row[] {
     ratio: ratio(spawn.ts.list, spawn.go.list),
   });
   out.push({
-    what: 'process RSS before any runtime: ready-made app (metrics and probes on) / the peer, after gc',
+    what: 'process RSS before any runtime: ready-made app (metrics and probes on, its own process) / the peer, after gc',
     ts: mib(m('ts', 'rssBaseline')),
     tsFloor: `${mib(m('ts', 'rssNode'))} bare \`node\``,
     go: mib(m('go', 'baseRss')),
