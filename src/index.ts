@@ -27,7 +27,8 @@ export type { EngineMetrics, ReconcileOutcome } from './manager/engine-metrics.j
 export { ClusterClient, type ClusterClientOptions, type RequestOptions } from './client/cluster-client.js';
 export { describeFailure, failureReason, KubeApiError, type FailureReason } from './client/errors.js';
 export { keyOf, objectKey, type InformerEvent, type KubeObject, type WatchSpec } from './cache/types.js';
-export type { InformerOptions } from './cache/informer.js';
+// An informer of its own, for kinds a reconciler learns of only at run time.
+export { Informer, type InformerOptions, type InformerState } from './cache/informer.js';
 
 // Running: the lifecycle owner, leader election, the process
 export { Orchestrator } from './lifecycle/orchestrator.js';
@@ -38,6 +39,7 @@ export { LeaderElectionGate, type LeaderElectionOptions } from './leader/leader-
 // The RemoteCluster API and its controller
 export { RemoteClusterReconciler } from './remotecluster/remote-cluster.reconciler.js';
 export type { RemoteClusterControllerOptions } from './remotecluster/options.js';
+export { sameConditions, setCondition } from './remotecluster/conditions.js';
 export {
   API_VERSION,
   FINALIZER,

@@ -53,21 +53,23 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
         await objects.patch(doc, undefined, undefined, 'clusterregistry-test', true, 'application/apply-patch+yaml');
         applied++;
       }
-      // The CRD must be served before objects of it can be created.
+      // The CRDs must be served before objects of them can be created.
       if (file === 'crd.yaml') {
-        await eventually('CRD established', async () => {
-          const crd = (await objects.read({
-            apiVersion: 'apiextensions.k8s.io/v1',
-            kind: 'CustomResourceDefinition',
-            metadata: { name: 'remoteclusters.clusterregistry.dev' },
-          })) as { status?: { conditions?: { type: string; status: string }[] } };
-          return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
-            ? true
-            : undefined;
-        });
+        for (const name of ['remoteclusters.clusterregistry.dev', 'remotemanifests.clusterregistry.dev']) {
+          await eventually(`CRD ${name} established`, async () => {
+            const crd = (await objects.read({
+              apiVersion: 'apiextensions.k8s.io/v1',
+              kind: 'CustomResourceDefinition',
+              metadata: { name },
+            })) as { status?: { conditions?: { type: string; status: string }[] } };
+            return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
+              ? true
+              : undefined;
+          });
+        }
       }
     }
-    expect(applied).toBe(9);
+    expect(applied).toBe(10);
     const deployment = (await objects.read({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
