@@ -19,6 +19,7 @@ export function parseJsonPath(text: string): Step[] {
   let rest = text.trim();
   if (rest.startsWith('{') && rest.endsWith('}')) rest = rest.slice(1, -1).trim();
   if (rest.startsWith('$')) rest = rest.slice(1);
+  if (!rest) throw new JsonPathError(`empty JSONPath "${text}"`);
   if (!rest.startsWith('.') && !rest.startsWith('[')) rest = `.${rest}`;
   const steps: Step[] = [];
   while (rest) {
@@ -30,7 +31,6 @@ export function parseJsonPath(text: string): Step[] {
     else throw new JsonPathError(`unsupported JSONPath at "${rest.slice(0, 40)}" in "${text}"`);
     rest = rest.slice(m[0].length);
   }
-  if (steps.length === 0) throw new JsonPathError(`empty JSONPath "${text}"`);
   return steps;
 }
 
