@@ -31,6 +31,8 @@ export class ApplyState {
   private readonly targets = new Map<string, string[]>();
   /** Since when a cluster no longer selected could not be cleaned, per key and cluster. */
   private readonly releasing = new Map<string, Map<string, number>>();
+  /** Since when each RemoteManifest waits for its clusters to report a generation. */
+  private readonly progressing = new Map<string, { generation: number; since: number }>();
 
   private of(key: string): Map<string, ClusterApply> {
     let clusters = this.byKey.get(key);
@@ -95,6 +97,14 @@ export class ApplyState {
     this.targets.set(key, clusters);
   }
 
+  /** Since when `key` waits for reports of `generation` (now, when it starts waiting). */
+  progressingSince(key: string, generation: number, now = Date.now()): number {
+    const current = this.progressing.get(key);
+    if (current?.generation === generation) return current.since;
+    this.progressing.set(key, { generation, since: now });
+    return now;
+  }
+
   /** When a release of `cluster` first failed (now, on the first failure). */
   releaseSince(key: string, cluster: string, now = Date.now()): number {
     let clusters = this.releasing.get(key);
@@ -117,6 +127,7 @@ export class ApplyState {
   }
 
   forget(key: string): void {
+    this.progressing.delete(key);
     this.byKey.delete(key);
     this.targets.delete(key);
     this.releasing.delete(key);

@@ -155,9 +155,11 @@ export class ClusterObjects {
     }
   }
 
-  private async read(path: string): Promise<KubeObject | undefined> {
+  private async read(path: string, fromCache = false): Promise<KubeObject | undefined> {
     try {
-      return await this.client.request<KubeObject>('GET', path, { timeoutMs: this.timeoutMs });
+      // resourceVersion=0: served from the apiserver's watch cache, not etcd.
+      const query = fromCache ? { resourceVersion: '0' } : undefined;
+      return await this.client.request<KubeObject>('GET', path, { query, timeoutMs: this.timeoutMs });
     } catch (err) {
       if (is(err, 404)) return undefined;
       throw err;
@@ -167,9 +169,11 @@ export class ClusterObjects {
   /** Who applied the object at `path`, from the watch when it knows, else from the API. */
   private async ownerOf(id: ObjectId, path: string): Promise<Ownership | { owner: 'absent' }> {
     const cached = this.side?.cached(id);
-    // The watch sees only labelled objects: one it lacks may still exist, unlabelled.
+    // The watch sees only labelled objects: one it lacks may still exist, unlabelled. The read
+    // may be a moment stale; an object created meanwhile by anyone else makes the apply (without
+    // force) a conflict as soon as a value differs.
     if (cached !== UNKNOWN && cached !== undefined) return ownership(cached, this.rm.namespace, this.rm.name);
-    const live = await this.read(path);
+    const live = await this.read(path, true);
     return live ? ownership(live, this.rm.namespace, this.rm.name) : { owner: 'absent' };
   }
 

@@ -10,6 +10,8 @@ import { idKey, idOf, MANIFEST_ANNOTATION, MANIFEST_LABEL, type ObjectId } from 
  */
 export class KindWatches {
   private readonly informers = new Map<string, Informer>();
+  /** Watched objects by the RemoteManifest their annotation names: removal asks per manifest. */
+  private readonly byManifest = new Map<string, Map<string, ObjectId>>();
 
   constructor(
     private readonly client: ClusterClient,
@@ -24,7 +26,10 @@ export class KindWatches {
     let informer = this.informers.get(key);
     if (!informer) {
       informer = new Informer(this.client, { apiVersion, kind, labelSelector: MANIFEST_LABEL });
-      informer.on(this.onEvent);
+      informer.on((event) => {
+        this.index(event);
+        this.onEvent(event);
+      });
       informer.onState(() => this.onState(apiVersion, kind));
       this.informers.set(key, informer);
       void informer.start(this.signal);
@@ -44,14 +49,22 @@ export class KindWatches {
   }
 
   objectsOf(manifestKey: string): ObjectId[] {
-    const found = new Map<string, ObjectId>();
-    for (const informer of this.informers.values()) {
-      for (const obj of informer.store.list()) {
-        if (obj.metadata?.annotations?.[MANIFEST_ANNOTATION] !== manifestKey) continue;
-        const id = idOf(obj);
-        found.set(idKey(id), id);
-      }
-    }
-    return [...found.values()];
+    return [...(this.byManifest.get(manifestKey)?.values() ?? [])];
+  }
+
+  private index(event: InformerEvent): void {
+    const unindex = (obj: KubeObject): void => {
+      const key = obj.metadata?.annotations?.[MANIFEST_ANNOTATION];
+      const ids = key ? this.byManifest.get(key) : undefined;
+      ids?.delete(idKey(idOf(obj)));
+      if (key && ids?.size === 0) this.byManifest.delete(key);
+    };
+    if (event.type === 'update') unindex(event.old);
+    if (event.type === 'delete') return unindex(event.object);
+    const key = event.object.metadata?.annotations?.[MANIFEST_ANNOTATION];
+    if (!key) return;
+    let ids = this.byManifest.get(key);
+    if (!ids) this.byManifest.set(key, (ids = new Map<string, ObjectId>()));
+    ids.set(idKey(idOf(event.object)), idOf(event.object));
   }
 }

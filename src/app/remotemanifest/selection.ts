@@ -31,7 +31,7 @@ export function selectTargets(
   const selector = rm.spec?.clusterSelector ?? {};
   const targets = (clusters.list() as RemoteCluster[])
     .filter((rc) => live(rc) && selects(selector, rc.metadata?.labels))
-    .sort((a, b) => a.metadata!.name!.localeCompare(b.metadata!.name!))
+    .sort((a, b) => (a.metadata!.name! < b.metadata!.name! ? -1 : 1))
     .map(state);
   return targets.length ? { targets } : { targets, emptySelector: describeSelector(selector) };
 }

@@ -59,3 +59,14 @@ describe('ApplyState: when the manage reconciler applies again', () => {
     expect(s.releaseSince('n/a', 'old', T + 5)).toBe(T + 5);
   });
 });
+
+describe('ApplyState: waiting for reports', () => {
+  it('remembers since when a generation waits, and starts over for a new one', () => {
+    const s = new ApplyState();
+    expect(s.progressingSince('n/a', 1, T)).toBe(T);
+    expect(s.progressingSince('n/a', 1, T + 500)).toBe(T);
+    expect(s.progressingSince('n/a', 2, T + 900)).toBe(T + 900);
+    s.forget('n/a');
+    expect(s.progressingSince('n/a', 2, T + 1_000)).toBe(T + 1_000);
+  });
+});

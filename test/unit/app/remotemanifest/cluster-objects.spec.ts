@@ -44,7 +44,10 @@ describe('ClusterObjects', () => {
     fake.on('PATCH', CM, json(200, ours({ generation: 1 })));
     const result = await new ClusterObjects(fake.client(), side([]), rm).apply(manifest);
     expect(result).toMatchObject({ id, applied: true, reason: 'Applied', uid: 'u1', generation: 1 });
-    expect(sent()).toEqual([`GET ${CM}`, `PATCH ${CM}?fieldManager=clusterregistry.dev%2Fteam.web&force=false`]);
+    expect(sent()).toEqual([
+      `GET ${CM}?resourceVersion=0`,
+      `PATCH ${CM}?fieldManager=clusterregistry.dev%2Fteam.web&force=false`,
+    ]);
     const patch = fake.requests.find((r) => r.method === 'PATCH')!;
     expect(patch.headers['content-type']).toBe('application/apply-patch+yaml');
     expect(patch.body).toEqual({
