@@ -9,7 +9,7 @@
 // app's manage reconciler), then a bare DELETE loop of them.
 // Run: npm run bench:remotemanifest
 import { NestFactory } from '@nestjs/core';
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplicationContext } from '@nestjs/common';
 import { AppModule } from '../src/app/app.module.js';
 import { loadSettings } from '../src/app/settings.js';
 import { Informer } from '../src/cache/informer.js';
@@ -123,7 +123,7 @@ function best(a: Floor, b: Floor): Floor {
   };
 }
 
-async function startApp(clusters: LocalClusters): Promise<INestApplication> {
+async function startApp(clusters: LocalClusters): Promise<INestApplicationContext> {
   const settings = {
     ...loadSettings({}),
     probePort: 0,
@@ -135,12 +135,11 @@ async function startApp(clusters: LocalClusters): Promise<INestApplication> {
     exampleReconcilers: false,
     logLevel: 'warn' as const,
   };
-  const app = await NestFactory.create(
+  // An application context: the bench needs the controllers, not the probe endpoints.
+  return NestFactory.createApplicationContext(
     AppModule.forRoot({ settings, manageKubeConfig: kubeConfigOf(clusters.get('manage')) }),
     { logger: ['error', 'warn'], abortOnError: false },
   );
-  await app.listen(0, '127.0.0.1');
-  return app;
 }
 
 /** Registers the remotes as a user would: a kubeconfig Secret and a RemoteCluster each. */

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import type { INestApplication } from '@nestjs/common';
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { ClusterManifestStatus, RemoteManifest } from '../../src/app/remotemanifest/api.js';
 import { packageRoot } from '../../src/envtest/binaries.js';
@@ -30,7 +29,8 @@ const fleet = { 'clusterregistry.dev/test-fleet': shard };
 const R1 = rcName('r1');
 const R2 = rcName('r2');
 
-let app: INestApplication;
+/** The app under test (whatever kind of Nest application startApp makes). */
+let app: Awaited<ReturnType<typeof startApp>>['app'];
 let logs: CapturedLogs;
 
 /** A Secret and a RemoteCluster for `kubeconfig`, labelled for this file's app. */
