@@ -1,10 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, KubernetesObjectApi, loadAllYaml, loadYaml, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  loadAllYaml,
+  loadYaml,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { ClusterClient } from '../../src/client/cluster-client.js';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { fetchText } from '../../src/envtest/http.js';
 import { ManageApi, probeUrl, runMain, stopProcess as stop, waitOutput, type MainProcess } from '../support/app.js';
 import { testClusters, uniqueName } from '../support/clusters.js';
+import { configMap, ManifestApi, RemoteObjects } from '../support/manifests.js';
 import { eventually } from '../support/poll.js';
 import { testPod } from '../support/recorder.js';
 
@@ -111,6 +120,42 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
     );
     const ready = await fetchText(`${probeUrl(app)!}/readyz`);
     expect(ready.status).toBe(200);
+
+    // A RemoteManifest with the same token: finalizer, status by server-side apply, removal.
+    const rms = new ManifestApi(manage.kc, DEPLOY_NS);
+    const rm = `${shard}-rm`;
+    await rms.create(rm, { cluster: name, manifests: [configMap(rm, { k: 'v' }, 'default')] });
+    await rms.condition(rm, 'Applied', 'True', 'Applied');
+    const remote = new RemoteObjects(remote1.kubeConfig(), 'deploy-remote-1');
+    try {
+      expect(await remote.configMap('default', rm)).toBeDefined();
+      await rms.delete(rm);
+      await rms.gone(rm);
+      await remote.gone('default', rm);
+    } finally {
+      await remote.close();
+    }
+    // The Event that says what a deletion left behind may go to any RemoteManifest's namespace.
+    const sa = new KubeConfig();
+    sa.loadFromString(tokenKubeconfig(token.status!.token!));
+    const client = new ClusterClient({ name: 'sa', kubeConfig: sa });
+    try {
+      const review = await client.request<{ status?: { allowed?: boolean } }>(
+        'POST',
+        '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+        {
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: { resourceAttributes: { namespace: 'default', resource: 'events', verb: 'create' } },
+          },
+        },
+      );
+      expect(review.status?.allowed).toBe(true);
+    } finally {
+      await client.close();
+    }
+
     await manage.deleteRemoteCluster(name);
     await manage.gone(name);
     expect(app.output()).not.toMatch(/forbidden/i);
