@@ -334,7 +334,9 @@ describe('RemoteManifest lifecycle', () => {
       ['theirs', false, 'AlreadyExists'],
       ['intruder-ok', true, 'Applied'],
     ]);
-    expect(conditionOf(rm, 'Applied')?.message).toMatch(/ConfigMap .*theirs exists and no RemoteManifest applied it/);
+    expect(conditionOf(rm, 'Applied')?.message).toMatch(
+      /ConfigMap .*\/theirs: exists and no RemoteManifest applied it/,
+    );
     await rms.delete('intruder');
     await rms.gone('intruder');
     await objects1.gone(target, 'intruder-ok');
@@ -348,7 +350,7 @@ describe('RemoteManifest lifecycle', () => {
     await rms.condition('first', 'Applied', 'True');
     await rms.create('second', { cluster: R1, manifests: [configMap('shared', { owner: 'second' }, target)] });
     const second = await rms.condition('second', 'Applied', 'False', 'Conflict');
-    expect(conditionOf(second, 'Applied')?.message).toContain(`was applied by RemoteManifest ${ns}/first`);
+    expect(conditionOf(second, 'Applied')?.message).toContain(`: already applied by RemoteManifest ${ns}/first`);
     expect(conditionOf(second, 'Degraded')).toMatchObject({ status: 'True', reason: 'Conflict' });
     const cm = (await objects1.configMap(target, 'shared'))!;
     // A while later, nothing moved: no tug of war.

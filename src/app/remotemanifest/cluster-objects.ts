@@ -3,7 +3,6 @@ import type { DeletionPolicy } from './api.js';
 import { UNKNOWN, type ApplyResult, type ClusterSide } from './manifest-hub.js';
 import {
   applyManager,
-  describeId,
   desiredObject,
   idOf,
   labelValue,
@@ -77,11 +76,11 @@ export class ClusterObjects {
       const path = objectPath(located.resource, id.namespace, id.name);
       const owner = await this.ownerOf(id, path);
       if (owner.owner === 'other') {
-        return this.failed(id, desired, 'Conflict', `${describeId(id)} was applied by RemoteManifest ${owner.by}`);
+        return this.failed(id, desired, 'Conflict', `already applied by RemoteManifest ${owner.by}; not taken over`);
       }
       if (owner.owner === 'none') {
         const message =
-          `${describeId(id)} exists and no RemoteManifest applied it: it is left alone ` +
+          `exists and no RemoteManifest applied it, so it is left alone ` +
           `(label it ${MANIFEST_LABEL}=${labelValue(this.rm.namespace, this.rm.name)} to hand it over)`;
         return this.failed(id, desired, 'AlreadyExists', message);
       }

@@ -78,7 +78,7 @@ describe('ClusterObjects', () => {
     expect(conflict).toMatchObject({
       applied: false,
       reason: 'Conflict',
-      message: 'ConfigMap default/a was applied by RemoteManifest team/api',
+      message: 'already applied by RemoteManifest team/api; not taken over',
     });
     fake.on(
       'GET',
@@ -88,7 +88,7 @@ describe('ClusterObjects', () => {
     const existing = await new ClusterObjects(fake.client(), side([]), rm).apply(manifest);
     expect(existing).toMatchObject({ applied: false, reason: 'AlreadyExists' });
     expect(existing.message).toMatch(
-      /exists and no RemoteManifest applied it: it is left alone \(label it clusterregistry.dev\/manifest=team.web/,
+      /^exists and no RemoteManifest applied it, so it is left alone \(label it clusterregistry.dev\/manifest=team.web/,
     );
     expect(fake.requests.filter((r) => r.method !== 'GET')).toEqual([]);
   });
