@@ -32,6 +32,7 @@ const R2 = rcName('r2');
 /** The app under test (whatever kind of Nest application startApp makes). */
 let app: Awaited<ReturnType<typeof startApp>>['app'];
 let logs: CapturedLogs;
+let settings: ReturnType<typeof testSettings>;
 
 /** A Secret and a RemoteCluster for `kubeconfig`, labelled for this file's app. */
 async function register(name: string, kubeconfig: string, labels: Record<string, string> = {}): Promise<void> {
@@ -74,7 +75,7 @@ beforeAll(async () => {
   await remoteNamespace(remote1);
   await remoteNamespace(remote2);
   logs = new CapturedLogs();
-  const settings = testSettings(ns, selector, {
+  settings = testSettings(ns, selector, {
     remoteManifestDeleteTimeoutMs: DELETE_TIMEOUT_MS,
     exampleReconcilers: false,
     probeIntervalMs: 1_000,
@@ -376,6 +377,23 @@ describe('RemoteManifest lifecycle', () => {
     const winner = raced.data!.owner!;
     expect(conditionOf(await rms.read(`race-${winner}`), 'Applied')?.reason).toBe('Applied');
   });
+  it('after an app restart applies again without changing anything, and still corrects drift', async () => {
+    await rms.create('steady', {
+      cluster: R1,
+      manifests: [configMap('steady-a', { k: 'v' }, target), configMap('steady-b', { k: 'v' }, target)],
+    });
+    const before = await rms.condition('steady', 'Applied', 'True');
+    const a = (await objects1.configMap(target, 'steady-a'))!;
+    await app.close();
+    ({ app } = await startApp(manage.kc, settings, logs));
+    // The new app is at work once it restores a deleted object…
+    await objects1.client.request('DELETE', cmPath(target, 'steady-b'));
+    await eventually('steady-b restored', () => objects1.configMap(target, 'steady-b'));
+    // …and it applied the other one again on its way (in manifest order) without changing it.
+    expect((await objects1.configMap(target, 'steady-a'))!.metadata?.resourceVersion).toBe(a.metadata?.resourceVersion);
+    const after = await rms.condition('steady', 'Applied', 'True');
+    expect(conditionOf(after, 'Applied')!.lastTransitionTime).toBe(conditionOf(before, 'Applied')!.lastTransitionTime);
+  });
 });
 
 describe('RemoteManifest and its clusters', () => {
@@ -485,6 +503,32 @@ describe('RemoteManifest and its clusters', () => {
     } finally {
       await proxy.close();
       await manage.deleteRemoteCluster(cut);
+    }
+  });
+
+  it('deletes within the bounded time when a cluster hangs (accepts connections, never answers)', async () => {
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(remote2.info.server).port) });
+    const hung = rcName('hung');
+    try {
+      await register(hung, kubeconfigDoc(remote2, { server: proxy.url }));
+      await manage.ready(hung, 'True', 'Synced');
+      await rms.create('hanging', { cluster: hung, manifests: [configMap('hanging-a', { k: 'v' }, target)] });
+      await rms.condition('hanging', 'Applied', 'True');
+
+      // Drop every connection, then hold new ones open without an answer.
+      proxy.freeze();
+      proxy.thaw();
+      proxy.hold();
+      const started = Date.now();
+      await rms.delete('hanging');
+      await rms.gone('hanging', 30_000);
+      const took = Date.now() - started;
+      process.stderr.write(`[figures] RemoteManifest deleted with its cluster hanging: ${took} ms\n`);
+      expect(took).toBeLessThan(DELETE_TIMEOUT_MS + 6_000);
+      expect(logs.lines.join('\n')).toMatch(new RegExp(`left behind in cluster ${hung} \\(Timeout`));
+    } finally {
+      await proxy.close();
+      await manage.deleteRemoteCluster(hung);
     }
   });
 

@@ -40,6 +40,9 @@ import { concerns, selectTargets } from './selection.js';
 import { retireClusterEntry, writeSummary } from './status-writes.js';
 import { summarize, type Target } from './summary.js';
 
+/** Failures of the cluster rather than of an object. */
+const UNREACHABLE = new Set(['Unreachable', 'Timeout', 'Aborted', 'NetworkNotAllowed', 'ProxyRefused', 'TLSError']);
+
 /** Answers that say an object is not there for us, as opposed to a cluster we cannot reach. */
 const REFUSALS = new Set(['KindNotServed', 'Forbidden', 'NotFound', 'Error']);
 
@@ -148,8 +151,15 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
         const objects = new ClusterObjects(client.withSignal(ctx.signal), this.hub.side(cluster), ref);
         const results: ApplyResult[] = [];
         const listed = new Set<string>();
+        let unreachable: ApplyResult | undefined;
         for (const manifest of ordered(rm.spec?.manifests ?? [])) {
-          results.push(invalid(manifest, listed) ?? (await objects.apply(manifest)));
+          const result =
+            invalid(manifest, listed) ??
+            // A cluster that did not answer for one object is not asked again for each of the
+            // others: the reconcile stays within its deadline, the retry comes with backoff.
+            (unreachable ? { ...unreachable, id: idOf(manifest), desired: undefined } : await objects.apply(manifest));
+          if (UNREACHABLE.has(result.reason)) unreachable ??= result;
+          results.push(result);
         }
         // Published before anything is pruned, so the cluster never takes a removal of ours for drift.
         this.hub.publish(cluster, {
@@ -164,11 +174,16 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
         const stale = this.appliedBefore(rm, key, cluster).filter((id) => !wanted.has(idKey(id)));
         const pending: ObjectId[] = [];
         for (const id of stale.reverse()) {
+          if (unreachable) {
+            pending.push(id);
+            continue;
+          }
           try {
             await objects.release(id, rm.spec?.deletionPolicy ?? 'Delete');
           } catch (err) {
             pending.push(id);
             this.logger.warn(`${key}: could not remove ${describeId(id)} from ${cluster}: ${describeFailure(err)}`);
+            if (UNREACHABLE.has(failureReason(err))) unreachable = { id, applied: false, reason: failureReason(err) };
           }
         }
         return { results, pending };
