@@ -6,7 +6,6 @@
 // with import(): a process measuring runtimes must not carry Express, terminus and prom-client,
 // and the rss-baseline process must load exactly what main.ts loads.
 import { KubeConfig } from '@kubernetes/client-node';
-import type { INestApplication } from '@nestjs/common';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { ClusterClient } from '../../src/client/cluster-client.js';
@@ -142,17 +141,22 @@ export interface ReadyMadeApp {
 /** Loads main.ts's modules and starts AppModule (example reconciler on), probes and metrics on
  * free ports of 127.0.0.1; resolves once /readyz answers 200 (no RemoteCluster: no runtime). */
 export async function startReadyMadeApp(manageKubeconfig: string): Promise<ReadyMadeApp> {
-  // main.ts's imports, all of them (embedded and testing are loaded even though unused here).
-  const [{ NestFactory }, { AppModule }, , { manageKubeConfig }, { loadSettings }, { JsonLogger, MetricsServer }] =
-    await Promise.all([
-      import('@nestjs/core'),
-      import('../../src/app/app.module.js'),
-      import('../../src/app/embedded.js'),
-      import('../../src/app/manage-config.js'),
-      import('../../src/app/settings.js'),
-      import('../../src/index.js'),
-      import('../../src/testing/index.js'),
-    ]);
+  // main.ts's imports, all of them.
+  const [
+    { NestFactory },
+    { AppModule },
+    { manageKubeConfig },
+    { ProbeServer },
+    { loadSettings },
+    { JsonLogger, MetricsServer },
+  ] = await Promise.all([
+    import('@nestjs/core'),
+    import('../../src/app/app.module.js'),
+    import('../../src/app/manage-config.js'),
+    import('../../src/app/probe.server.js'),
+    import('../../src/app/settings.js'),
+    import('../../src/index.js'),
+  ]);
   const env = {
     ...process.env,
     KUBECONFIG: manageKubeconfig,
@@ -162,13 +166,11 @@ export async function startReadyMadeApp(manageKubeconfig: string): Promise<Ready
     LOG_LEVEL: 'warn',
   };
   const settings = loadSettings(env);
-  const { kubeConfig } = manageKubeConfig(env);
-  const app: INestApplication = await NestFactory.create(
-    AppModule.forRoot({ settings, manageKubeConfig: kubeConfig! }),
+  const app = await NestFactory.createApplicationContext(
+    AppModule.forRoot({ settings, manageKubeConfig: manageKubeConfig(env)! }),
     { logger: new JsonLogger(settings.logLevel), abortOnError: false },
   );
-  await app.listen(settings.probePort, settings.bindAddress);
-  const probePort = Number(new URL(await app.getUrl()).port);
+  const probePort = app.get(ProbeServer).port ?? 0;
   const deadline = Date.now() + 30_000;
   for (;;) {
     const status = await httpStatus(`http://127.0.0.1:${probePort}/readyz`);

@@ -1,9 +1,9 @@
 import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ClusterRegistryModule } from '../index.js';
+import { ClusterRegistryModule, type ManageKubeconfig } from '../index.js';
 import { PodSummaryReconciler } from './examples/pod-summary.reconciler.js';
-import { HealthController } from './health.controller.js';
+import { ProbeServer } from './probe.server.js';
 import { ManifestHub } from './remotemanifest/manifest-hub.js';
 import { ManifestStatusReconciler } from './remotemanifest/manifest-status.reconciler.js';
 import { RemoteManifestReconciler } from './remotemanifest/remote-manifest.reconciler.js';
@@ -11,7 +11,7 @@ import { SETTINGS, type Settings } from './settings.js';
 
 export interface AppOptions {
   settings: Settings;
-  manageKubeConfig: KubeConfig;
+  manageKubeConfig: KubeConfig | ManageKubeconfig;
   /** Reconcilers run in every remote cluster context, besides the example, and what they need. */
   remoteReconcilers?: Type[];
   remoteProviders?: Provider[];
@@ -22,7 +22,7 @@ export interface AppOptions {
 /**
  * The ready-made app: one composition of the library's public parts, configured from the
  * environment (see settings.ts): the RemoteCluster controller, RemoteManifests, leader election,
- * /metrics on its own port, /healthz and /readyz, and the example reconciler.
+ * /metrics on its own port, /healthz and /readyz (ProbeServer), and the example reconciler.
  */
 @Module({})
 export class AppModule {
@@ -76,13 +76,13 @@ export class AppModule {
         ...(manifests ? [ClusterRegistryModule.forFeature({ reconcilers: [ManifestStatusReconciler] })] : []),
         TerminusModule.forRoot({ logger: false }),
       ],
-      controllers: [HealthController],
       providers: [
         { provide: SETTINGS, useValue: settings },
+        ProbeServer,
         ...(manifests ? [ManifestHub, RemoteManifestReconciler] : []),
         ...providers,
       ],
-      exports: [SETTINGS],
+      exports: [SETTINGS, ProbeServer],
     };
   }
 }
