@@ -2,7 +2,7 @@ import { KindWatches } from '../../../../src/app/remotemanifest/kind-watches.js'
 import { UNKNOWN } from '../../../../src/app/remotemanifest/manifest-hub.js';
 import { MANIFEST_ANNOTATION, MANIFEST_LABEL } from '../../../../src/app/remotemanifest/markers.js';
 import type { InformerEvent, KubeObject } from '../../../../src/cache/types.js';
-import { FakeTransport, page, until, WatchStream } from '../../../../src/testing/index.js';
+import { FakeTransport, until, WatchStream } from '../../../../src/testing/index.js';
 
 const cm = (name: string, manifest: string, rv = '1'): KubeObject => ({
   apiVersion: 'v1',
@@ -19,8 +19,15 @@ const cm = (name: string, manifest: string, rv = '1'): KubeObject => ({
 describe('KindWatches', () => {
   it('watches a kind by the manifest label only, and knows which objects each RemoteManifest has', async () => {
     const fake = new FakeTransport();
-    const stream = new WatchStream();
-    fake.onList('/api/v1/configmaps', page([cm('a', 't/one'), cm('b', 't/two')], '10'));
+    // The WatchList initial stream: the current objects, then the bookmark that ends them.
+    const stream = new WatchStream()
+      .push('ADDED', cm('a', 't/one'))
+      .push('ADDED', cm('b', 't/two'))
+      .push('BOOKMARK', {
+        kind: 'ConfigMap',
+        apiVersion: 'v1',
+        metadata: { resourceVersion: '10', annotations: { 'k8s.io/initial-events-end': 'true' } },
+      });
     fake.onWatch('/api/v1/configmaps', stream);
     const events: InformerEvent[] = [];
     const stop = new AbortController();
@@ -35,10 +42,12 @@ describe('KindWatches', () => {
     expect(watches.cached(id)).toBe(UNKNOWN);
     const informer = watches.ensure('v1', 'ConfigMap');
     expect(watches.ensure('v1', 'ConfigMap')).toBe(informer);
-    await until(() => fake.watches.length === 1);
-    expect(fake.sent((r) => !r.query.has('watch'))).toEqual([
-      'GET /api/v1/configmaps?limit=500&labelSelector=clusterregistry.dev%2Fmanifest',
-    ]);
+    await until(() => informer.state().synced);
+    // One request, a watch selecting by the manifest label; nothing listed.
+    const sent = fake.sent();
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/^GET \/api\/v1\/configmaps\?watch=1&.*sendInitialEvents=true/);
+    expect(sent[0]).toContain('labelSelector=clusterregistry.dev%2Fmanifest');
     expect((watches.cached(id) as KubeObject).metadata?.name).toBe('a');
     expect(watches.cached({ ...id, name: 'zzz' })).toBeUndefined();
     expect(watches.objectsOf('t/one')).toEqual([id]);
