@@ -270,6 +270,34 @@ describe('RemoteManifest lifecycle', () => {
     expect(kept.metadata?.labels?.['clusterregistry.dev/manifest']).toBeUndefined();
   });
 
+  it('with Orphan leaves its objects in a cluster no longer selected, without the markers', async () => {
+    await rms.create('orphan-sel', {
+      clusterSelector: { matchLabels: { ...fleet, tier: 'b' } },
+      deletionPolicy: 'Orphan',
+      manifests: [configMap('orphan-sel', { k: 'v' }, target)],
+    });
+    await rms.condition('orphan-sel', 'Applied', 'True');
+    expect(await objects2.configMap(target, 'orphan-sel')).toBeDefined();
+    expect(await objects1.configMap(target, 'orphan-sel')).toBeUndefined();
+
+    // Now r1 is selected instead of r2.
+    await rms.patch('orphan-sel', { spec: { clusterSelector: { matchLabels: { tier: 'a' } } } });
+    await eventually('applied to r1', () => objects1.configMap(target, 'orphan-sel'));
+    const left = await eventually('released in r2', async () => {
+      const cm = await objects2.configMap(target, 'orphan-sel');
+      return cm && !cm.metadata?.labels?.['clusterregistry.dev/manifest'] ? cm : undefined;
+    });
+    expect(left.data).toEqual({ k: 'v' });
+    expect(left.metadata?.annotations?.['clusterregistry.dev/remotemanifest']).toBeUndefined();
+    expect(managers(left)).not.toContain(`clusterregistry.dev/${ns}.orphan-sel:Apply`);
+    await eventually('only r1 reports', async () => {
+      const rm = await rms.read('orphan-sel');
+      return rm?.status?.clusters?.map((c) => c.cluster).join() === R1 && conditionOf(rm, 'Applied')?.status === 'True'
+        ? rm
+        : undefined;
+    });
+  });
+
   it('deleting it deletes what it applied, removing only its own finalizer', async () => {
     await rms.create(
       'doomed',
