@@ -28,7 +28,8 @@ export { ClusterClient, type ClusterClientOptions, type RequestOptions } from '.
 export { ManageKubeconfig } from './client/manage-kubeconfig.js';
 export { describeFailure, failureReason, KubeApiError, type FailureReason } from './client/errors.js';
 export { keyOf, objectKey, type InformerEvent, type KubeObject, type WatchSpec } from './cache/types.js';
-export type { InformerOptions } from './cache/informer.js';
+// An informer of its own, for kinds a reconciler learns of only at run time.
+export { Informer, type InformerOptions, type InformerState } from './cache/informer.js';
 
 // Running: the lifecycle owner, leader election, the process
 export { Orchestrator } from './lifecycle/orchestrator.js';
@@ -39,6 +40,7 @@ export { LeaderElectionGate, type LeaderElectionOptions } from './leader/leader-
 // The RemoteCluster API and its controller
 export { RemoteClusterReconciler } from './remotecluster/remote-cluster.reconciler.js';
 export type { RemoteClusterControllerOptions } from './remotecluster/options.js';
+export { sameConditions, setCondition } from './remotecluster/conditions.js';
 export {
   API_VERSION,
   FINALIZER,

@@ -4,6 +4,9 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { ClusterRegistryModule, type ManageKubeconfig } from '../index.js';
 import { PodSummaryReconciler } from './examples/pod-summary.reconciler.js';
 import { ProbeServer } from './probe.server.js';
+import { ManifestHub } from './remotemanifest/manifest-hub.js';
+import { ManifestStatusReconciler } from './remotemanifest/manifest-status.reconciler.js';
+import { RemoteManifestReconciler } from './remotemanifest/remote-manifest.reconciler.js';
 import { SETTINGS, type Settings } from './settings.js';
 
 export interface AppOptions {
@@ -18,8 +21,8 @@ export interface AppOptions {
 
 /**
  * The ready-made app: one composition of the library's public parts, configured from the
- * environment (see settings.ts): the RemoteCluster controller, leader election, /metrics on its
- * own port, /healthz and /readyz (ProbeServer), and the example reconciler.
+ * environment (see settings.ts): the RemoteCluster controller, RemoteManifests, leader election,
+ * /metrics on its own port, /healthz and /readyz (ProbeServer), and the example reconciler.
  */
 @Module({})
 export class AppModule {
@@ -30,13 +33,16 @@ export class AppModule {
     remoteProviders = [],
     providers = [],
   }: AppOptions): DynamicModule {
+    // RemoteManifests: the manage reconciler in the root, the status mirror in every cluster,
+    // and the hub where they meet, shared with the cluster contexts.
+    const manifests = settings.remoteManifests;
     return {
       module: AppModule,
       imports: [
         ClusterRegistryModule.forRoot({
           manageKubeConfig,
           // Remote reconcilers may read the app's settings (the namespace for their output).
-          remote: { share: [SETTINGS] },
+          remote: { share: manifests ? [SETTINGS, ManifestHub] : [SETTINGS] },
           connections: {
             allowInsecure: settings.allowInsecureKubeconfigTls,
             networks: { allow: settings.remoteAllowedNetworks, deny: settings.remoteDeniedNetworks },
@@ -67,9 +73,15 @@ export class AppModule {
           reconcilers: [...(settings.exampleReconcilers ? [PodSummaryReconciler] : []), ...remoteReconcilers],
           providers: remoteProviders,
         }),
+        ...(manifests ? [ClusterRegistryModule.forFeature({ reconcilers: [ManifestStatusReconciler] })] : []),
         TerminusModule.forRoot({ logger: false }),
       ],
-      providers: [{ provide: SETTINGS, useValue: settings }, ProbeServer, ...providers],
+      providers: [
+        { provide: SETTINGS, useValue: settings },
+        ProbeServer,
+        ...(manifests ? [ManifestHub, RemoteManifestReconciler] : []),
+        ...providers,
+      ],
       exports: [SETTINGS, ProbeServer],
     };
   }

@@ -39,6 +39,13 @@ export interface Settings {
   /** Largest answer a remote cluster may send to one request, and largest watch event. */
   maxResponseBytes: number;
   maxWatchEventBytes: number;
+  /** Run the RemoteManifest controllers (the CRD must be installed). */
+  remoteManifests: boolean;
+  /** Deleting a RemoteManifest waits this long at most for a cluster that cannot be cleaned
+   * (unreachable, not Ready); then what it applied there is left behind, with an Event. */
+  remoteManifestDeleteTimeoutMs: number;
+  /** RemoteManifests reconciled at once by the manage reconciler. */
+  remoteManifestConcurrency: number;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -94,6 +101,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     remoteDeniedNetworks: list(env, 'REMOTE_DENIED_NETWORKS'),
     maxResponseBytes: int(env, 'MAX_RESPONSE_BYTES', 32 * 1024 * 1024),
     maxWatchEventBytes: int(env, 'MAX_WATCH_EVENT_BYTES', 4 * 1024 * 1024),
+    remoteManifests: bool(env, 'REMOTE_MANIFESTS', true),
+    remoteManifestDeleteTimeoutMs: int(env, 'REMOTEMANIFEST_DELETE_TIMEOUT_MS', 60_000),
+    remoteManifestConcurrency: Math.max(1, int(env, 'REMOTEMANIFEST_CONCURRENCY', 8)),
   };
   if (settings.renewDeadlineMs >= settings.leaseDurationMs) {
     throw new Error('RENEW_DEADLINE_MS must be shorter than LEASE_DURATION_MS');

@@ -66,7 +66,12 @@ export class ControllerManager {
 
   add(reconciler: DiscoveredReconciler): void {
     if (this.started) throw new Error('ControllerManager: add() after start()');
-    const informer = this.informer(reconciler.options);
+    const { apiVersion, kind } = reconciler.options;
+    if (!apiVersion !== !kind) {
+      throw new Error(`reconciler ${reconciler.options.name}: give both apiVersion and kind, or neither`);
+    }
+    // Without a primary kind the keys come from sources and secondary watches only.
+    const informer = apiVersion && kind ? this.informer({ ...reconciler.options, apiVersion, kind }) : undefined;
     const secondary = (reconciler.options.watches ?? []).map((w) => this.informer(w));
     this.controllers.push(
       new Controller(reconciler, { ...this.deps, informer, secondary, onHealthChange: () => this.changed() }),

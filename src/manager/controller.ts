@@ -25,7 +25,8 @@ export interface ControllerHealth {
 export interface ControllerDeps {
   cluster: string;
   client: ClusterClient;
-  informer: Informer;
+  /** The primary kind's informer; none for a reconciler fed by sources and watches only. */
+  informer?: Informer;
   /** Informers of the reconciler's `watches`, in the same order. */
   secondary: Informer[];
   limiter: FairLimiter;
@@ -35,7 +36,11 @@ export interface ControllerDeps {
   onHealthChange?: () => void;
 }
 
-function readerOf(informer: Informer): CacheReader {
+/** What a reconciler without a primary kind reads as its cache. */
+const EMPTY: CacheReader = { get: () => undefined, list: () => [] };
+
+function readerOf(informer: Informer | undefined): CacheReader {
+  if (!informer) return EMPTY;
   const store = informer.store;
   return { get: (ns, name) => store.getByName(ns, name), list: (ns) => store.list(ns) };
 }
@@ -78,12 +83,15 @@ export class Controller {
    * informer it reads has synced. */
   start(): void {
     const predicate = this.reconciler.options.predicate;
-    this.unsubscribes.push(
-      this.deps.informer.on((event: InformerEvent) => {
-        if (predicate && !predicate(event)) return;
-        this.queue.add(objectKey(event.object));
-      }),
-    );
+    const primary = this.deps.informer;
+    if (primary) {
+      this.unsubscribes.push(
+        primary.on((event: InformerEvent) => {
+          if (predicate && !predicate(event)) return;
+          this.queue.add(objectKey(event.object));
+        }),
+      );
+    }
     (this.reconciler.options.watches ?? []).forEach((watch, i) => {
       const enqueue = (obj: KubeObject): void => {
         for (const ref of watch.map(obj, this.cache)) this.queue.add(keyOf(ref.namespace, ref.name));
@@ -101,14 +109,14 @@ export class Controller {
       );
     });
     // Objects cached before this controller subscribed (a shared informer) still get reconciled.
-    for (const key of this.deps.informer.store.keys()) this.queue.add(key);
+    for (const key of primary?.store.keys() ?? []) this.queue.add(key);
     void this.startWhenSynced();
   }
 
   private async startWhenSynced(): Promise<void> {
     const signal = this.abort.signal;
     try {
-      await Promise.all([this.deps.informer, ...this.deps.secondary].map((i) => i.waitForSync(signal)));
+      await Promise.all(this.informers().map((i) => i.waitForSync(signal)));
     } catch {
       return; // stopped before the caches synced
     }
@@ -116,9 +124,10 @@ export class Controller {
       this.unsubscribes.push(source((ref) => this.queue.add(keyOf(ref.namespace, ref.name))));
     }
     const resyncMs = this.reconciler.options.resyncMs;
-    if (resyncMs) {
+    const primary = this.deps.informer;
+    if (resyncMs && primary) {
       this.deps.scheduler.every(this.resyncName, resyncMs, () => {
-        for (const key of this.deps.informer.store.keys()) this.queue.add(key);
+        for (const key of primary.store.keys()) this.queue.add(key);
       });
     }
     const concurrency = Math.max(1, this.reconciler.options.concurrency ?? 1);
@@ -222,10 +231,13 @@ export class Controller {
     }
   }
 
+  /** Every cache this controller reads: its primary kind's (if any) and its secondary watches'. */
+  private informers(): Informer[] {
+    return this.deps.informer ? [this.deps.informer, ...this.deps.secondary] : this.deps.secondary;
+  }
+
   private cacheOf(apiVersion: string, kind: string): CacheReader | undefined {
-    const informer = [this.deps.informer, ...this.deps.secondary].find(
-      (i) => i.spec.apiVersion === apiVersion && i.spec.kind === kind,
-    );
+    const informer = this.informers().find((i) => i.spec.apiVersion === apiVersion && i.spec.kind === kind);
     return informer ? readerOf(informer) : undefined;
   }
 

@@ -53,7 +53,15 @@ export interface Reconcile<T extends KubeObject = KubeObject> {
   reconcilerOptions?(): Partial<ReconcilerOptions>;
 }
 
-export interface ReconcilerOptions extends WatchSpec {
+/**
+ * What a reconciler watches and how it runs. `apiVersion` and `kind` name its primary kind, whose
+ * objects are its keys; omit both for a reconciler whose keys come only from `sources` and
+ * `watches` (controller-runtime's controllers built on channel sources): its `ctx.cache` is empty
+ * and its keys may name objects that live elsewhere (in the manage cluster, say).
+ */
+export interface ReconcilerOptions extends Omit<WatchSpec, 'apiVersion' | 'kind'> {
+  apiVersion?: string;
+  kind?: string;
   /** Controller name in logs and metrics (default: the class name). Unique per cluster. */
   name?: string;
   /** Reconciles running at once for this controller in one cluster (default 1). */

@@ -1,10 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, KubernetesObjectApi, loadAllYaml, loadYaml, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  loadAllYaml,
+  loadYaml,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { ClusterClient } from '../../src/client/cluster-client.js';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { fetchText } from '../../src/envtest/http.js';
 import { ManageApi, probeUrl, runMain, stopProcess as stop, waitOutput, type MainProcess } from '../support/app.js';
 import { testClusters, uniqueName } from '../support/clusters.js';
+import { configMap, ManifestApi, RemoteObjects } from '../support/manifests.js';
 import { eventually } from '../support/poll.js';
 import { testPod } from '../support/recorder.js';
 
@@ -45,30 +54,39 @@ async function applyDeploy(): Promise<number> {
       await objects.patch(doc, undefined, undefined, 'clusterregistry-test', true, 'application/apply-patch+yaml');
       applied++;
     }
-    // The CRD must be served before objects of it can be created.
+    // The CRDs must be served before objects of them can be created.
     if (file === 'crd.yaml') {
-      await eventually('CRD established', async () => {
-        const crd = (await objects.read({
-          apiVersion: 'apiextensions.k8s.io/v1',
-          kind: 'CustomResourceDefinition',
-          metadata: { name: 'remoteclusters.clusterregistry.dev' },
-        })) as { status?: { conditions?: { type: string; status: string }[] } };
-        return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
-      });
+      for (const name of ['remoteclusters.clusterregistry.dev', 'remotemanifests.clusterregistry.dev']) {
+        await eventually(`CRD ${name} established`, async () => {
+          const crd = (await objects.read({
+            apiVersion: 'apiextensions.k8s.io/v1',
+            kind: 'CustomResourceDefinition',
+            metadata: { name },
+          })) as { status?: { conditions?: { type: string; status: string }[] } };
+          return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
+            ? true
+            : undefined;
+        });
+      }
     }
   }
   return applied;
 }
 
-/** The app as the Deployment runs it: the deploy ServiceAccount's token, the deploy namespace. */
-async function runAsDeployed(shard: string): Promise<MainProcess> {
+/** A token of the deploy ServiceAccount. */
+async function deployToken(): Promise<string> {
   const token = await manage.core.createNamespacedServiceAccountToken({
     namespace: DEPLOY_NS,
     name: 'clusterregistry',
     body: { spec: { audiences: [], expirationSeconds: 3600 } },
   });
   expect(token.status?.token).toBeTruthy();
-  const app = runMain(tokenKubeconfig(token.status!.token!), {
+  return token.status!.token!;
+}
+
+/** The app as the Deployment runs it: the deploy ServiceAccount's token, the deploy namespace. */
+async function runAsDeployed(shard: string): Promise<MainProcess> {
+  const app = runMain(tokenKubeconfig(await deployToken()), {
     POD_NAMESPACE: DEPLOY_NS,
     POD_NAME: `${shard}-pod`,
     PROBE_PORT: '0',
@@ -94,7 +112,7 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
   });
 
   it('applies every manifest of deploy/ as it is', async () => {
-    expect(applied).toBe(9);
+    expect(applied).toBe(10);
     const objects = clusters.manage.kubeConfig().makeApiClient(KubernetesObjectApi);
     const deployment = (await objects.read({
       apiVersion: 'apps/v1',
@@ -125,6 +143,42 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
     );
     const ready = await fetchText(`${probeUrl(app)!}/readyz`);
     expect(ready.status).toBe(200);
+
+    // A RemoteManifest with the same token: finalizer, status by server-side apply, removal.
+    const rms = new ManifestApi(manage.kc, DEPLOY_NS);
+    const rm = `${shard}-rm`;
+    await rms.create(rm, { cluster: name, manifests: [configMap(rm, { k: 'v' }, 'default')] });
+    await rms.condition(rm, 'Applied', 'True', 'Applied');
+    const remote = new RemoteObjects(remote1.kubeConfig(), 'deploy-remote-1');
+    try {
+      expect(await remote.configMap('default', rm)).toBeDefined();
+      await rms.delete(rm);
+      await rms.gone(rm);
+      await remote.gone('default', rm);
+    } finally {
+      await remote.close();
+    }
+    // The Event that says what a deletion left behind may go to any RemoteManifest's namespace.
+    const sa = new KubeConfig();
+    sa.loadFromString(tokenKubeconfig(await deployToken()));
+    const client = new ClusterClient({ name: 'sa', kubeConfig: sa });
+    try {
+      const review = await client.request<{ status?: { allowed?: boolean } }>(
+        'POST',
+        '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+        {
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: { resourceAttributes: { namespace: 'default', resource: 'events', verb: 'create' } },
+          },
+        },
+      );
+      expect(review.status?.allowed).toBe(true);
+    } finally {
+      await client.close();
+    }
+
     await manage.deleteRemoteCluster(name);
     await manage.gone(name);
     expect(app.output()).not.toMatch(/forbidden/i);

@@ -30,6 +30,9 @@ describe('loadSettings', () => {
       remoteDeniedNetworks: [],
       maxResponseBytes: 32 * 1024 * 1024,
       maxWatchEventBytes: 4 * 1024 * 1024,
+      remoteManifests: true,
+      remoteManifestDeleteTimeoutMs: 60_000,
+      remoteManifestConcurrency: 8,
     });
     expect(loadSettings({}).identity).toBe(`local-${process.pid}`);
   });
@@ -43,6 +46,13 @@ describe('loadSettings', () => {
     expect(
       loadSettings({ REMOTE_DENIED_NETWORKS: ' 10.0.0.0/8, fd00::/8 ,', ALLOW_INSECURE_KUBECONFIG_TLS: 'true' }),
     ).toMatchObject({ remoteDeniedNetworks: ['10.0.0.0/8', 'fd00::/8'], allowInsecureKubeconfigTls: true });
+    expect(
+      loadSettings({
+        REMOTE_MANIFESTS: 'no',
+        REMOTEMANIFEST_DELETE_TIMEOUT_MS: '3000',
+        REMOTEMANIFEST_CONCURRENCY: '0',
+      }),
+    ).toMatchObject({ remoteManifests: false, remoteManifestDeleteTimeoutMs: 3_000, remoteManifestConcurrency: 1 });
     expect(() => loadSettings({ PROBE_PORT: 'eighty' })).toThrow(/PROBE_PORT/);
     expect(() => loadSettings({ LEADER_ELECTION: 'maybe' })).toThrow(/LEADER_ELECTION/);
     expect(() => loadSettings({ RENEW_DEADLINE_MS: '20000', LEASE_DURATION_MS: '15000' })).toThrow(/RENEW_DEADLINE_MS/);

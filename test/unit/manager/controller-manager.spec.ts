@@ -141,6 +141,29 @@ describe('ControllerManager', () => {
     expect(() => m.add(reconciler('late'))).toThrow('add() after start()');
   });
 
+  it('runs a reconciler without a primary kind on its sources and watches only, with an empty cache', async () => {
+    fake.onList(SECRETS, page([obj('s')], '20'));
+    fake.onWatch(SECRETS, new WatchStream());
+    let enqueue: ((ref: { namespace?: string; name: string }) => void) | undefined;
+    const sourced = reconciler('sourced', {
+      apiVersion: undefined,
+      kind: undefined,
+      watches: [{ ...secretWatch, map: (s) => [{ namespace: 'elsewhere', name: `from-${s.metadata!.name}` }] }],
+      sources: [(fn) => ((enqueue = fn), () => undefined)],
+    });
+    const m = create(sourced);
+    m.start();
+    await until(() => enqueue !== undefined && reconciled.length === 1);
+    enqueue!({ namespace: 'manage-ns', name: 'rm' });
+    await until(() => reconciled.length === 2);
+
+    // No list of a primary kind: only the secondary watch's.
+    expect(fake.sent(isList)).toEqual([`GET ${SECRETS}?limit=500`]);
+    expect(reconciled).toEqual(['sourced:elsewhere/from-s', 'sourced:manage-ns/rm']);
+    expect(m.status().watches.map((w) => w.kind)).toEqual(['Secret']);
+    expect(() => create(reconciler('half', { kind: undefined }))).toThrow('give both apiVersion and kind, or neither');
+  });
+
   it('is synced only once every watch has listed', async () => {
     let answer!: () => void;
     fake.onList(CONFIGMAPS, page([], '10'));

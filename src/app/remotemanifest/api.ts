@@ -1,0 +1,94 @@
+import { API_VERSION, type Condition, type KubeObject } from '../../index.js';
+
+/** The RemoteManifest API (namespaced, clusterregistry.dev/v1alpha1; CRD in deploy/crd.yaml). */
+export const RM_API_VERSION = API_VERSION;
+export const RM_KIND = 'RemoteManifest';
+export const RM_PLURAL = 'remotemanifests';
+/** Ours only: added before anything is applied, removed (alone) once what was applied is gone. */
+export const RM_FINALIZER = 'clusterregistry.dev/remotemanifest';
+
+export type DeletionPolicy = 'Delete' | 'Orphan';
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
+}
+
+/** A value to copy back from each applied object (of `kind`, when given) into its status. */
+export interface FeedbackRule {
+  name: string;
+  /** A JSONPath subset: `.status.readyReplicas`, `.spec.ports[0].port`,
+   * `.status.conditions[?(@.type=="Ready")].status`. Only scalar values are copied. */
+  jsonPath: string;
+  kind?: string;
+}
+
+export interface RemoteManifestSpec {
+  /** A RemoteCluster by name; or clusterSelector (exactly one of the two). */
+  cluster?: string;
+  clusterSelector?: LabelSelector;
+  manifests?: KubeObject[];
+  /** What happens to applied objects when they leave the RemoteManifest (default Delete). */
+  deletionPolicy?: DeletionPolicy;
+  statusFeedback?: FeedbackRule[];
+}
+
+/** A condition an applied object reports in its own status, as mirrored. */
+export interface ObjectCondition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+
+/** One object in one cluster: the outcome of its apply, and its state as the cluster shows it. */
+export interface ObjectStatus {
+  apiVersion: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+  /** The last apply went through. */
+  applied: boolean;
+  /** Applied, or why not: the apiserver's Status reason (Invalid, Forbidden…), KindNotServed,
+   * Conflict (another RemoteManifest applied it), AlreadyExists (nobody did: never taken over). */
+  reason: string;
+  message?: string;
+  generation?: number;
+  observedGeneration?: number;
+  conditions?: ObjectCondition[];
+  feedback?: Record<string, string>;
+}
+
+/** What one cluster reports; written by that cluster's own field manager only. */
+export interface ClusterManifestStatus {
+  cluster: string;
+  /** The RemoteManifest generation whose apply this reports. */
+  observedGeneration: number;
+  objects: ObjectStatus[];
+}
+
+export interface RemoteManifestStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  summary?: { clusters: number; objects: number; applied: number; available: number };
+  clusters?: ClusterManifestStatus[];
+}
+
+export interface RemoteManifest extends KubeObject {
+  spec: RemoteManifestSpec;
+  status?: RemoteManifestStatus;
+}
+
+/** namespace/name: the key of a RemoteManifest in queues, the hub and annotations. */
+export function manifestKey(rm: { metadata?: { namespace?: string; name?: string } }): string {
+  return `${rm.metadata?.namespace ?? ''}/${rm.metadata?.name ?? ''}`;
+}
+
+export function splitManifestKey(key: string): { namespace: string; name: string } {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+export function rmPath(namespace: string, name: string): string {
+  return `/apis/${RM_API_VERSION}/namespaces/${encodeURIComponent(namespace)}/${RM_PLURAL}/${encodeURIComponent(name)}`;
+}

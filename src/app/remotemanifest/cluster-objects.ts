@@ -1,0 +1,205 @@
+import { describeFailure, failureReason, KubeApiError, type ClusterClient, type KubeObject } from '../../index.js';
+import type { DeletionPolicy } from './api.js';
+import { UNKNOWN, type ApplyResult, type ClusterSide } from './manifest-hub.js';
+import {
+  applyManager,
+  desiredObject,
+  idOf,
+  labelValue,
+  MANIFEST_ANNOTATION,
+  MANIFEST_LABEL,
+  ownership,
+  type ObjectId,
+  type Ownership,
+} from './markers.js';
+
+/** Every request to a remote cluster ends by then: an unreachable cluster fails, not hangs. */
+export const REMOTE_REQUEST_TIMEOUT_MS = 15_000;
+
+/** How a kind is served, as the cluster's discovery tells (ClusterClient.resources). */
+type Resource = Awaited<ReturnType<ClusterClient['resources']['resolve']>>;
+
+function objectPath(resource: Resource, namespace: string | undefined, name: string): string {
+  const prefix = resource.apiVersion.includes('/') ? `/apis/${resource.apiVersion}` : `/api/${resource.apiVersion}`;
+  const ns = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  return `${prefix}${ns}/${resource.plural}/${encodeURIComponent(name)}`;
+}
+
+/** A JSON pointer segment (RFC 6901): label keys hold slashes. */
+const pointer = (segment: string): string => segment.replace(/~/g, '~0').replace(/\//g, '~1');
+
+const is = (err: unknown, status: number): boolean => err instanceof KubeApiError && err.status === status;
+
+/** The apiserver's Status reason ("Invalid", "Forbidden"…) when it gave one, else ours. */
+function reasonOf(err: unknown): string {
+  if (err instanceof KubeApiError && err.statusReason) return err.statusReason;
+  return failureReason(err);
+}
+
+export type Released = 'removed' | 'absent' | 'not-ours';
+
+/**
+ * One RemoteManifest's objects in one cluster: server-side apply under the RemoteManifest's own
+ * field manager, and removal (delete or orphan) of what it applied. It never changes an object
+ * that another RemoteManifest applied, nor one that none applied.
+ */
+export class ClusterObjects {
+  private readonly manager: string;
+
+  constructor(
+    /** The cluster's client, scoped to the reconcile's signal. */
+    private readonly client: ClusterClient,
+    /** The cluster's watches of applied objects, when its remote side is running. */
+    private readonly side: ClusterSide | undefined,
+    private readonly rm: { namespace: string; name: string },
+    private readonly timeoutMs = REMOTE_REQUEST_TIMEOUT_MS,
+  ) {
+    this.manager = applyManager(rm.namespace, rm.name);
+  }
+
+  /** Where a manifest lands: namespaced kinds default to "default", cluster-scoped ones have none. */
+  async locate(manifest: KubeObject): Promise<{ id: ObjectId; resource: Resource }> {
+    const resource = await this.client.resources.resolve(manifest.apiVersion!, manifest.kind!);
+    const namespace = resource.namespaced ? manifest.metadata?.namespace || 'default' : undefined;
+    return { id: { ...idOf(manifest), namespace }, resource };
+  }
+
+  /** Applies one manifest; every failure is its result, never an exception. */
+  async apply(manifest: KubeObject): Promise<ApplyResult> {
+    let id = idOf(manifest);
+    let desired: KubeObject | undefined;
+    let force = false;
+    try {
+      const located = await this.locate(manifest);
+      id = located.id;
+      desired = desiredObject(manifest, this.rm, id.namespace);
+      const path = objectPath(located.resource, id.namespace, id.name);
+      const owner = await this.ownerOf(id, path);
+      if (owner.owner === 'other') {
+        return this.failed(id, desired, 'Conflict', `already applied by RemoteManifest ${owner.by}; not taken over`);
+      }
+      if (owner.owner === 'none') {
+        const message =
+          `exists and no RemoteManifest applied it, so it is left alone ` +
+          `(label it ${MANIFEST_LABEL}=${labelValue(this.rm.namespace, this.rm.name)} to hand it over)`;
+        return this.failed(id, desired, 'AlreadyExists', message);
+      }
+      // Our own object: force takes back fields someone edited (drift). A new one: no force, so
+      // a RemoteManifest that created it meanwhile makes this a conflict, not a takeover.
+      force = owner.owner === 'self';
+      const applied = await this.client.request<KubeObject>('PATCH', path, {
+        query: { fieldManager: this.manager, force },
+        body: desired,
+        contentType: 'application/apply-patch+yaml',
+        timeoutMs: this.timeoutMs,
+      });
+      return {
+        id,
+        desired,
+        applied: true,
+        reason: 'Applied',
+        uid: applied?.metadata?.uid,
+        generation: applied?.metadata?.generation,
+      };
+    } catch (err) {
+      if (is(err, 409) && !force) return this.failed(id, desired, 'Conflict', describeFailure(err));
+      return this.failed(id, desired, reasonOf(err), describeFailure(err));
+    }
+  }
+
+  /**
+   * Removes what this RemoteManifest applied: deletes it, or with Orphan leaves it without our
+   * markers and our field manager (no RemoteManifest owns it any more). An object that is not
+   * ours is not touched. Request failures throw (the cluster could not be cleaned).
+   */
+  async release(id: ObjectId, policy: DeletionPolicy): Promise<Released> {
+    let resource: Resource;
+    try {
+      resource = await this.client.resources.resolve(id.apiVersion, id.kind);
+    } catch (err) {
+      if (failureReason(err) === 'KindNotServed') return 'absent'; // the kind went away, and its objects
+      throw err;
+    }
+    const path = objectPath(resource, resource.namespaced ? id.namespace : undefined, id.name);
+    // Deleting needs only the uid, which a cached object has; orphaning needs managedFields.
+    const cached = policy === 'Delete' ? this.side?.cached(id) : UNKNOWN;
+    const live = cached !== UNKNOWN && cached !== undefined ? cached : await this.read(path);
+    if (!live) return 'absent';
+    if (ownership(live, this.rm.namespace, this.rm.name).owner !== 'self') return 'not-ours';
+    try {
+      if (policy === 'Delete') {
+        await this.client.request('DELETE', path, {
+          // The uid precondition: an object recreated meanwhile by someone else is not ours.
+          body: {
+            apiVersion: 'v1',
+            kind: 'DeleteOptions',
+            propagationPolicy: 'Background',
+            preconditions: { uid: live.metadata?.uid },
+          },
+          timeoutMs: this.timeoutMs,
+        });
+      } else {
+        await this.client.request('PATCH', path, {
+          body: this.orphanPatch(live),
+          contentType: 'application/json-patch+json',
+          timeoutMs: this.timeoutMs,
+        });
+      }
+      return 'removed';
+    } catch (err) {
+      // Gone meanwhile, or replaced (uid precondition, test op): either way not ours to touch.
+      if (is(err, 404)) return 'absent';
+      if (is(err, 409) || is(err, 422)) return 'not-ours';
+      throw err;
+    }
+  }
+
+  private async read(path: string, fromCache = false): Promise<KubeObject | undefined> {
+    try {
+      // resourceVersion=0: served from the apiserver's watch cache, not etcd.
+      const query = fromCache ? { resourceVersion: '0' } : undefined;
+      return await this.client.request<KubeObject>('GET', path, { query, timeoutMs: this.timeoutMs });
+    } catch (err) {
+      if (is(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Who applied the object at `path`, from the watch when it knows, else from the API. */
+  private async ownerOf(id: ObjectId, path: string): Promise<Ownership | { owner: 'absent' }> {
+    const cached = this.side?.cached(id);
+    // The watch sees only labelled objects: one it lacks may still exist, unlabelled. The read
+    // may be a moment stale; an object created meanwhile by anyone else makes the apply (without
+    // force) a conflict as soon as a value differs.
+    if (cached !== UNKNOWN && cached !== undefined) return ownership(cached, this.rm.namespace, this.rm.name);
+    const live = await this.read(path, true);
+    return live ? ownership(live, this.rm.namespace, this.rm.name) : { owner: 'absent' };
+  }
+
+  /** Guarded by uid and by the values it removes: it fails (409/422) rather than touch another's. */
+  private orphanPatch(live: KubeObject): object[] {
+    const ops: object[] = [{ op: 'test', path: '/metadata/uid', value: live.metadata?.uid }];
+    const meta = live.metadata ?? {};
+    for (const [field, key] of [
+      ['labels', MANIFEST_LABEL],
+      ['annotations', MANIFEST_ANNOTATION],
+    ] as const) {
+      const value = meta[field]?.[key];
+      if (value === undefined) continue;
+      const at = `/metadata/${field}/${pointer(key)}`;
+      ops.push({ op: 'test', path: at, value }, { op: 'remove', path: at });
+    }
+    // Our field manager goes too, last index first, so nothing claims the fields any more.
+    const managed = (meta.managedFields ?? []) as { manager?: string }[];
+    for (let i = managed.length - 1; i >= 0; i--) {
+      if (managed[i]?.manager !== this.manager) continue;
+      const at = `/metadata/managedFields/${i}`;
+      ops.push({ op: 'test', path: `${at}/manager`, value: this.manager }, { op: 'remove', path: at });
+    }
+    return ops;
+  }
+
+  private failed(id: ObjectId, desired: KubeObject | undefined, reason: string, message: string): ApplyResult {
+    return { id, desired, applied: false, reason, message };
+  }
+}

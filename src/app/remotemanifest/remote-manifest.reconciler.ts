@@ -1,0 +1,477 @@
+import { Inject, Logger } from '@nestjs/common';
+import {
+  API_VERSION,
+  ClusterNotRunningError,
+  describeFailure,
+  failureReason,
+  KIND,
+  KubeApiError,
+  Reconciler,
+  RemoteClusterRegistry,
+  sameConditions,
+  setCondition,
+  type CacheReader,
+  type ClusterClient,
+  type KubeObject,
+  type Reconcile,
+  type ReconcileContext,
+  type ReconcileRequest,
+  type ReconcilerOptions,
+  type ReconcileResult,
+} from '../../index.js';
+import { SETTINGS, type Settings } from '../settings.js';
+import {
+  manifestKey,
+  RM_API_VERSION,
+  RM_FINALIZER,
+  RM_KIND,
+  rmPath,
+  splitManifestKey,
+  type ClusterManifestStatus,
+  type RemoteManifest,
+} from './api.js';
+import { ApplyState } from './apply-state.js';
+import { ClusterObjects, REMOTE_REQUEST_TIMEOUT_MS } from './cluster-objects.js';
+import { ManifestEvents } from './events.js';
+import { parseJsonPath } from './json-path.js';
+import { ManifestHub, type ApplyResult } from './manifest-hub.js';
+import { describeId, idKey, idOf, type ObjectId } from './markers.js';
+import { concerns, selectTargets } from './selection.js';
+import { retireClusterEntry, writeSummary } from './status-writes.js';
+import { summarize, type Target } from './summary.js';
+
+/** Failures of the cluster rather than of an object. */
+const UNREACHABLE = new Set(['Unreachable', 'Timeout', 'Aborted', 'NetworkNotAllowed', 'ProxyRefused', 'TLSError']);
+
+/** Answers that say an object is not there for us, as opposed to a cluster we cannot reach. */
+const REFUSALS = new Set(['KindNotServed', 'Forbidden', 'NotFound', 'Error']);
+
+/** How long clusters may take to report before the status says Progressing. */
+const PROGRESS_GRACE_MS = 2_000;
+
+/** Cluster-scoped kinds others depend on go first, and are removed last. */
+const FIRST = new Set(['Namespace', 'CustomResourceDefinition']);
+
+interface Ref {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/**
+ * The manage reconciler of RemoteManifests: it picks the clusters, applies the manifests to each
+ * Ready one through the registry (`withClient`), removes what is no longer wanted, publishes what
+ * it applied to the hub (the clusters' remote reconcilers mirror it into status), and sums the
+ * clusters' reports up in Applied, Available and Degraded. Deleting a RemoteManifest removes
+ * what it applied; a cluster that cannot be reached holds that up for a bounded time only.
+ */
+@Reconciler({
+  apiVersion: RM_API_VERSION,
+  kind: RM_KIND,
+  name: 'remotemanifest',
+  timeoutMs: 120_000,
+  backoff: { baseMs: 500, maxMs: 60_000 },
+})
+export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
+  private readonly logger = new Logger('RemoteManifest');
+  private readonly state = new ApplyState();
+  private readonly events: ManifestEvents;
+
+  constructor(
+    private readonly registry: RemoteClusterRegistry,
+    @Inject(ManifestHub) private readonly hub: ManifestHub,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {
+    this.events = new ManifestEvents(settings.identity);
+  }
+
+  reconcilerOptions(): Partial<ReconcilerOptions> {
+    return {
+      concurrency: this.settings.remoteManifestConcurrency,
+      watches: [
+        {
+          // Ready changes (and labels, for selectors) bring the RemoteManifests concerned back.
+          apiVersion: API_VERSION,
+          kind: KIND,
+          labelSelector: this.settings.remoteClusterSelector,
+          map: (rc, primary) =>
+            (primary.list() as RemoteManifest[])
+              .filter((rm) => concerns(rm, rc.metadata?.name ?? '', rc.metadata?.labels))
+              .map((rm) => ({ namespace: rm.metadata!.namespace, name: rm.metadata!.name! })),
+        },
+      ],
+      sources: [
+        (enqueue) =>
+          this.hub.onEvent((event) => {
+            const keys = event.type === 'drift' ? [event.key] : this.state.keysOf(event.cluster);
+            for (const key of keys) {
+              this.state.mark(key, event.cluster);
+              enqueue(splitManifestKey(key));
+            }
+          }),
+      ],
+    };
+  }
+
+  async reconcile(request: ReconcileRequest, ctx: ReconcileContext<RemoteManifest>): Promise<ReconcileResult> {
+    const rm = ctx.cache.get(request.namespace, request.name);
+    const key = `${request.namespace}/${request.name}`;
+    if (!rm) {
+      // Gone from the API, so our finalizer was removed: nothing of it is left to do.
+      this.forget(key);
+      return;
+    }
+    const clusters = ctx.cacheOf(API_VERSION, KIND)!;
+    if (rm.metadata?.deletionTimestamp) return this.finalize(rm, key, clusters, ctx);
+    if (!rm.metadata?.finalizers?.includes(RM_FINALIZER)) await this.addFinalizer(rm, ctx.client);
+
+    const { targets, emptySelector } = selectTargets(rm, clusters, this.registry);
+    this.state.selected(
+      key,
+      targets.map((t) => t.cluster),
+    );
+    const releasing = await this.releaseUnselected(rm, key, targets, clusters, ctx);
+    await Promise.all(targets.filter((t) => t.state === 'Ready').map((t) => this.applyTo(rm, key, t.cluster, ctx)));
+    const recheck = await this.sumUp(rm, key, targets, emptySelector, releasing, ctx.client);
+    const retry = this.state.nextRetry(key);
+    if (!recheck || !retry) return recheck ?? retry;
+    return { requeueAfterMs: Math.min(recheck.requeueAfterMs, retry.requeueAfterMs) };
+  }
+
+  /** Applies every manifest to one cluster, unless nothing asks for it, and publishes the outcome. */
+  private async applyTo(rm: RemoteManifest, key: string, cluster: string, ctx: ReconcileContext): Promise<void> {
+    const ref = refOf(rm);
+    const generation = rm.metadata?.generation ?? 0;
+    if (!this.state.needsApply(key, cluster, generation, ref.uid)) return;
+    const seen = this.state.marks(key, cluster);
+    const before = this.state.get(key, cluster);
+    let outcome: { results: ApplyResult[]; pending: ObjectId[] };
+    try {
+      outcome = await this.registry.withClient(cluster, async (client) => {
+        const objects = new ClusterObjects(client.withSignal(ctx.signal), this.hub.side(cluster), ref);
+        const results: ApplyResult[] = [];
+        const listed = new Set<string>();
+        let unreachable: ApplyResult | undefined;
+        for (const manifest of ordered(rm.spec?.manifests ?? [])) {
+          const result =
+            invalid(manifest, listed) ??
+            // A cluster that did not answer for one object is not asked again for each of the
+            // others: the reconcile stays within its deadline, the retry comes with backoff.
+            (unreachable ? { ...unreachable, id: idOf(manifest), desired: undefined } : await objects.apply(manifest));
+          if (UNREACHABLE.has(result.reason)) unreachable ??= result;
+          results.push(result);
+        }
+        // Published before anything is pruned, so the cluster never takes a removal of ours for drift.
+        this.hub.publish(cluster, {
+          key,
+          uid: ref.uid,
+          generation,
+          results,
+          feedback: rm.spec?.statusFeedback ?? [],
+        });
+        // What was applied before and is no longer in the list goes.
+        const wanted = new Set(results.map((r) => idKey(r.id)));
+        const stale = this.appliedBefore(rm, key, cluster).filter((id) => !wanted.has(idKey(id)));
+        const pending: ObjectId[] = [];
+        for (const id of stale.reverse()) {
+          if (unreachable) {
+            pending.push(id);
+            continue;
+          }
+          try {
+            await objects.release(id, rm.spec?.deletionPolicy ?? 'Delete');
+          } catch (err) {
+            pending.push(id);
+            this.logger.warn(`${key}: could not remove ${describeId(id)} from ${cluster}: ${describeFailure(err)}`);
+            if (UNREACHABLE.has(failureReason(err))) unreachable = { id, applied: false, reason: failureReason(err) };
+          }
+        }
+        return { results, pending };
+      });
+    } catch (err) {
+      // Stopping right now: its RemoteCluster's next Ready brings this back.
+      if (err instanceof ClusterNotRunningError) return;
+      throw err;
+    }
+    if (ctx.signal.aborted) return;
+    this.state.applied(key, cluster, { generation, uid: ref.uid, seen, ...outcome });
+    // Said once per change: a conflict retried every minute is not news every minute.
+    const failures = (results: ApplyResult[] = []): string =>
+      results
+        .filter((r) => !r.applied)
+        .map((r) => `${describeId(r.id)}: ${r.reason}`)
+        .join('; ');
+    const now = failures(outcome.results);
+    if (now && now !== failures(before?.results)) this.logger.warn(`${key}: not applied to ${cluster}: ${now}`);
+  }
+
+  /** Objects this RemoteManifest may have in `cluster`: from its status, this process's applies,
+   * and the cluster's watches. Removal checks each one's owner, so a guess costs a read only. */
+  private appliedBefore(rm: RemoteManifest, key: string, cluster: string): ObjectId[] {
+    const ids = new Map<string, ObjectId>();
+    const add = (id: ObjectId): void => void ids.set(idKey(id), id);
+    entryOf(rm, cluster)
+      ?.objects.filter((o) => o.applied)
+      .forEach(add);
+    const applied = this.state.get(key, cluster);
+    applied?.results.filter((r) => r.applied).forEach((r) => add(r.id));
+    applied?.pending.forEach(add);
+    this.hub.side(cluster)?.objectsOf(key).forEach(add);
+    return [...ids.values()];
+  }
+
+  /** Clusters applied to before that are no longer selected: their objects go (or are orphaned). */
+  private async releaseUnselected(
+    rm: RemoteManifest,
+    key: string,
+    targets: Target[],
+    clusters: CacheReader,
+    ctx: ReconcileContext,
+  ): Promise<{ cluster: string; message: string }[]> {
+    // A cluster whose RemoteCluster is gone is no longer selected, even when named: what was
+    // applied there is out of reach and its report is stale.
+    const selected = new Set(targets.filter((t) => t.state !== 'NotFound').map((t) => t.cluster));
+    const previous = new Set([
+      ...(rm.status?.clusters ?? []).map((c) => c.cluster),
+      ...this.state.clusters(key),
+      ...this.hub.clustersOf(key),
+    ]);
+    const releasing: { cluster: string; message: string }[] = [];
+    for (const cluster of [...previous].filter((c) => !selected.has(c))) {
+      this.hub.withdraw(cluster, key);
+      try {
+        await this.release(rm, key, cluster, ctx, REMOTE_REQUEST_TIMEOUT_MS);
+      } catch (err) {
+        const since = this.state.releaseSince(key, cluster);
+        const rc = clusters.get(undefined, cluster);
+        const gone = !rc || !!rc.metadata?.deletionTimestamp;
+        if (!gone && Date.now() - since < this.settings.remoteManifestDeleteTimeoutMs) {
+          releasing.push({ cluster, message: describeFailure(err) });
+          continue;
+        }
+        await this.leftBehind(rm, key, cluster, describeFailure(err), ctx.client);
+      }
+      if (entryOf(rm, cluster)) await retireClusterEntry(ctx.client, refOf(rm), cluster);
+      this.state.drop(key, cluster);
+    }
+    return releasing;
+  }
+
+  /** Removes (or orphans) everything this RemoteManifest may have in `cluster`; throws when the
+   * cluster cannot be reached or refuses. */
+  private async release(
+    rm: RemoteManifest,
+    key: string,
+    cluster: string,
+    ctx: ReconcileContext,
+    timeoutMs: number,
+  ): Promise<void> {
+    if (!this.registry.has(cluster)) throw new ClusterNotRunningError(cluster);
+    await this.registry.withClient(cluster, async (client) => {
+      const objects = new ClusterObjects(client.withSignal(ctx.signal), this.hub.side(cluster), refOf(rm), timeoutMs);
+      const policy = rm.spec?.deletionPolicy ?? 'Delete';
+      const known = this.appliedBefore(rm, key, cluster);
+      const knownKeys = new Set(known.map(idKey));
+      for (const id of ordered(known).reverse()) await objects.release(id, policy);
+      // What the manifests name may have been applied without being recorded (a crash in
+      // between): a look costs a read. What we may not even read was not applied by us.
+      for (const manifest of ordered(rm.spec?.manifests ?? []).reverse()) {
+        if (invalid(manifest, new Set())) continue;
+        try {
+          const { id } = await objects.locate(manifest);
+          if (!knownKeys.has(idKey(id))) await objects.release(id, policy);
+        } catch (err) {
+          if (!REFUSALS.has(failureReason(err))) throw err;
+        }
+      }
+    });
+  }
+
+  /** Deletion: remove what was applied everywhere, or give up on a cluster once the deletion
+   * timeout has passed (at once for a cluster that no longer exists), then let the object go. */
+  private async finalize(
+    rm: RemoteManifest,
+    key: string,
+    clusters: CacheReader,
+    ctx: ReconcileContext,
+  ): Promise<ReconcileResult> {
+    if (!rm.metadata?.finalizers?.includes(RM_FINALIZER)) return;
+    for (const cluster of this.hub.clustersOf(key)) this.hub.withdraw(cluster, key);
+    const { targets } = selectTargets(rm, clusters, this.registry);
+    const all = new Set([
+      ...(rm.status?.clusters ?? []).map((c) => c.cluster),
+      ...this.state.clusters(key),
+      // A Ready cluster may hold objects applied but not recorded yet (a crash in between); one
+      // that never was Ready for this RemoteManifest holds nothing of it.
+      ...targets.filter((t) => t.state === 'Ready').map((t) => t.cluster),
+    ]);
+    const deadline = Date.parse(String(rm.metadata.deletionTimestamp)) + this.settings.remoteManifestDeleteTimeoutMs;
+    const failed: { cluster: string; why: string; waits: boolean }[] = [];
+    await Promise.all(
+      [...all].map(async (cluster) => {
+        const remaining = deadline - Date.now();
+        try {
+          await this.release(rm, key, cluster, ctx, Math.max(1_000, Math.min(REMOTE_REQUEST_TIMEOUT_MS, remaining)));
+        } catch (err) {
+          const rc = clusters.get(undefined, cluster);
+          failed.push({ cluster, why: describeFailure(err), waits: !!rc && !rc.metadata?.deletionTimestamp });
+        }
+      }),
+    );
+    if (ctx.signal.aborted) return;
+    const remaining = deadline - Date.now();
+    if (failed.some((f) => f.waits) && remaining > 0) {
+      for (const f of failed) this.logger.warn(`${key}: deleting: ${f.cluster} not cleaned yet: ${f.why}`);
+      return { requeueAfterMs: Math.min(remaining, 2_000) };
+    }
+    for (const f of failed) await this.leftBehind(rm, key, f.cluster, f.why, ctx.client);
+    await this.removeFinalizer(rm, ctx.client);
+    this.logger.log(
+      `${key}: deleted${failed.length ? ` (left objects in ${failed.map((f) => f.cluster).join(', ')})` : ''}`,
+    );
+    this.forget(key);
+  }
+
+  /** Says, in the log and in an Event, what stays in a cluster that could not be cleaned. */
+  private async leftBehind(
+    rm: RemoteManifest,
+    key: string,
+    cluster: string,
+    why: string,
+    manage: ClusterClient,
+  ): Promise<void> {
+    const ids = this.appliedBefore(rm, key, cluster);
+    const what = ids.length ? ids.map(describeId).join(', ') : 'whatever was applied there';
+    const message = `left behind in cluster ${cluster} (${why}): ${what}`;
+    this.logger.warn(`${key}: ${message}`);
+    await this.events.warn(manage, rm, 'LeftBehind', message);
+  }
+
+  /** Applied, Available and Degraded, written only when they say something new. */
+  private async sumUp(
+    rm: RemoteManifest,
+    key: string,
+    targets: Target[],
+    emptySelector: string | undefined,
+    releasing: { cluster: string; message: string }[],
+    manage: ClusterClient,
+  ): Promise<{ requeueAfterMs: number } | undefined> {
+    const generation = rm.metadata?.generation ?? 0;
+    const summary = summarize({
+      generation,
+      targets,
+      emptySelector,
+      entries: rm.status?.clusters ?? [],
+      releasing,
+      feedbackErrors: feedbackErrors(rm),
+    });
+    let conditions = rm.status?.conditions;
+    for (const [type, value] of [
+      ['Applied', summary.applied],
+      ['Available', summary.available],
+      ['Degraded', summary.degraded],
+    ] as const) {
+      conditions = setCondition(conditions, { type, ...value, observedGeneration: generation });
+    }
+    const same =
+      sameConditions(conditions, rm.status?.conditions) &&
+      rm.status?.observedGeneration === generation &&
+      JSON.stringify(rm.status?.summary) === JSON.stringify(summary.counts);
+    if (same) return undefined;
+    const before = rm.status?.conditions?.find((c) => c.type === 'Applied');
+    if (summary.applied.reason === 'Progressing') {
+      // Waiting for clusters to report this generation, which takes a moment: "Progressing" is
+      // written only if it lasts, and once (which clusters are still to report is not worth a
+      // write per report). With many RemoteManifests that saves half of the summary writes.
+      if (before?.reason === 'Progressing' && rm.status?.observedGeneration === generation) return;
+      const waited = Date.now() - this.state.progressingSince(key, generation);
+      if (waited < PROGRESS_GRACE_MS) return { requeueAfterMs: PROGRESS_GRACE_MS - waited };
+    }
+    if (before?.status !== summary.applied.status || before.reason !== summary.applied.reason) {
+      this.logger.log(`${manifestKey(rm)}: Applied=${summary.applied.status} (${summary.applied.reason})`);
+    }
+    await writeSummary(manage, refOf(rm), { observedGeneration: generation, conditions, summary: summary.counts });
+    return undefined;
+  }
+
+  private async addFinalizer(rm: RemoteManifest, manage: ClusterClient): Promise<void> {
+    // Guarded by the resourceVersion: other finalizers are never overwritten.
+    const ops = [
+      { op: 'test', path: '/metadata/resourceVersion', value: rm.metadata?.resourceVersion },
+      rm.metadata?.finalizers
+        ? { op: 'add', path: '/metadata/finalizers/-', value: RM_FINALIZER }
+        : { op: 'add', path: '/metadata/finalizers', value: [RM_FINALIZER] },
+    ];
+    await this.patch(rm, ops, manage);
+  }
+
+  private async removeFinalizer(rm: RemoteManifest, manage: ClusterClient): Promise<void> {
+    const index = rm.metadata?.finalizers?.indexOf(RM_FINALIZER) ?? -1;
+    if (index < 0) return;
+    // test + remove by index: removes ours only, and fails (then retries) if the list moved.
+    const ops = [
+      { op: 'test', path: `/metadata/finalizers/${index}`, value: RM_FINALIZER },
+      { op: 'remove', path: `/metadata/finalizers/${index}` },
+    ];
+    try {
+      await this.patch(rm, ops, manage);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return;
+      throw err;
+    }
+  }
+
+  private async patch(rm: RemoteManifest, ops: object[], manage: ClusterClient): Promise<void> {
+    await manage.request('PATCH', rmPath(rm.metadata!.namespace!, rm.metadata!.name!), {
+      body: ops,
+      contentType: 'application/json-patch+json',
+    });
+  }
+
+  private forget(key: string): void {
+    for (const cluster of this.hub.clustersOf(key)) this.hub.withdraw(cluster, key);
+    this.state.forget(key);
+  }
+}
+
+function refOf(rm: RemoteManifest): Ref {
+  return { namespace: rm.metadata!.namespace!, name: rm.metadata!.name!, uid: rm.metadata!.uid ?? '' };
+}
+
+function entryOf(rm: RemoteManifest, cluster: string): ClusterManifestStatus | undefined {
+  return rm.status?.clusters?.find((c) => c.cluster === cluster);
+}
+
+/** Namespaces and CRDs first, the rest in the order given. */
+function ordered<T extends { kind?: string }>(items: T[]): T[] {
+  return [...items.filter((m) => FIRST.has(m.kind ?? '')), ...items.filter((m) => !FIRST.has(m.kind ?? ''))];
+}
+
+/** A manifest that cannot be applied as it is: its result, with the reason. `listed` collects
+ * the objects named so far. */
+function invalid(manifest: KubeObject, listed: Set<string>): ApplyResult | undefined {
+  const id = idOf(manifest);
+  const missing = ['apiVersion', 'kind', 'metadata.name'].filter((_, i) => ![id.apiVersion, id.kind, id.name][i]);
+  if (missing.length) {
+    return { id, applied: false, reason: 'Invalid', message: `the manifest has no ${missing.join(', ')}` };
+  }
+  // Two entries for one object would apply in turns: the first one wins.
+  const key = idKey({ ...id, namespace: id.namespace ?? 'default' });
+  if (listed.has(key)) {
+    return { id, applied: false, reason: 'Invalid', message: `${describeId(id)} is listed twice in manifests` };
+  }
+  listed.add(key);
+  return undefined;
+}
+
+function feedbackErrors(rm: RemoteManifest): string[] {
+  const errors: string[] = [];
+  for (const rule of rm.spec?.statusFeedback ?? []) {
+    try {
+      parseJsonPath(rule.jsonPath);
+    } catch (err) {
+      errors.push(`statusFeedback ${rule.name}: ${(err as Error).message}`);
+    }
+  }
+  return errors;
+}

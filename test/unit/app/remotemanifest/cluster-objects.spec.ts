@@ -1,0 +1,166 @@
+import { ClusterObjects } from '../../../../src/app/remotemanifest/cluster-objects.js';
+import { UNKNOWN, type ClusterSide } from '../../../../src/app/remotemanifest/manifest-hub.js';
+import { MANIFEST_ANNOTATION, MANIFEST_LABEL, type ObjectId } from '../../../../src/app/remotemanifest/markers.js';
+import type { KubeObject } from '../../../../src/cache/types.js';
+import { FakeTransport, json, status } from '../../../../src/testing/index.js';
+
+const CM = '/api/v1/namespaces/default/configmaps/a';
+const rm = { namespace: 'team', name: 'web' };
+const manifest: KubeObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a' }, data: { k: 'v' } };
+const id: ObjectId = { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', name: 'a' };
+const ours = (extra: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: {
+    name: 'a',
+    namespace: 'default',
+    uid: 'u1',
+    labels: { [MANIFEST_LABEL]: 'team.web' },
+    annotations: { [MANIFEST_ANNOTATION]: 'team/web' },
+    ...extra,
+  },
+});
+
+/** A side whose watch of ConfigMaps holds `objects` (or is not running: UNKNOWN). */
+function side(objects?: KubeObject[]): ClusterSide {
+  return {
+    cached: () => (objects ? objects.find((o) => o.metadata?.name === 'a') : UNKNOWN),
+    objectsOf: () => [],
+    placed: () => undefined,
+  };
+}
+
+describe('ClusterObjects', () => {
+  let fake: FakeTransport;
+  const sent = (): string[] => fake.sent((r) => r.pathname !== '/api/v1');
+
+  beforeEach(() => {
+    fake = new FakeTransport();
+    fake.on('GET', '/api/v1', json(200, { resources: [{ name: 'configmaps', kind: 'ConfigMap', namespaced: true }] }));
+  });
+
+  it('creates a new object by server-side apply without force, under the RemoteManifest field manager', async () => {
+    fake.on('GET', CM, status(404, 'NotFound'));
+    fake.on('PATCH', CM, json(200, ours({ generation: 1 })));
+    const result = await new ClusterObjects(fake.client(), side([]), rm).apply(manifest);
+    expect(result).toMatchObject({ id, applied: true, reason: 'Applied', uid: 'u1', generation: 1 });
+    expect(sent()).toEqual([
+      `GET ${CM}?resourceVersion=0`,
+      `PATCH ${CM}?fieldManager=clusterregistry.dev%2Fteam.web&force=false`,
+    ]);
+    const patch = fake.requests.find((r) => r.method === 'PATCH')!;
+    expect(patch.headers['content-type']).toBe('application/apply-patch+yaml');
+    expect(patch.body).toEqual({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: 'a',
+        namespace: 'default',
+        labels: { [MANIFEST_LABEL]: 'team.web' },
+        annotations: { [MANIFEST_ANNOTATION]: 'team/web' },
+      },
+      data: { k: 'v' },
+    });
+  });
+
+  it('forces an apply over its own object, known from the watch without a read', async () => {
+    fake.on('PATCH', CM, json(200, ours()));
+    await new ClusterObjects(fake.client(), side([ours()]), rm).apply(manifest);
+    expect(sent()).toEqual([`PATCH ${CM}?fieldManager=clusterregistry.dev%2Fteam.web&force=true`]);
+  });
+
+  it("reports another RemoteManifest's object as a conflict and an unlabelled one as AlreadyExists, sending nothing", async () => {
+    const theirs = ours({
+      labels: { [MANIFEST_LABEL]: 'team.api' },
+      annotations: { [MANIFEST_ANNOTATION]: 'team/api' },
+    });
+    const conflict = await new ClusterObjects(fake.client(), side([theirs]), rm).apply(manifest);
+    expect(conflict).toMatchObject({
+      applied: false,
+      reason: 'Conflict',
+      message: 'already applied by RemoteManifest team/api; not taken over',
+    });
+    fake.on(
+      'GET',
+      CM,
+      json(200, { metadata: { name: 'a', namespace: 'default', managedFields: [{ manager: 'kubectl' }] } }),
+    );
+    const existing = await new ClusterObjects(fake.client(), side([]), rm).apply(manifest);
+    expect(existing).toMatchObject({ applied: false, reason: 'AlreadyExists' });
+    expect(existing.message).toMatch(
+      /^exists and no RemoteManifest applied it, so it is left alone \(label it clusterregistry.dev\/manifest=team.web/,
+    );
+    expect(fake.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+  });
+
+  it("turns the apiserver's refusals into results: a create conflict, invalid, forbidden, unknown kind", async () => {
+    fake.on('GET', CM, status(404, 'NotFound'));
+    fake.on(
+      'PATCH',
+      CM,
+      status(409, 'Conflict', 'Apply failed with 1 conflict: conflict with "clusterregistry.dev/team.api"'),
+    );
+    const objects = new ClusterObjects(fake.client(), undefined, rm);
+    expect(await objects.apply(manifest)).toMatchObject({
+      reason: 'Conflict',
+      message: expect.stringContaining('conflict with "clusterregistry.dev/team.api"') as unknown,
+    });
+    fake.on('PATCH', CM, status(422, 'Invalid', 'ConfigMap "a" is invalid: data[bad key]: Invalid value'));
+    expect(await objects.apply(manifest)).toMatchObject({ applied: false, reason: 'Invalid' });
+    fake.on('GET', CM, status(403, 'Forbidden', 'configmaps "a" is forbidden'));
+    expect(await objects.apply(manifest)).toMatchObject({ applied: false, reason: 'Forbidden' });
+    fake.on('GET', '/apis/example.com/v1', status(404, 'NotFound'));
+    const widget = await objects.apply({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } });
+    expect(widget).toMatchObject({
+      id: { apiVersion: 'example.com/v1', kind: 'Widget', name: 'w' },
+      applied: false,
+      reason: 'KindNotServed',
+    });
+  });
+
+  it('deletes its own object with a uid precondition, and leaves anything else alone', async () => {
+    fake.on('DELETE', CM, json(200, {}));
+    expect(await new ClusterObjects(fake.client(), side([ours()]), rm).release(id, 'Delete')).toBe('removed');
+    const del = fake.requests.find((r) => r.method === 'DELETE')!;
+    expect(del.body).toEqual({
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      propagationPolicy: 'Background',
+      preconditions: { uid: 'u1' },
+    });
+
+    fake.on('GET', CM, json(200, { metadata: { name: 'a', namespace: 'default', uid: 'u2' } }));
+    expect(await new ClusterObjects(fake.client(), side([]), rm).release(id, 'Delete')).toBe('not-ours');
+    fake.on('GET', CM, status(404, 'NotFound'));
+    expect(await new ClusterObjects(fake.client(), side([]), rm).release(id, 'Delete')).toBe('absent');
+    // Recreated by someone else between our read and our delete.
+    fake.on('DELETE', CM, status(409, 'Conflict', 'the UID in the precondition does not match'));
+    expect(await new ClusterObjects(fake.client(), side([ours()]), rm).release(id, 'Delete')).toBe('not-ours');
+    expect(fake.requests.filter((r) => r.method === 'DELETE')).toHaveLength(2);
+  });
+
+  it('orphans by removing only its markers and its field manager, guarded by tests', async () => {
+    const live = ours({
+      managedFields: [{ manager: 'kubectl-edit' }, { manager: 'clusterregistry.dev/team.web', operation: 'Apply' }],
+    });
+    fake.on('GET', CM, json(200, live));
+    fake.on('PATCH', CM, json(200, {}));
+    expect(await new ClusterObjects(fake.client(), side([ours()]), rm).release(id, 'Orphan')).toBe('removed');
+    const patch = fake.requests.find((r) => r.method === 'PATCH')!;
+    expect(patch.headers['content-type']).toBe('application/json-patch+json');
+    expect(patch.body).toEqual([
+      { op: 'test', path: '/metadata/uid', value: 'u1' },
+      { op: 'test', path: '/metadata/labels/clusterregistry.dev~1manifest', value: 'team.web' },
+      { op: 'remove', path: '/metadata/labels/clusterregistry.dev~1manifest' },
+      { op: 'test', path: '/metadata/annotations/clusterregistry.dev~1remotemanifest', value: 'team/web' },
+      { op: 'remove', path: '/metadata/annotations/clusterregistry.dev~1remotemanifest' },
+      { op: 'test', path: '/metadata/managedFields/1/manager', value: 'clusterregistry.dev/team.web' },
+      { op: 'remove', path: '/metadata/managedFields/1' },
+    ]);
+  });
+
+  it('throws when the cluster cannot be reached, so the caller knows it is not clean', async () => {
+    fake.on('GET', CM, status(503, 'ServiceUnavailable'));
+    await expect(new ClusterObjects(fake.client(), side([]), rm).release(id, 'Delete')).rejects.toThrow(/503/);
+  });
+});
