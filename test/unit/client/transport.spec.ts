@@ -197,11 +197,13 @@ async function orphanedAnswersAreReset(conn: ClusterConnectionConfig): Promise<v
     unsubscribe('http2.client.stream.created', record);
   }
   expect(orphans.length).toBeGreaterThanOrEqual(5);
-  // Each has an error sink and is reset (CANCEL) rather than left open on the connection.
+  // Each has an error sink and is reset (CANCEL) rather than left open on the connection; one
+  // whose whole answer had arrived before the reset's turn closed by itself (NO_ERROR, seen under
+  // load), which is as good: it is no longer on the connection either.
   await eventually('every orphaned stream closed', () => (orphans.every((s) => s.closed) ? true : undefined));
   for (const stream of orphans) {
     expect(stream.listenerCount('error')).toBeGreaterThan(0);
-    expect(stream.rstCode).toBe(http2.NGHTTP2_CANCEL);
+    expect([http2.NGHTTP2_CANCEL, http2.NGHTTP2_NO_ERROR]).toContain(stream.rstCode);
   }
   await d.destroy();
   await server.drained();
