@@ -357,6 +357,10 @@ describe('SIGTERM with clusters streaming, hung and unreachable', () => {
       expect(exit).toEqual({ code: 0, signal: null });
       expect(took).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
       for (const name of names) expect(output).toMatch(new RegExp(`cluster ${name}: runtime stopped`));
+      // The manage runtime too, and the app closed (not the timeout's exit 1).
+      expect(output).toContain('stopped the manage reconcilers and every cluster runtime');
+      expect(output).toContain('"msg":"stopped"');
+      expect(output).not.toContain('shutdown timed out');
     }
     process.stderr.write(`[figures] SIGTERM to exit 0 over ${SIGTERM_RUNS} runs: ${times.join(', ')} ms\n`);
   });
