@@ -41,6 +41,8 @@ export interface RequestOptions {
   contentType?: string;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Largest body read for this request; it can only lower the client's maxResponseBytes. */
+  maxBytes?: number;
 }
 
 const USER_AGENT = 'clusterregistry/0.1';
@@ -132,6 +134,11 @@ export class ClusterClient {
     return this.shared.closing.signal;
   }
 
+  /** Largest single watch event, hence largest single object, this client accepts. */
+  get maxObjectBytes(): number {
+    return this.shared.maxWatchEventBytes;
+  }
+
   get closed(): boolean {
     return this.shared.closing.signal.aborted;
   }
@@ -151,6 +158,7 @@ export class ClusterClient {
       body: payload,
       signal: options.signal,
       timeoutMs: options.timeoutMs ?? this.shared.requestTimeoutMs,
+      maxBytes: Math.min(options.maxBytes ?? Infinity, this.shared.maxResponseBytes),
     });
     if (status < 200 || status >= 300) throw KubeApiError.fromResponse(status, headers, body, `${method} ${path}`);
     if (body.byteLength === 0) return undefined as T;
@@ -260,6 +268,7 @@ export class ClusterClient {
     body?: string;
     signal?: AbortSignal;
     timeoutMs: number;
+    maxBytes?: number;
   }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     const { connection } = this.shared;
     const { dispatcher } = connection;
@@ -274,7 +283,12 @@ export class ClusterClient {
         signal: time.signal,
       });
       const what = `${req.method} ${req.path.split('?')[0]}`;
-      const body = await readBounded(res.body, this.shared.maxResponseBytes, what, res.headers['content-length']);
+      const body = await readBounded(
+        res.body,
+        req.maxBytes ?? this.shared.maxResponseBytes,
+        what,
+        res.headers['content-length'],
+      );
       return { status: res.statusCode, headers: res.headers, body };
     } catch (err) {
       // Say what timed out: "aborted due to timeout" alone tells an operator nothing.

@@ -1,4 +1,6 @@
+import { subscribe } from 'node:diagnostics_channel';
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { constants as http2, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { isIP, type LookupFunction } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Agent, buildConnector, Pool, ProxyAgent, type Dispatcher } from 'undici';
@@ -123,6 +125,44 @@ const tunnelErrors: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opt
   return dispatch(options, translated);
 };
 
+const ignore = (): void => undefined;
+
+/**
+ * Node's HTTP/2 client makes a stream object of its own when response HEADERS arrive for a stream
+ * it has already forgotten: a request undici aborted (a reconcile's signal, a deadline, a stopping
+ * cluster) while its answer was on the wire. Nobody owns that stream: undici does not listen to a
+ * session's 'stream' event, its answer is never read, so it stays open on the connection; and when
+ * the connection is destroyed with an error, as every dispatcher.destroy() (ClusterClient.close())
+ * does, it emits that error with no listener: an uncaught ClientDestroyedError that ends the
+ * process (seen on SIGTERM, from the manage client's close). Such a stream is told apart without
+ * doubt: the server started it (its headers are a response, no :method) on a session that
+ * disabled server push, as undici's do, where a server may start none. It gets an error sink and
+ * is reset at once (CANCEL), which also frees it on the server.
+ */
+function resetOrphanStream(message: unknown): void {
+  const { stream, headers } = message as { stream?: ClientHttp2Stream; headers?: IncomingHttpHeaders };
+  if (!stream || headers?.[':method'] !== undefined) return;
+  try {
+    if (stream.session?.localSettings.enablePush !== false) return;
+  } catch {
+    return; // the session is already gone, and the stream with it
+  }
+  stream.on('error', ignore);
+  // After Node has finished setting the stream up (it ends its writable side next).
+  process.nextTick(() => {
+    if (!stream.destroyed) stream.close(http2.NGHTTP2_CANCEL);
+  });
+}
+
+let orphanGuard = false;
+
+/** Installs resetOrphanStream for the process, once (diagnostics channels are process-wide). */
+export function guardOrphanStreams(): void {
+  if (orphanGuard) return;
+  orphanGuard = true;
+  subscribe('http2.client.stream.created', resetOrphanStream);
+}
+
 /** Pool settings shared by the direct and the proxied path. */
 const POOL_OPTIONS = {
   keepAliveTimeout: 30_000,
@@ -141,6 +181,7 @@ const POOL_OPTIONS = {
  * every socket.
  */
 export function createDispatcher(conn: ClusterConnectionConfig, options: TransportOptions = {}): Dispatcher {
+  guardOrphanStreams();
   const policy = options.networkPolicy;
   const timeout = options.connectTimeoutMs ?? 10_000;
   const lookup = policy || options.resolve ? guardedLookup(policy, options.resolve) : undefined;

@@ -108,6 +108,9 @@ export class AccessProbe {
     try {
       await this.client.request('GET', collectionPath(resource, namespace), {
         query: { limit: 1 },
+        // One object at most: a body larger than one object (a watch event) is not a list of one,
+        // and reading up to the full list limit would double what a hostile endpoint costs.
+        maxBytes: this.client.maxObjectBytes,
         signal,
         timeoutMs: this.timeoutMs,
       });

@@ -28,6 +28,8 @@ interface Call {
   res: Http2ServerResponse;
   path: string;
   resource?: Resource;
+  /** A WatchList request (sendInitialEvents=true): the current state first, then its end bookmark. */
+  initial?: boolean;
   server: HostileServer;
 }
 
@@ -219,10 +221,21 @@ const LIST = {
 } satisfies Record<string, Responder>;
 
 const WATCH = {
-  /** One event, then open and quiet. */
+  /** One event, then open and quiet. A WatchList request gets the list's two items and the
+   * initial-events-end bookmark first, as a kube-apiserver sends them. */
   normal: (call) => {
     streamHead(call);
-    const line = watchLine('ADDED', call.resource!.item(3));
+    const r = call.resource!;
+    const initial = call.initial
+      ? watchLine('ADDED', r.item(1)) +
+        watchLine('ADDED', r.item(2)) +
+        watchLine('BOOKMARK', {
+          kind: r.kind,
+          apiVersion: 'v1',
+          metadata: { resourceVersion: '102', annotations: { 'k8s.io/initial-events-end': 'true' } },
+        })
+      : '';
+    const line = initial + watchLine('ADDED', r.item(3));
     call.server.bytesSent += Buffer.byteLength(line);
     call.res.write(line);
   },
@@ -256,6 +269,9 @@ type Endpoint = keyof typeof BEHAVIOURS;
 export type Behaviours = { [E in Endpoint]: keyof (typeof BEHAVIOURS)[E] } & {
   /** Size that `huge-page` and `huge-event` exceed (default 8 MiB). */
   sizeBytes: number;
+  /** Whether WatchList (sendInitialEvents) is served (default); if not, such a watch gets 422 as
+   * from an apiserver with the feature off, and a client lists instead. */
+  watchList: boolean;
 };
 
 const NORMAL: Behaviours = {
@@ -264,6 +280,7 @@ const NORMAL: Behaviours = {
   list: 'normal',
   watch: 'normal',
   sizeBytes: 8 * MiB,
+  watchList: true,
 };
 
 /** /api/v1/pods, /api/v1/namespaces/x/configmaps… → the resource. */
@@ -377,12 +394,20 @@ export class HostileServer {
     const key = `${watch ? 'WATCH' : req.method} ${path}`;
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
 
-    const call: Call = { req, res, path, server: this };
+    const initial = watch && url.searchParams.get('sendInitialEvents') === 'true';
+    const call: Call = { req, res, path, initial, server: this };
     if (req.headers.authorization !== `Bearer ${TOKEN}`) {
       return json(call, 401, status(401, 'Unauthorized', 'Unauthorized'));
     }
     const responder = this.responder(call, watch);
     if (!responder) return json(call, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    if (initial && !this.settings.watchList) {
+      return json(
+        call,
+        422,
+        status(422, 'Invalid', 'sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled'),
+      );
+    }
     void Promise.resolve()
       .then(() => responder(call))
       .catch(() => res.destroy());

@@ -1,8 +1,19 @@
 import { jest } from '@jest/globals';
+import { DEFAULT_MAX_WATCH_EVENT_BYTES, ResponseTooLargeError } from '../../../src/client/body.js';
+import { ClusterClient } from '../../../src/client/cluster-client.js';
 import { KubeApiError } from '../../../src/client/errors.js';
 import type { WatchEvent } from '../../../src/client/watch-decoder.js';
 import { advance, useFakeClock } from '../../support/clock.js';
-import { FakeTransport, HANG, json, settle, status, until, WatchStream } from '../../../src/testing/fake-transport.js';
+import {
+  fakeKubeConfig,
+  FakeTransport,
+  HANG,
+  json,
+  settle,
+  status,
+  until,
+  WatchStream,
+} from '../../../src/testing/fake-transport.js';
 
 // ClusterClient over the fake transport: what the engine's unit tests rely on about the seam.
 describe('ClusterClient on the fake transport', () => {
@@ -50,6 +61,26 @@ describe('ClusterClient on the fake transport', () => {
 
   it('answers an unrouted request with 404', async () => {
     await expect(fake.client().request('GET', '/nowhere')).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('reads at most maxBytes for a request that asks for less, never more than maxResponseBytes', async () => {
+    const items = Array.from({ length: 100 }, (_, i) => ({
+      metadata: { name: `cm-${i}` },
+      data: { v: 'x'.repeat(100) },
+    }));
+    fake.on('GET', '/api/v1/configmaps', json(200, { kind: 'ConfigMapList', items }));
+    const client = (maxResponseBytes: number): ClusterClient =>
+      new ClusterClient({ name: 'test', kubeConfig: fakeKubeConfig(), dispatcher: fake.dispatcher, maxResponseBytes });
+    const size = Buffer.byteLength(JSON.stringify({ kind: 'ConfigMapList', items }));
+
+    await expect(client(size).request('GET', '/api/v1/configmaps')).resolves.toMatchObject({ items });
+    await expect(client(size).request('GET', '/api/v1/configmaps', { maxBytes: size - 1 })).rejects.toThrow(
+      `GET /api/v1/configmaps: response body larger than ${size - 1} bytes`,
+    );
+    await expect(client(size - 1).request('GET', '/api/v1/configmaps', { maxBytes: size })).rejects.toBeInstanceOf(
+      ResponseTooLargeError,
+    );
+    expect(client(size).maxObjectBytes).toBe(DEFAULT_MAX_WATCH_EVENT_BYTES);
   });
 
   it('ends a request that gets no answer at its deadline, saying what timed out', async () => {

@@ -131,6 +131,21 @@ describe('hostile server, behaving normally', () => {
     expect(server.requests('WATCH /api/v1/namespaces/default/pods')).toBe(2);
   });
 
+  it('serves WatchList as an apiserver does, or refuses it with 422 when told to', async () => {
+    const res = await get('/api/v1/pods?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan');
+    const seen: string[] = [];
+    for await (const event of decodeWatchEvents(res.body, { what: 'watch pods' })) {
+      const meta = (event.object as { metadata: { name?: string; annotations?: Record<string, string> } }).metadata;
+      seen.push(`${event.type} ${meta.name ?? meta.annotations?.['k8s.io/initial-events-end']}`);
+      if (event.type === 'BOOKMARK') break;
+    }
+    expect(seen).toEqual(['ADDED pod-1', 'ADDED pod-2', 'BOOKMARK true']);
+
+    server.behave({ watchList: false });
+    const refused = await apiError('/api/v1/pods?watch=1&sendInitialEvents=true', 'watch pods');
+    expect([refused.status, refused.statusReason]).toEqual([422, 'Invalid']);
+  });
+
   it('refuses a request without the token', async () => {
     const res = await request(server.url + '/version', { dispatcher: h2 });
     expect(res.statusCode).toBe(401);

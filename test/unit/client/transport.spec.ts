@@ -1,5 +1,6 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
-import { createSecureServer, type Http2SecureServer } from 'node:http2';
+import { constants as http2, createSecureServer, type ClientHttp2Stream, type Http2SecureServer } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { fetch, type Dispatcher } from 'undici';
@@ -9,6 +10,7 @@ import { embeddedIPv4, NetworkPolicy, NetworkPolicyError } from '../../../src/cl
 import { createDispatcher, ProxyTunnelError, type Resolver } from '../../../src/client/transport.js';
 import { createClusterPki, type ClusterPki } from '../../../src/envtest/pki.js';
 import { ConnectProxy, type ConnectProxyOptions } from '../../support/connect-proxy.js';
+import { eventually } from '../../support/poll.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
@@ -153,6 +155,60 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
+/**
+ * Aborts requests a few event-loop turns after they go, around when their answers come back, until
+ * some answers were orphaned; asserts that each orphan got an error sink and was reset (CANCEL).
+ */
+async function orphanedAnswersAreReset(conn: ClusterConnectionConfig): Promise<void> {
+  const orphans: ClientHttp2Stream[] = [];
+  const record = (message: unknown): void => {
+    const { stream, headers } = message as { stream: ClientHttp2Stream; headers?: Record<string, unknown> };
+    if (headers?.[':method'] === undefined) orphans.push(stream);
+  };
+  const d = createDispatcher(conn);
+  subscribe('http2.client.stream.created', record);
+  const turns = (n: number): Promise<void> =>
+    new Promise((resolve) => {
+      const step = (k: number): void => void (k <= 0 ? resolve() : setImmediate(() => step(k - 1)));
+      step(n);
+    });
+  const started = Date.now();
+  try {
+    while (orphans.length < 5 && Date.now() - started < 20_000) {
+      await Promise.all(
+        Array.from({ length: 10 }, async () => {
+          const abort = new AbortController();
+          void turns(Math.floor(Math.random() * 12)).then(() => abort.abort());
+          try {
+            const res = await d.request({
+              origin: conn.server.origin,
+              path: '/version',
+              method: 'GET',
+              signal: abort.signal,
+            });
+            await res.body.text();
+          } catch {
+            /* aborted, as intended */
+          }
+        }),
+      );
+    }
+  } finally {
+    unsubscribe('http2.client.stream.created', record);
+  }
+  expect(orphans.length).toBeGreaterThanOrEqual(5);
+  // Each has an error sink and is reset (CANCEL) rather than left open on the connection; one
+  // whose whole answer had arrived before the reset's turn closed by itself (NO_ERROR, seen under
+  // load), which is as good: it is no longer on the connection either.
+  await eventually('every orphaned stream closed', () => (orphans.every((s) => s.closed) ? true : undefined));
+  for (const stream of orphans) {
+    expect(stream.listenerCount('error')).toBeGreaterThan(0);
+    expect([http2.NGHTTP2_CANCEL, http2.NGHTTP2_NO_ERROR]).toContain(stream.rstCode);
+  }
+  await d.destroy();
+  await server.drained();
+}
+
 describe('createDispatcher: direct', () => {
   it('verifies the server with the kubeconfig CA, presents the client certificate and speaks HTTP/2', async () => {
     const conn = connection();
@@ -184,6 +240,13 @@ describe('createDispatcher: direct', () => {
     await d.destroy();
     await server.drained();
     expect(server.sockets.size).toBe(0);
+  });
+
+  it('resets the streams Node makes for answers to aborted requests, so destroy() cannot crash the process', async () => {
+    // An answer that arrives just after its request was aborted becomes a stream nobody owns (see
+    // resetOrphanStream); destroying the connection used to emit ClientDestroyedError on it with no
+    // listener, an uncaught exception.
+    await orphanedAnswersAreReset(connection());
   });
 });
 
@@ -260,6 +323,11 @@ describe('createDispatcher: through an HTTP CONNECT proxy', () => {
     await d.destroy();
     await server.drained();
     expect(server.sockets.size).toBe(0);
+  });
+
+  it('resets orphaned answer streams through the tunnel too', async () => {
+    const proxy = await startProxy();
+    await orphanedAnswersAreReset(connection({ proxy: proxy.url }));
   });
 });
 
