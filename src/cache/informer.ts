@@ -325,6 +325,11 @@ export class Informer<T extends KubeObject = KubeObject> {
               this.watchListServed = true;
               this.applyList([...initial.values()], resourceVersion);
               initial = undefined;
+            } else if (initial && this.watchListServed === undefined) {
+              // A server serving WatchList sends no other bookmark before the end one: this one
+              // ignores it (a plain watch from now). List now rather than wait for its timeout.
+              this.watchListServed = false;
+              return { resourceVersion: undefined, healthy: false, gone: false };
             } else if (!initial) {
               this.current.resourceVersion = resourceVersion;
             }

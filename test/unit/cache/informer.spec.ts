@@ -540,6 +540,22 @@ describe('Informer', () => {
       expect([...informer.store.keys()]).toEqual(['default/a']);
     });
 
+    it('lists at the first bookmark that is not the end one (a server that ignores WatchList), without waiting for its timeout', async () => {
+      const ignored = new WatchStream();
+      fake.onWatch(PODS, ignored, new WatchStream());
+      const a = pod('a', '3');
+      fake.onList(PODS, page([a], '5'));
+      const informer = startStreamed();
+      await watchesOpened(1);
+      ignored.push('ADDED', pod('x', '4')).push('BOOKMARK', { metadata: { resourceVersion: '4' } });
+      await informer.waitForSync(abort.signal);
+      await watchesOpened(2);
+
+      expect(fake.sent()).toEqual([INITIAL, 'GET /api/v1/pods?limit=500', watchOf('5')]);
+      expect(ignored.open).toBe(false);
+      expect(events).toEqual([{ type: 'add', object: cached(a) }]);
+    });
+
     it('after 410 Gone streams the state again and reports what vanished as deleted', async () => {
       const first = new WatchStream();
       const second = new WatchStream();
