@@ -33,6 +33,16 @@ function tokenKubeconfig(token: string): string {
   });
 }
 
+/** An environment variable of the container in deploy/deployment.yaml. */
+function deploymentEnv(name: string): string {
+  const deployment = loadYaml<{
+    spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } };
+  }>(readFileSync(join(packageRoot(), 'deploy', 'deployment.yaml'), 'utf8'));
+  const value = deployment.spec.template.spec.containers[0]!.env?.find((e) => e.name === name)?.value;
+  if (value === undefined) throw new Error(`deploy/deployment.yaml sets no ${name}`);
+  return value;
+}
+
 describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
   const shard = uniqueName('deploy');
   const name = `${shard}-r1`;
@@ -67,7 +77,7 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
         });
       }
     }
-    expect(applied).toBe(9);
+    expect(applied).toBe(10);
     const deployment = (await objects.read({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -79,7 +89,7 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
     });
   });
 
-  it('does its whole job with a token of the deploy ServiceAccount (the RBAC is enough)', async () => {
+  it('does its whole job with a token of the deploy ServiceAccount (the RBAC is enough, sharding included)', async () => {
     const token = await manage.core.createNamespacedServiceAccountToken({
       namespace: DEPLOY_NS,
       name: 'clusterregistry',
@@ -94,8 +104,10 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
       BIND_ADDRESS: '127.0.0.1',
       LEASE_NAME: 'clusterregistry-leader',
       REMOTECLUSTER_SELECTOR: `shard=${shard}`,
+      // As deployment.yaml runs it: sharded, so the member and shard Leases go through the RBAC.
+      SHARDS: deploymentEnv('SHARDS'),
     });
-    await waitOutput(app, /became leader/);
+    await waitOutput(app, /joined as member clusterregistry-member-\d+/);
     await manage.putSecret(DEPLOY_NS, name, { kubeconfig: remote1.kubeconfigText() });
     await manage.createRemoteCluster(name, { shard }, { namespace: DEPLOY_NS, name, key: 'kubeconfig' });
     await manage.ready(name, 'True', 'Synced');
@@ -126,7 +138,8 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
     expect(exit.code).toBe(0);
     expect(took).toBeLessThan(20_000);
     expect(app!.output()).toMatch(new RegExp(`cluster ${second}: runtime stopped`));
-    expect(app!.output()).toMatch(/released the lease/);
+    expect(app!.output()).toMatch(/released its member Lease/);
+    expect(app!.output()).toMatch(/released clusterregistry-shard-\d+/);
     process.stderr.write(`[figures] SIGTERM to exit with a running runtime: ${took} ms\n`);
     app = undefined;
     // Leave the object to nobody: remove our finalizer's owner first, then the object.
