@@ -93,7 +93,7 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
   }
 
   async reconcile({ name }: ReconcileRequest, ctx: ReconcileContext<RemoteCluster>): Promise<void> {
-    const rc = ctx.cache.get(undefined, name);
+    let rc = ctx.cache.get(undefined, name);
     if (!rc) {
       // Gone from the API (our finalizer was already removed): make sure nothing still runs.
       this.written.delete(name);
@@ -114,8 +114,10 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
       return;
     }
     if (!rc.metadata?.finalizers?.includes(FINALIZER)) {
-      // Before anything is spawned, so a deletion can never leave a runtime behind.
-      await this.addFinalizer(rc, ctx.signal);
+      // Before anything is spawned, so a deletion can never leave a runtime behind. The rest of
+      // this reconcile goes on with the object as the patch left it: a status written next is
+      // written over that version, which the cache may show before it shows the status.
+      rc = await this.addFinalizer(rc, ctx.signal);
     }
     if (RESERVED_CLUSTER_NAMES.includes(name)) {
       const message = `the name "${name}" is reserved for the manage cluster's own runtime; rename this RemoteCluster`;
@@ -210,7 +212,7 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     }
   }
 
-  private async addFinalizer(rc: RemoteCluster, signal: AbortSignal): Promise<void> {
+  private async addFinalizer(rc: RemoteCluster, signal: AbortSignal): Promise<RemoteCluster> {
     const current = rc.metadata?.finalizers;
     // A JSON patch guarded by the resourceVersion: other finalizers are never overwritten.
     const ops = [
@@ -219,7 +221,8 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
         ? { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER }
         : { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] },
     ];
-    await this.patch(rc, ops, signal);
+    const patched = await this.patch(rc, ops, signal);
+    return patched?.metadata?.resourceVersion ? patched : rc;
   }
 
   private async removeFinalizer(rc: RemoteCluster, signal: AbortSignal): Promise<void> {
@@ -238,12 +241,16 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     }
   }
 
-  private async patch(rc: RemoteCluster, ops: object[], signal: AbortSignal): Promise<void> {
-    await this.manage.request('PATCH', `${PATH}/${encodeURIComponent(rc.metadata!.name!)}`, {
-      body: ops,
-      contentType: 'application/json-patch+json',
-      signal,
-    });
+  private async patch(rc: RemoteCluster, ops: object[], signal: AbortSignal): Promise<RemoteCluster | undefined> {
+    return this.manage.request<RemoteCluster | undefined>(
+      'PATCH',
+      `${PATH}/${encodeURIComponent(rc.metadata!.name!)}`,
+      {
+        body: ops,
+        contentType: 'application/json-patch+json',
+        signal,
+      },
+    );
   }
 
   /** The status as we know it: our own last write until the cache has moved past it. */
