@@ -9,9 +9,11 @@
 //   - SUMMARY_NAMESPACE: a ConfigMap soak-<cluster> in the manage cluster whose data is, for every
 //     pod in RECORD_NAMESPACE, its `gen` label: what the reconciler last saw, level-triggered.
 // With an IPC channel (a bench), {"type":"stats"} is answered with heap after gc, RSS, open
-// sockets, active handles and process listeners.
+// sockets, active handles, live timers (unref'd ones too, counted with async_hooks), process
+// listeners and the number of cluster runtimes running.
 // Used by test/integration/sharding-process.spec.ts (fencing) and bench/soak.ts (endurance).
 import 'reflect-metadata';
+import { createHook } from 'node:async_hooks';
 import { appendFileSync } from 'node:fs';
 import { Inject } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -26,6 +28,7 @@ import {
   JsonLogger,
   MANAGE_CLIENT,
   Reconciler,
+  RemoteClusterRegistry,
   reportUnhandledErrors,
   type ClusterClient,
   type Reconcile,
@@ -110,7 +113,22 @@ class SoakSummary implements Reconcile {
   }
 }
 
+/** Live Timeout objects, unref'd ones included (getActiveResourcesInfo lists ref'd ones only). */
+function countTimers(): () => number {
+  const live = new Set<number>();
+  createHook({
+    init(id, type) {
+      if (type === 'Timeout') live.add(id);
+    },
+    destroy(id) {
+      live.delete(id);
+    },
+  }).enable();
+  return () => live.size;
+}
+
 async function main(): Promise<void> {
+  const timers = process.send ? countTimers() : undefined;
   const settings = loadSettings();
   const logger = new JsonLogger(settings.logLevel);
   reportUnhandledErrors(logger);
@@ -152,6 +170,8 @@ async function main(): Promise<void> {
         sockets: openSockets(),
         resources: activeResources(),
         listeners: processListeners(),
+        timers: timers?.(),
+        runtimes: app.get(RemoteClusterRegistry).names().length,
       });
     });
   }
