@@ -20,6 +20,7 @@ import { NestFactory } from '@nestjs/core';
 import { ApiException, CoreV1Api } from '@kubernetes/client-node';
 import { AppModule } from '../src/app/app.module.js';
 import { manageKubeConfig } from '../src/app/manage-config.js';
+import { ProbeServer } from '../src/app/probe.server.js';
 import { loadSettings } from '../src/app/settings.js';
 import {
   boundedName,
@@ -132,8 +133,8 @@ async function main(): Promise<void> {
   const settings = loadSettings();
   const logger = new JsonLogger(settings.logLevel);
   reportUnhandledErrors(logger);
-  const { kubeConfig } = manageKubeConfig();
-  if (!kubeConfig) throw new Error('KUBECONFIG must name the manage cluster');
+  const manage = manageKubeConfig();
+  if (!manage) throw new Error('KUBECONFIG must name the manage cluster');
   const env = process.env;
   const config: ReplicaConfig = {
     replica: settings.identity,
@@ -143,10 +144,10 @@ async function main(): Promise<void> {
     resyncMs: env.RECORD_RESYNC_MS ? Number(env.RECORD_RESYNC_MS) : undefined,
     summaryNamespace: env.SUMMARY_NAMESPACE || undefined,
   };
-  const app = await NestFactory.create(
+  const app = await NestFactory.createApplicationContext(
     AppModule.forRoot({
       settings,
-      manageKubeConfig: kubeConfig,
+      manageKubeConfig: manage,
       remoteReconcilers: [
         ...(config.recordFile ? [FenceRecorder] : []),
         ...(config.summaryNamespace ? [SoakSummary] : []),
@@ -156,8 +157,7 @@ async function main(): Promise<void> {
     { logger, abortOnError: false },
   );
   exitOnSignals(app, { timeoutMs: settings.shutdownTimeoutMs, logger });
-  await app.listen(settings.probePort, settings.bindAddress);
-  logger.log(`probes on :${new URL(await app.getUrl()).port} (/healthz, /readyz)`, 'Main');
+  logger.log(`probes on :${app.get(ProbeServer).port ?? 0} (/healthz, /readyz)`, 'Main');
   if (process.send) {
     process.on('message', (message: { type?: string }) => {
       if (message?.type !== 'stats') return;
