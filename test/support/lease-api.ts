@@ -44,10 +44,20 @@ export class ReplicaLink {
       LEASES,
       guard((req) => {
         const stream = new WatchStream();
-        const since = Number(req.query.get('resourceVersion') ?? '0');
         const selector = req.query.get('labelSelector');
-        for (const event of api.events) {
-          if (event.rv > since && api.matches(event.object, selector)) stream.push(event.type, event.object);
+        if (req.query.get('sendInitialEvents') === 'true') {
+          // WatchList, as the apiserver serves it: the current state, then the end bookmark.
+          for (const lease of api.list(selector)) stream.push('ADDED', lease);
+          stream.push('BOOKMARK', {
+            kind: 'Lease',
+            apiVersion: 'coordination.k8s.io/v1',
+            metadata: { resourceVersion: String(api.rv), annotations: { 'k8s.io/initial-events-end': 'true' } },
+          });
+        } else {
+          const since = Number(req.query.get('resourceVersion') ?? '0');
+          for (const event of api.events) {
+            if (event.rv > since && api.matches(event.object, selector)) stream.push(event.type, event.object);
+          }
         }
         const watcher = { stream, selector };
         api.watchers.add(watcher);
@@ -88,7 +98,7 @@ export interface Write {
 
 /**
  * The Lease API of one apiserver, shared by several replicas: list with a label selector, watch
- * from a resourceVersion (events replayed), create (409 if it exists), update with optimistic
+ * from a resourceVersion (events replayed) or as a WatchList (current state, end bookmark), create (409 if it exists), update with optimistic
  * concurrency (409 on a stale resourceVersion).
  */
 export class LeaseApi {
