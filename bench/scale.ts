@@ -91,7 +91,19 @@ async function spawnAndSync(root: RootApp, configs: KubeConfig[], extras: Extra[
   await Promise.all(indexes.map((i) => root.registry.waitForSync(runtimeName(i), { timeoutMs: SYNC_TIMEOUT_MS })));
   const elapsed = performance.now() - started;
   const synced = indexes.filter((i) => root.registry.status(runtimeName(i))?.phase === 'synced').length;
-  if (synced !== RUNTIMES) throw new Error(`only ${synced} of ${RUNTIMES} runtimes synced`);
+  if (synced !== RUNTIMES) {
+    // Say what the others are, so a failed run tells why.
+    const phases = new Map<string, number>();
+    let cause: string | undefined;
+    for (const i of indexes) {
+      const status = root.registry.status(runtimeName(i));
+      const key = `${status?.phase ?? 'missing'}${status?.cause ? ` (${status.cause.reason})` : ''}`;
+      phases.set(key, (phases.get(key) ?? 0) + 1);
+      cause ??= status?.cause?.message;
+    }
+    const seen = [...phases].map(([k, n]) => `${n} ${k}`).join(', ');
+    throw new Error(`only ${synced} of ${RUNTIMES} runtimes synced: ${seen}; e.g. ${cause ?? 'no cause'}`);
+  }
   return elapsed;
 }
 
