@@ -6,6 +6,7 @@
 // sync. A fourth replica: only its share moves. SIGTERM of a replica: its Leases are released and
 // its clusters move at once, without waiting for any Lease to expire.
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { request as httpsRequest, type RequestOptions as HttpsOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -91,6 +92,42 @@ async function readyz(replica: Replica): Promise<Readyz | undefined> {
     error?: { clusters?: { clusters?: Record<string, { phase: string }> } };
   };
   return { status: res.status, clusters: (body.info ?? body.error)?.clusters?.clusters ?? {} };
+}
+
+/** One sample of a replica's /metrics (its own port, from its log), or undefined. */
+async function metric(replica: Replica, name: string): Promise<number | undefined> {
+  const m = /metrics on (http:\/\/[^\s"]+\/metrics)/.exec(replica.proc.output());
+  if (!m) return undefined;
+  const res = await fetchText(m[1]!, { timeoutMs: 5_000 }).catch(() => undefined);
+  const line = res?.body.split('\n').find((l) => l.startsWith(`${name}{replica="${replica.name}"}`));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
+/** `kubectl get remoteclusters` as the apiserver renders it (a Table): name -> Owner column. */
+async function ownerColumn(): Promise<Map<string, string>> {
+  const cluster = manage.kc.getCurrentCluster()!;
+  const options: HttpsOptions = {};
+  await manage.kc.applyToHTTPSOptions(options);
+  const url = new URL('/apis/clusterregistry.dev/v1alpha1/remoteclusters', cluster.server);
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = httpsRequest(
+      url,
+      { ...options, headers: { ...options.headers, accept: 'application/json;as=Table;g=meta.k8s.io;v=v1' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve(text));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+  const table = JSON.parse(body) as { columnDefinitions: { name: string }[]; rows: { cells: string[] }[] };
+  const nameAt = table.columnDefinitions.findIndex((c) => c.name === 'Name');
+  const ownerAt = table.columnDefinitions.findIndex((c) => c.name === 'Owner');
+  expect(ownerAt).toBeGreaterThan(0);
+  return new Map(table.rows.map((r) => [r.cells[nameAt]!, r.cells[ownerAt]!]));
 }
 
 /** Shard Lease holders, from the API. */
@@ -277,6 +314,22 @@ describe('sharding: three app processes, 30 RemoteClusters, fencing by shard Lea
     );
     expect(counts.every((c) => c > 0)).toBe(true);
     expect(await shardHolders()).toEqual(assign(['replica-a', 'replica-b', 'replica-c'], SHARDS));
+    // `kubectl get remoteclusters` shows each one's owner.
+    const column = await ownerColumn();
+    for (const [name, owner] of owners) expect(column.get(name)).toBe(owner);
+    // Each replica's metrics: the shards and clusters it holds, the members it sees.
+    const assigned = assign(['replica-a', 'replica-b', 'replica-c'], SHARDS);
+    for (const [i, r] of ['replica-a', 'replica-b', 'replica-c'].entries()) {
+      const replica = replicas.get(r)!;
+      await eventually(`${r}'s metrics show its share`, async () => {
+        const shards = await metric(replica, 'clusterregistry_shards_held');
+        const held = await metric(replica, 'clusterregistry_clusters_held');
+        const members = await metric(replica, 'clusterregistry_shard_members');
+        return shards === assigned.filter((o) => o === r).length && held === counts[i] && members === 3
+          ? true
+          : undefined;
+      });
+    }
     figures.push(
       `sharding: 3 replicas started to 30 clusters synced on their owners: ${Date.now() - started} ms (${counts.join('/')} clusters)`,
     );
