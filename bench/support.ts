@@ -5,7 +5,7 @@ import { Inject, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { KubeConfig } from '@kubernetes/client-node';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -271,6 +271,77 @@ export async function blackHole(): Promise<{ url: string; connections: () => num
   };
 }
 
+/** A TCP forwarder in front of an apiserver that holds every chunk `delayMs` in each direction:
+ * a slow cluster (a far network path), TLS and HTTP end to end. */
+export async function slowProxy(
+  target: { host: string; port: number },
+  delayMs: number,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const delayed = (from: Socket, to: Socket): void => {
+    from.on('data', (chunk: Buffer) => {
+      const timer = setTimeout(() => {
+        if (!to.destroyed) to.write(chunk);
+      }, delayMs);
+      timer.unref();
+    });
+    from.on('close', () => setTimeout(() => to.destroy(), delayMs).unref());
+  };
+  const server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    delayed(client, upstream);
+    delayed(upstream, client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Seconds of CPU (user + system) this process used since `since` (process.cpuUsage()). */
+export function cpuSeconds(since: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1e6;
+}
+
+/** A counter of an apiserver's /metrics, summed over the series whose labels match `labels`. */
+export async function apiserverCounter(
+  client: ClusterClient,
+  name: string,
+  labels: Record<string, RegExp>,
+): Promise<number> {
+  // /metrics is text: read through the streaming GET, which does not parse JSON.
+  const { body } = await client.stream('/metrics', undefined, AbortSignal.timeout(30_000), 30_000);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
+  return sumCounter(Buffer.concat(chunks).toString('utf8'), name, labels);
+}
+
+export function sumCounter(text: string, name: string, labels: Record<string, RegExp>): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const close = line.lastIndexOf('}');
+    const body = line.slice(name.length + 1, close);
+    const pairs = new Map<string, string>();
+    for (const m of body.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) pairs.set(m[1]!, m[2]!);
+    if (Object.entries(labels).every(([k, re]) => re.test(pairs.get(k) ?? '')))
+      sum += Number(line.slice(close + 1).trim());
+  }
+  return sum;
+}
+
 // ---------------------------------------------------------------------------------------------
 // A root app with one Pod reconciler per remote runtime
 
@@ -278,8 +349,10 @@ export async function blackHole(): Promise<{ url: string; connections: () => num
 export interface BenchHooks {
   /** The namespace the runtime named `cluster` watches. */
   namespaceOf(cluster: string): string;
-  /** Called by every reconcile; keep it cheap. */
-  onReconcile?(cluster: string, request: ReconcileRequest, ctx: ReconcileContext): void;
+  /** Called by every reconcile; keep it cheap. A promise it returns is the reconcile's work. */
+  onReconcile?(cluster: string, request: ReconcileRequest, ctx: ReconcileContext): void | Promise<void>;
+  /** Reconciles at once per runtime (default 1). */
+  concurrency?: number;
 }
 
 export const BENCH_HOOKS = Symbol('BENCH_HOOKS');
@@ -292,11 +365,11 @@ export class BenchPodReconciler implements Reconcile {
   ) {}
 
   reconcilerOptions(): Partial<ReconcilerOptions> {
-    return { namespace: this.hooks.namespaceOf(this.cluster) };
+    return { namespace: this.hooks.namespaceOf(this.cluster), concurrency: this.hooks.concurrency };
   }
 
-  reconcile(request: ReconcileRequest, ctx: ReconcileContext): void {
-    this.hooks.onReconcile?.(this.cluster, request, ctx);
+  reconcile(request: ReconcileRequest, ctx: ReconcileContext): void | Promise<void> {
+    return this.hooks.onReconcile?.(this.cluster, request, ctx);
   }
 }
 

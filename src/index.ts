@@ -17,7 +17,14 @@ export type * from './registry/types.js';
 
 // Cluster contexts and what can be injected in them
 export { RemoteClusterModule, type RemoteClusterModuleOptions } from './runtime/remote-cluster.module.js';
-export { CLUSTER_CLIENT, CLUSTER_NAME, ENGINE, MANAGE_CLIENT, MANAGE_CLUSTER_NAME } from './runtime/tokens.js';
+export {
+  CLUSTER_CLIENT,
+  CLUSTER_NAME,
+  ENGINE,
+  MANAGE_CLIENT,
+  MANAGE_CLUSTER_NAME,
+  MANAGE_LEADER_NAME,
+} from './runtime/tokens.js';
 export type { Engine } from './runtime/engine.js';
 export type { ControllerHealth } from './manager/controller.js';
 export type { ManagerStatus, WatchStatus } from './manager/controller-manager.js';
@@ -31,11 +38,21 @@ export { keyOf, objectKey, type InformerEvent, type KubeObject, type WatchSpec }
 // An informer of its own, for kinds a reconciler learns of only at run time.
 export { Informer, type InformerOptions, type InformerState } from './cache/informer.js';
 
-// Running: the lifecycle owner, leader election, the process
+// Running: the lifecycle owner, leader election, sharding, the process
 export { Orchestrator } from './lifecycle/orchestrator.js';
-export { AlwaysRunGate, RUN_GATE, type RunGate, type RunHooks } from './lifecycle/run-gate.js';
+export {
+  AlwaysRunGate,
+  RUN_GATE,
+  SINGLETON_GATE,
+  type OwnershipChange,
+  type RunGate,
+  type RunHooks,
+} from './lifecycle/run-gate.js';
 export { exitOnSignals, reportUnhandledErrors, type SignalOptions } from './lifecycle/process.js';
 export { LeaderElectionGate, type LeaderElectionOptions } from './leader/leader-election.gate.js';
+export { ShardCoordinator, SHARDING_LABEL, type ShardingStatus } from './sharding/shard-coordinator.js';
+export { shardingLeaseNames, type ShardingOptions, type ShardMetrics } from './sharding/options.js';
+export { shardOf } from './sharding/hash.js';
 
 // The RemoteCluster API and its controller
 export { RemoteClusterReconciler } from './remotecluster/remote-cluster.reconciler.js';

@@ -21,7 +21,8 @@ export interface AppOptions {
 
 /**
  * The ready-made app: one composition of the library's public parts, configured from the
- * environment (see settings.ts): the RemoteCluster controller, RemoteManifests, leader election,
+ * environment (see settings.ts): the RemoteCluster controller, RemoteManifests, leader election
+ * or sharding,
  * /metrics on its own port, /healthz and /readyz (ProbeServer), and the example reconciler.
  */
 @Module({})
@@ -67,6 +68,20 @@ export class AppModule {
                 retryPeriodMs: settings.retryPeriodMs,
               }
             : undefined,
+          // Every replica works: clusters spread over the replicas by shard (SHARDS > 0).
+          sharding:
+            settings.shards > 0
+              ? {
+                  namespace: settings.podNamespace,
+                  shards: settings.shards,
+                  identity: settings.identity,
+                  leaseDurationMs: settings.leaseDurationMs,
+                  renewDeadlineMs: settings.renewDeadlineMs,
+                  retryPeriodMs: settings.retryPeriodMs,
+                  maxReplicas: settings.maxReplicas,
+                  leasePrefix: settings.shardLeasePrefix,
+                }
+              : undefined,
           metrics: { server: { port: settings.metricsPort, bindAddress: settings.bindAddress } },
         }),
         ClusterRegistryModule.forFeature({

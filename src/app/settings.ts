@@ -18,8 +18,14 @@ export interface Settings {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
-  /** Identity in the Lease (pod name in a cluster). */
+  /** Identity in the Leases and in RemoteClusters' status.owner (pod name in a cluster). */
   identity: string;
+  /** Shards RemoteClusters are hashed onto; 0 turns sharding off (one replica runs everything). */
+  shards: number;
+  /** Member Lease slots: replicas at most, surge included (sharding). */
+  maxReplicas: number;
+  /** Prefix of the member and shard Lease names (sharding). */
+  shardLeasePrefix: string;
   /** SIGTERM to exit, at most. */
   shutdownTimeoutMs: number;
   /** Bound on stopping one cluster runtime (deletion never hangs on an unreachable cluster). */
@@ -90,6 +96,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     renewDeadlineMs: int(env, 'RENEW_DEADLINE_MS', 10_000),
     retryPeriodMs: int(env, 'RETRY_PERIOD_MS', 2_000),
     identity: env.POD_NAME || `${env.HOSTNAME ?? 'local'}-${process.pid}`,
+    shards: int(env, 'SHARDS', 0),
+    maxReplicas: int(env, 'MAX_REPLICAS', 10),
+    shardLeasePrefix: env.SHARD_LEASE_PREFIX || 'clusterregistry',
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 20_000),
     clusterStopTimeoutMs: int(env, 'CLUSTER_STOP_TIMEOUT_MS', 10_000),
     maxConcurrentReconciles: int(env, 'MAX_CONCURRENT_RECONCILES', 64),
@@ -107,6 +116,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   };
   if (settings.renewDeadlineMs >= settings.leaseDurationMs) {
     throw new Error('RENEW_DEADLINE_MS must be shorter than LEASE_DURATION_MS');
+  }
+  if (!Number.isInteger(settings.shards)) throw new Error(`SHARDS must be an integer, got "${env.SHARDS}"`);
+  if (settings.shards > 0 && (!Number.isInteger(settings.maxReplicas) || settings.maxReplicas < 1)) {
+    throw new Error(`MAX_REPLICAS must be a positive integer, got "${env.MAX_REPLICAS}"`);
   }
   return settings;
 }

@@ -6,6 +6,7 @@ import { Orchestrator } from '../lifecycle/orchestrator.js';
 import { RemoteClusterRegistry } from '../registry/remote-cluster.registry.js';
 import { RemoteClusterReconciler } from '../remotecluster/remote-cluster.reconciler.js';
 import { MANAGE_CLIENT } from '../runtime/tokens.js';
+import { ShardCoordinator } from '../sharding/shard-coordinator.js';
 
 /**
  * A terminus HealthIndicator for your own /readyz:
@@ -23,6 +24,7 @@ export class ClusterRegistryHealthIndicator {
     private readonly registry: RemoteClusterRegistry,
     private readonly orchestrator: Orchestrator,
     @Optional() @Inject(RemoteClusterReconciler) private readonly remoteClusters?: RemoteClusterReconciler | null,
+    @Optional() @Inject(ShardCoordinator) private readonly shards?: ShardCoordinator | null,
   ) {}
 
   /** Up when the manage cluster answers within `timeoutMs`. */
@@ -39,7 +41,9 @@ export class ClusterRegistryHealthIndicator {
   /**
    * Up while this replica is a standby, and on the running replica once its manage reconcilers
    * have synced and every RemoteCluster has a decided state (synced, or failing with a reason).
-   * A degraded cluster does not make the pod unready: its cause is in the body and on its object.
+   * With sharding, every replica runs: it is up once it is a member and every cluster it owns
+   * is decided (the body says which shards it runs). A degraded cluster does not make the pod
+   * unready: its cause is in the body and on its object.
    */
   clusters(key = 'clusters') {
     const check = this.indicators.check(key);
@@ -54,10 +58,25 @@ export class ClusterRegistryHealthIndicator {
       ]),
     );
     const active = this.orchestrator.active;
-    if (!active) return check.up({ active, clusters });
-    const manage = this.orchestrator.manageStatus();
-    if (!manage?.synced) return check.down({ active, pending: ['(manage reconcilers not synced yet)'], clusters });
-    const pending = this.remoteClusters?.pending() ?? [];
-    return pending.length === 0 ? check.up({ active, clusters }) : check.down({ active, pending, clusters });
+    const status = this.shards?.status();
+    const sharding = status
+      ? {
+          identity: status.identity,
+          joined: status.joined,
+          members: status.members,
+          shards: status.running,
+          waiting: status.waiting,
+          ...(status.mixedShardCounts ? { mixedShardCounts: true } : {}),
+        }
+      : undefined;
+    const body = { active, ...(sharding ? { sharding } : {}), clusters };
+    if (!active) return check.up(body);
+    const pending: string[] = [];
+    if (!this.orchestrator.manageStatus()?.synced) pending.push('(manage reconcilers not synced yet)');
+    const leader = this.orchestrator.leaderRuntime;
+    if (leader && !leader.status().synced) pending.push('(singleton reconcilers not synced yet)');
+    if (status && !status.joined) pending.push('(not a shard member yet)');
+    if (pending.length === 0) pending.push(...(this.remoteClusters?.pending() ?? []));
+    return pending.length === 0 ? check.up(body) : check.down({ ...body, pending });
   }
 }

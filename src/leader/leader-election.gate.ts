@@ -1,7 +1,7 @@
 import type { ClusterClient } from '../client/cluster-client.js';
 import type { RunGate, RunHooks } from '../lifecycle/run-gate.js';
 import { LeaderElector } from './leader-elector.js';
-import { LeaseLock } from './lease-lock.js';
+import { LeaseLock } from '../lease/lease-lock.js';
 
 export interface LeaderElectionOptions {
   /** Namespace of the Lease (the app's own). */

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { describeFailure } from '../client/errors.js';
 import { sleep } from '../util/abort.js';
-import { type LeaseLock, microTime, type LeaseRecord } from './lease-lock.js';
+import { claimRecord, LeaseObservation, releasedRecord, type LeaseLock } from '../lease/lease-lock.js';
 
 export interface LeaderElectionConfig {
   identity: string;
@@ -24,7 +24,7 @@ export interface LeaderCallbacks {
  */
 export class LeaderElector {
   private readonly logger = new Logger('LeaderElection');
-  private observed?: { record: string; at: number };
+  private readonly observation = new LeaseObservation();
   private leading = false;
   private running?: Promise<void>;
   private readonly abort = new AbortController();
@@ -81,35 +81,20 @@ export class LeaderElector {
   /** One attempt; true when we hold the Lease afterwards. */
   private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const now = new Date();
-    const mine: LeaseRecord = {
-      holderIdentity: this.config.identity,
-      leaseDurationSeconds: Math.ceil(this.config.leaseDurationMs / 1000),
-      acquireTime: microTime(now),
-      renewTime: microTime(now),
-      leaseTransitions: 0,
-    };
+    const { identity, leaseDurationMs } = this.config;
     try {
       const current = await this.lock.get(signal);
       if (!current) {
-        await this.lock.create(mine, signal);
+        await this.lock.create(claimRecord(undefined, identity, leaseDurationMs, now), signal);
         return true;
       }
-      const serialized = JSON.stringify(current);
-      if (this.observed?.record !== serialized) this.observed = { record: serialized, at: Date.now() };
+      this.observation.see(current);
       const holder = current.holderIdentity;
-      const heldByOther = holder && holder !== this.config.identity;
-      const expired = this.observed.at + (current.leaseDurationSeconds ?? 0) * 1000 < Date.now();
-      if (heldByOther && !expired) return false;
-      const record: LeaseRecord =
-        holder === this.config.identity
-          ? {
-              ...mine,
-              acquireTime: current.acquireTime ?? mine.acquireTime,
-              leaseTransitions: current.leaseTransitions ?? 0,
-            }
-          : { ...mine, leaseTransitions: (current.leaseTransitions ?? 0) + 1 };
+      const heldByOther = holder && holder !== identity;
+      if (heldByOther && !this.observation.expired(current)) return false;
+      const record = claimRecord(current, identity, leaseDurationMs, now);
       await this.lock.update(record, signal);
-      this.observed = { record: JSON.stringify(record), at: Date.now() };
+      this.observation.see(record);
       return true;
     } catch (err) {
       if (!signal.aborted) this.logger.warn(`lease ${this.lock.namespace}/${this.lock.name}: ${describeFailure(err)}`);
@@ -123,10 +108,7 @@ export class LeaderElector {
     try {
       const current = await this.lock.get(signal);
       if (current?.holderIdentity !== this.config.identity) return;
-      await this.lock.update(
-        { ...current, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(new Date()) },
-        signal,
-      );
+      await this.lock.update(releasedRecord(current, new Date()), signal);
       this.logger.log(`${this.config.identity} released the lease`);
     } catch (err) {
       this.logger.warn(`could not release the lease: ${describeFailure(err)}`);

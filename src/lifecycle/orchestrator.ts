@@ -2,6 +2,7 @@ import {
   Inject,
   Injectable,
   Logger,
+  Optional,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
@@ -9,26 +10,35 @@ import {
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { ClusterClient } from '../client/cluster-client.js';
 import type { ManagerStatus } from '../manager/controller-manager.js';
-import { ReconcilerExplorer } from '../reconcile/reconciler.explorer.js';
+import { ReconcilerExplorer, type DiscoveredReconciler } from '../reconcile/reconciler.explorer.js';
 import { RemoteClusterRegistry } from '../registry/remote-cluster.registry.js';
 import { ClusterRuntime } from '../runtime/cluster-runtime.js';
 import type { Engine } from '../runtime/engine.js';
 import { registryScheduler } from '../runtime/schedule.js';
-import { ENGINE, MANAGE_CLIENT, MANAGE_CLUSTER_NAME } from '../runtime/tokens.js';
-import { RUN_GATE, type RunGate } from './run-gate.js';
+import { ENGINE, MANAGE_CLIENT, MANAGE_CLUSTER_NAME, MANAGE_LEADER_NAME } from '../runtime/tokens.js';
+import { RUN_GATE, SINGLETON_GATE, type OwnershipChange, type RunGate } from './run-gate.js';
 
 /**
  * The one owner of "run while this replica may run". When the gate opens it starts the root
  * app's own reconcilers (manage reconcilers, which spawn remote runtimes through the registry);
  * when the gate closes or the app shuts down it stops them and then every remote runtime; last
  * of all it closes the manage client. Nothing else starts or stops runtimes wholesale.
+ *
+ * With sharding the gate is the shard coordinator: every replica runs the manage reconcilers
+ * (they run only the clusters this replica owns, see owns()), the orchestrator stops the
+ * runtimes of a shard before its Lease is given up, and manage reconcilers marked `singleton`
+ * run in a runtime of their own under the leader Lease (the singleton gate).
  */
 @Injectable()
 export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('Orchestrator');
   private manage?: ClusterRuntime;
-  /** Activations and deactivations run one after the other, never interleaved. */
+  private leader?: ClusterRuntime;
+  /** Activations and deactivations run one after the other, never interleaved (one queue per
+   * runtime: the singletons' leadership does not wait for the fleet's shards). */
   private queue: Promise<void> = Promise.resolve();
+  private leaderQueue: Promise<void> = Promise.resolve();
+  private singletonsStarted = false;
 
   constructor(
     @Inject(RUN_GATE) private readonly gate: RunGate,
@@ -37,16 +47,43 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly registry: RemoteClusterRegistry,
     private readonly explorer: ReconcilerExplorer,
     private readonly schedulerRegistry: SchedulerRegistry,
+    @Optional() @Inject(SINGLETON_GATE) private readonly singletonGate?: RunGate | null,
   ) {}
 
-  /** True while this replica may run (it leads, or there is no election). */
+  /** True while this replica may run (it leads, there is no election, or it is a shard member). */
   get active(): boolean {
     return this.gate.active;
   }
 
-  /** The manage reconcilers' runtime while active. */
+  /** Clusters are spread over the replicas by shard. */
+  get sharded(): boolean {
+    return typeof this.gate.owns === 'function';
+  }
+
+  /** This replica's identity (its Lease holder name), when it has one. */
+  get identity(): string | undefined {
+    return this.gate.identity ?? this.singletonGate?.identity;
+  }
+
+  /** Whether this replica may run `cluster` now: with sharding, while it holds the cluster's
+   * shard Lease; without, always (the manage reconcilers run only while the gate is open). */
+  owns(cluster: string): boolean {
+    return this.gate.owns ? this.gate.owns(cluster) : true;
+  }
+
+  /** Hears every shard this replica gains or loses (nothing without sharding). */
+  onOwnershipChange(listener: (change: OwnershipChange) => void): () => void {
+    return this.gate.onOwnershipChange?.(listener) ?? (() => undefined);
+  }
+
+  /** The manage reconcilers' runtime while active (with sharding, all but the singletons). */
   get manageRuntime(): ClusterRuntime | undefined {
     return this.manage;
+  }
+
+  /** With sharding, the singletons' runtime while this replica leads. */
+  get leaderRuntime(): ClusterRuntime | undefined {
+    return this.leader;
   }
 
   manageStatus(): ManagerStatus | undefined {
@@ -54,12 +91,31 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   onApplicationBootstrap(): void {
-    this.gate.start({ activate: () => this.activate(), deactivate: () => this.deactivate() });
+    if (this.sharded) {
+      const singletons = this.explorer.explore().filter((r) => r.options.singleton);
+      if (singletons.length > 0) {
+        if (!this.singletonGate) {
+          const names = singletons.map((r) => r.options.name).join(', ');
+          throw new Error(
+            `sharding: the singleton reconcilers ${names} run on one replica of the fleet only, under the leader Lease: give the leaderElection options too`,
+          );
+        }
+        this.singletonsStarted = true;
+        this.singletonGate.start({ activate: () => this.activateLeader(), deactivate: () => this.deactivateLeader() });
+      }
+    }
+    this.gate.start({
+      activate: () => this.activate(),
+      deactivate: () => this.deactivate(),
+      stopClusters: (which) => this.stopClusters(which),
+    });
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    if (this.singletonsStarted) await this.singletonGate?.stop();
     await this.gate.stop();
     await this.deactivate();
+    await this.deactivateLeader();
   }
 
   /** After every runtime is gone: only the root closes the shared manage client. */
@@ -67,17 +123,23 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
     await this.manageClient.close();
   }
 
+  private runtime(name: string, reconcilers: DiscoveredReconciler[]): ClusterRuntime {
+    const runtime = new ClusterRuntime({
+      name,
+      client: this.manageClient,
+      engine: this.engine,
+      scheduler: registryScheduler(this.schedulerRegistry, `clusterregistry/${name}/`),
+      ownsClient: false,
+    });
+    runtime.start(reconcilers);
+    return runtime;
+  }
+
   private activate(): Promise<void> {
     return this.serially(() => {
       if (this.manage) return;
-      this.manage = new ClusterRuntime({
-        name: MANAGE_CLUSTER_NAME,
-        client: this.manageClient,
-        engine: this.engine,
-        scheduler: registryScheduler(this.schedulerRegistry, `clusterregistry/${MANAGE_CLUSTER_NAME}/`),
-        ownsClient: false,
-      });
-      this.manage.start(this.explorer.explore());
+      const reconcilers = this.explorer.explore().filter((r) => !(this.sharded && r.options.singleton));
+      this.manage = this.runtime(MANAGE_CLUSTER_NAME, reconcilers);
       this.logger.log('running the manage reconcilers');
     });
   }
@@ -93,9 +155,48 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
     });
   }
 
+  /** Stops the runtimes of the clusters a shard gate took away from this replica; resolves once
+   * every one of them has stopped (its reconciles aborted, its watches and requests closed). */
+  private async stopClusters(which: (cluster: string) => boolean): Promise<void> {
+    await Promise.allSettled(
+      this.registry
+        .names()
+        .filter(which)
+        .map((name) => this.registry.stop(name)),
+    );
+  }
+
+  private activateLeader(): Promise<void> {
+    return this.leaderSerially(() => {
+      if (this.leader) return;
+      this.leader = this.runtime(
+        MANAGE_LEADER_NAME,
+        this.explorer.explore().filter((r) => r.options.singleton),
+      );
+      this.logger.log('running the singleton manage reconcilers');
+    });
+  }
+
+  private deactivateLeader(): Promise<void> {
+    return this.leaderSerially(async () => {
+      const leader = this.leader;
+      this.leader = undefined;
+      await leader?.stop();
+      if (leader) this.logger.log('stopped the singleton manage reconcilers');
+    });
+  }
+
   private serially(step: () => Promise<void> | void): Promise<void> {
     const next = this.queue.then(step);
     this.queue = next.catch((err: unknown) => this.logger.error(`lifecycle step failed: ${(err as Error).message}`));
+    return next;
+  }
+
+  private leaderSerially(step: () => Promise<void> | void): Promise<void> {
+    const next = this.leaderQueue.then(step);
+    this.leaderQueue = next.catch((err: unknown) =>
+      this.logger.error(`lifecycle step failed: ${(err as Error).message}`),
+    );
     return next;
   }
 }

@@ -2,11 +2,23 @@
 export interface RunHooks {
   activate(): Promise<void> | void;
   deactivate(): Promise<void> | void;
+  /** For sharded gates: stops the runtimes of the clusters `which` selects, which this replica
+   * may no longer run. The gate gives their Lease up only once this has resolved. */
+  stopClusters?(which: (cluster: string) => boolean): Promise<void>;
+}
+
+/** A shard this replica gained or lost. */
+export interface OwnershipChange {
+  shard: number;
+  /** True: this replica may run the shard's clusters from now on; false: not any more. */
+  owned: boolean;
+  /** Whether a cluster (by name) is in this shard. */
+  includes(cluster: string): boolean;
 }
 
 /**
  * Decides when this replica may run its reconcilers: always (one replica), while it leads
- * (leader election), or, later, per shard it owns. The orchestrator is its only user.
+ * (leader election), or per shard it owns (sharding). The orchestrator is its only user.
  */
 export interface RunGate {
   start(hooks: RunHooks): void;
@@ -16,9 +28,17 @@ export interface RunGate {
   readonly active: boolean;
   /** Identity of this replica in the gate (its Lease holder name), when there is one. */
   readonly identity?: string;
+  /** Sharded gates: whether this replica may run `cluster` now (it holds its shard's Lease).
+   * A gate without it lets an active replica run every cluster. */
+  owns?(cluster: string): boolean;
+  /** Sharded gates: hears every shard this replica gains or loses; returns the unsubscribe. */
+  onOwnershipChange?(listener: (change: OwnershipChange) => void): () => void;
 }
 
 export const RUN_GATE = Symbol('RUN_GATE');
+/** With sharding, the gate of the manage reconcilers that must run once per fleet
+ * (`@Reconciler({ singleton: true })`): leader election, or null when not configured. */
+export const SINGLETON_GATE = Symbol('SINGLETON_GATE');
 
 /** One replica, always allowed to run. */
 export class AlwaysRunGate implements RunGate {

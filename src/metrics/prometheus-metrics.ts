@@ -3,6 +3,7 @@ import type { InformerMetrics } from '../cache/informer.js';
 import type { WorkQueueMetrics } from '../queue/work-queue.js';
 import type { EngineMetrics, ReconcileOutcome } from '../manager/engine-metrics.js';
 import type { ClusterPhase } from '../registry/types.js';
+import type { ShardMetrics } from '../sharding/options.js';
 
 const PHASES: ClusterPhase[] = ['starting', 'synced', 'degraded', 'stopping'];
 
@@ -12,7 +13,7 @@ const PHASES: ClusterPhase[] = ['starting', 'synced', 'degraded', 'stopping'];
  * client-go where one fits. Series of a stopped cluster are removed, so a churn of clusters does
  * not grow the registry.
  */
-export class PrometheusMetrics implements EngineMetrics {
+export class PrometheusMetrics implements EngineMetrics, ShardMetrics {
   readonly registry = new Registry();
   private readonly reconcileTotal: Counter<'controller' | 'cluster' | 'result'>;
   private readonly reconcileErrors: Counter<'controller' | 'cluster'>;
@@ -25,6 +26,13 @@ export class PrometheusMetrics implements EngineMetrics {
   private readonly relists: Counter<'cluster' | 'kind'>;
   private readonly events: Counter<'cluster' | 'kind' | 'type'>;
   private readonly clusterPhase: Gauge<'cluster' | 'phase'>;
+  private readonly shardsHeld: Gauge<'replica'>;
+  private readonly shardMembers: Gauge<'replica'>;
+  private readonly clustersHeld: Gauge<'replica'>;
+  private readonly handovers: Counter<'replica' | 'event'>;
+  private readonly leaseWrites: Counter<'replica' | 'kind'>;
+  /** This replica's identity in sharding (the `replica` label), once sharding reported. */
+  private replica?: string;
   /** Every label set created per cluster, to remove them when it stops. */
   private readonly series = new Map<string, { metric: Metric<string>; labels: Record<string, string> }[]>();
   private readonly children = new Map<string, { inc(n?: number): void; observe?(v: number): void }>();
@@ -99,7 +107,51 @@ export class PrometheusMetrics implements EngineMetrics {
       labelNames: ['cluster', 'phase'],
       registers,
     });
+    this.shardsHeld = new Gauge({
+      name: 'clusterregistry_shards_held',
+      help: 'Shards whose clusters this replica runs (it holds their Lease).',
+      labelNames: ['replica'],
+      registers,
+    });
+    this.shardMembers = new Gauge({
+      name: 'clusterregistry_shard_members',
+      help: 'Live replicas this replica sees in the member Leases, itself included.',
+      labelNames: ['replica'],
+      registers,
+    });
+    this.clustersHeld = new Gauge({
+      name: 'clusterregistry_clusters_held',
+      help: 'Remote cluster runtimes this replica runs (with sharding: of the shards it holds).',
+      labelNames: ['replica'],
+      registers,
+    });
+    this.handovers = new Counter({
+      name: 'clusterregistry_shard_handovers_total',
+      help: 'Shards this replica acquired, released on purpose (handover, shutdown) or lost (not renewed in time).',
+      labelNames: ['replica', 'event'],
+      registers,
+    });
+    this.leaseWrites = new Counter({
+      name: 'clusterregistry_lease_writes_total',
+      help: 'Writes of member and shard Leases by this replica.',
+      labelNames: ['replica', 'kind'],
+      registers,
+    });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  shards(replica: string, held: number, members: number): void {
+    this.replica = replica;
+    this.shardsHeld.set({ replica }, held);
+    this.shardMembers.set({ replica }, members);
+  }
+
+  handover(replica: string, event: 'acquired' | 'released' | 'lost'): void {
+    this.handovers.inc({ replica, event });
+  }
+
+  leaseWrite(replica: string, kind: 'member' | 'shard'): void {
+    this.leaseWrites.inc({ replica, kind });
   }
 
   reconciled(controller: string, cluster: string, outcome: ReconcileOutcome, seconds: number): void {
@@ -134,6 +186,7 @@ export class PrometheusMetrics implements EngineMetrics {
 
   /** Sets the phase gauge of every registered cluster; clusters not listed are forgotten. */
   clusterPhases(phases: { name: string; phase: ClusterPhase }[]): void {
+    if (this.replica !== undefined) this.clustersHeld.set({ replica: this.replica }, phases.length);
     this.clusterPhase.reset();
     for (const { name, phase } of phases) {
       for (const p of PHASES) this.clusterPhase.set({ cluster: name, phase: p }, p === phase ? 1 : 0);

@@ -7,7 +7,7 @@ import { NetworkPolicy } from '../client/network-policy.js';
 import { ClusterRegistryHealthIndicator } from '../health/cluster-registry.health.js';
 import { LeaderElectionGate } from '../leader/leader-election.gate.js';
 import { Orchestrator } from '../lifecycle/orchestrator.js';
-import { AlwaysRunGate, RUN_GATE, type RunGate } from '../lifecycle/run-gate.js';
+import { AlwaysRunGate, RUN_GATE, SINGLETON_GATE, type RunGate } from '../lifecycle/run-gate.js';
 import { NO_METRICS } from '../manager/engine-metrics.js';
 import { METRICS_SERVER_OPTIONS, MetricsServer } from '../metrics/metrics.server.js';
 import { PrometheusMetrics } from '../metrics/prometheus-metrics.js';
@@ -18,6 +18,7 @@ import { RemoteClusterRegistry } from '../registry/remote-cluster.registry.js';
 import { REMOTE_CLUSTER_CONTROLLER_OPTIONS } from '../remotecluster/options.js';
 import { RemoteClusterReconciler } from '../remotecluster/remote-cluster.reconciler.js';
 import type { Engine } from '../runtime/engine.js';
+import { ShardCoordinator } from '../sharding/shard-coordinator.js';
 import { ENGINE, MANAGE_CLIENT, MANAGE_CLUSTER_NAME } from '../runtime/tokens.js';
 import {
   CLUSTER_REGISTRY_ASYNC_OPTIONS_TYPE,
@@ -33,7 +34,7 @@ type Options = ClusterRegistryOptions;
 /**
  * The root module: the manage client, the registry of remote cluster runtimes, the engine for
  * the root app's own (manage) reconcilers, and the parts an app switches on by giving their
- * options: the RemoteCluster controller, leader election, Prometheus metrics. Every part is
+ * options: the RemoteCluster controller, leader election, sharding, Prometheus metrics. Every part is
  * decided from the options at start-up, so forRootAsync() offers exactly what forRoot() does.
  *
  *   ClusterRegistryModule.forRoot({ manageKubeConfig, remoteClusters: { secretNamespace: 'ops' } })
@@ -67,21 +68,54 @@ type Options = ClusterRegistryOptions;
       inject: [CLUSTER_REGISTRY_OPTIONS, PrometheusMetrics],
     },
     {
+      // Sharding only when asked for; null otherwise.
+      provide: ShardCoordinator,
+      useFactory: (options: Options, manage: ClusterClient, metrics: PrometheusMetrics | null) =>
+        options.sharding
+          ? new ShardCoordinator(
+              manage,
+              { ...options.sharding, identity: options.sharding.identity ?? options.leaderElection?.identity },
+              metrics ?? undefined,
+            )
+          : null,
+      inject: [CLUSTER_REGISTRY_OPTIONS, MANAGE_CLIENT, PrometheusMetrics],
+    },
+    {
       provide: REGISTRY_OPTIONS,
-      useFactory: (options: Options, features: RemoteFeatureExplorer): RegistryOptions => {
+      useFactory: (
+        options: Options,
+        features: RemoteFeatureExplorer,
+        shards: ShardCoordinator | null,
+      ): RegistryOptions => {
         const { networks, ...connections } = options.connections ?? {};
         return {
           contents: () => features.contents(),
           // Always a policy: without settings it still denies link-local (cloud metadata).
           connections: { ...connections, networkPolicy: NetworkPolicy.from(networks) },
+          // With sharding, a runtime starts only for a cluster whose shard Lease this replica holds.
+          admits: shards ? (name) => shards.owns(name) : undefined,
         };
       },
-      inject: [CLUSTER_REGISTRY_OPTIONS, RemoteFeatureExplorer],
+      inject: [CLUSTER_REGISTRY_OPTIONS, RemoteFeatureExplorer, ShardCoordinator],
     },
     {
+      // Sharding: every replica runs (the coordinator is the gate); otherwise the leader, or always.
       provide: RUN_GATE,
-      useFactory: (options: Options, manage: ClusterClient): RunGate =>
-        options.leaderElection ? new LeaderElectionGate(manage, options.leaderElection) : new AlwaysRunGate(),
+      useFactory: (options: Options, manage: ClusterClient, shards: ShardCoordinator | null): RunGate =>
+        shards ??
+        (options.leaderElection ? new LeaderElectionGate(manage, options.leaderElection) : new AlwaysRunGate()),
+      inject: [CLUSTER_REGISTRY_OPTIONS, MANAGE_CLIENT, ShardCoordinator],
+    },
+    {
+      // Sharding with leader election: the gate of the singleton manage reconcilers.
+      provide: SINGLETON_GATE,
+      useFactory: (options: Options, manage: ClusterClient): RunGate | null =>
+        options.sharding && options.leaderElection
+          ? new LeaderElectionGate(manage, {
+              ...options.leaderElection,
+              identity: options.leaderElection.identity ?? options.sharding.identity,
+            })
+          : null,
       inject: [CLUSTER_REGISTRY_OPTIONS, MANAGE_CLIENT],
     },
     {
@@ -119,6 +153,7 @@ type Options = ClusterRegistryOptions;
     ENGINE,
     RemoteClusterRegistry,
     Orchestrator,
+    ShardCoordinator,
     PrometheusMetrics,
     MetricsServer,
     ClusterRegistryHealthIndicator,

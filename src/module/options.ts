@@ -6,6 +6,7 @@ import type { NetworkPolicySpec } from '../client/network-policy.js';
 import type { LeaderElectionOptions } from '../leader/leader-election.gate.js';
 import type { MetricsServerOptions } from '../metrics/metrics.server.js';
 import type { RemoteClusterControllerOptions } from '../remotecluster/options.js';
+import type { ShardingOptions } from '../sharding/options.js';
 
 /** What every remote cluster context holds: reconcilers and what they depend on. */
 export interface RemoteClusterFeature {
@@ -51,8 +52,13 @@ export interface ClusterRegistryOptions {
   /** Runs the RemoteCluster controller: RemoteCluster objects and their kubeconfig Secrets
    * drive the registry. Off when absent. */
   remoteClusters?: RemoteClusterControllerOptions;
-  /** Runs only while this replica holds a Lease in the manage cluster. Off when absent. */
+  /** Runs only while this replica holds a Lease in the manage cluster. Off when absent. With
+   * `sharding`, only the manage reconcilers marked `singleton` run under it. */
   leaderElection?: LeaderElectionOptions;
+  /** Every replica works: RemoteClusters are hashed onto shards, each shard runs on one replica
+   * (fenced by its own Lease), shards are spread over the live replicas by rendezvous hashing.
+   * Off when absent (one replica runs everything, with leaderElection while it leads). */
+  sharding?: ShardingOptions;
   /** Prometheus metrics (inject PrometheusMetrics to serve them), and with `server`, /metrics on
    * a port of its own. Off when absent. */
   metrics?: { defaultMetrics?: boolean; server?: MetricsServerOptions };

@@ -78,4 +78,8 @@ export interface ReconcilerOptions extends Omit<WatchSpec, 'apiVersion' | 'kind'
   watches?: SecondaryWatch[];
   /** Requests from outside the watched kinds. */
   sources?: EventSource[];
+  /** Manage reconcilers with sharding only: run on one replica of the fleet (under the leader
+   * Lease) instead of on every replica. Without sharding, every manage reconciler already runs on
+   * one replica at a time; remote reconcilers run where their cluster runs, and ignore it. */
+  singleton?: boolean;
 }

@@ -45,3 +45,10 @@ export class ClusterNameReservedError extends RegistryError {
     super(cluster, `cluster name "${cluster}" is reserved for the manage cluster's own runtime`);
   }
 }
+
+/** With sharding: this replica does not hold the Lease of the cluster's shard, so it may not run it. */
+export class ClusterNotOwnedError extends RegistryError {
+  constructor(cluster: string) {
+    super(cluster, `cluster ${cluster} is not owned by this replica (another replica holds its shard)`);
+  }
+}

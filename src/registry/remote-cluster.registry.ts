@@ -5,12 +5,13 @@ import { toConnectionConfig, type ClusterConfigInput } from '../client/connectio
 import type { ClusterConnectionConfig } from '../client/kubeconfig.js';
 import { ClusterRuntimeHost, RemoteClusterModule } from '../runtime/remote-cluster.module.js';
 import type { Engine } from '../runtime/engine.js';
-import { ENGINE, MANAGE_CLIENT, MANAGE_CLUSTER_NAME } from '../runtime/tokens.js';
+import { ENGINE, MANAGE_CLIENT, RESERVED_CLUSTER_NAMES } from '../runtime/tokens.js';
 import { abortable, deadline } from '../util/abort.js';
 import { ClusterEntry } from './cluster-entry.js';
 import {
   ClusterAlreadyRunningError,
   ClusterNameReservedError,
+  ClusterNotOwnedError,
   ClusterNotRunningError,
   ClusterSpawnError,
   ClusterSyncTimeoutError,
@@ -45,7 +46,7 @@ export class RemoteClusterRegistry {
    * policy refuses fails with ClusterSpawnError whose cause is a KubeconfigError.
    */
   async spawn(name: string, config: ClusterConfigInput, options: SpawnOptions = {}): Promise<void> {
-    if (name === MANAGE_CLUSTER_NAME) throw new ClusterNameReservedError(name);
+    if (RESERVED_CLUSTER_NAMES.includes(name)) throw new ClusterNameReservedError(name);
     for (;;) {
       const existing = this.entries.get(name);
       if (!existing) break;
@@ -53,6 +54,9 @@ export class RemoteClusterRegistry {
       if (existing.stopped) await existing.stopped.catch(() => undefined);
       else throw new ClusterAlreadyRunningError(name);
     }
+    // Checked where the entry is made, with no await in between: a shard given up after this
+    // point finds the entry and stops it before its Lease goes.
+    if (this.options.admits && !this.options.admits(name)) throw new ClusterNotOwnedError(name);
     let markStarted!: () => void;
     const started = new Promise<void>((resolve) => (markStarted = resolve));
     const { connections } = this.options;

@@ -10,10 +10,10 @@ import type {
   ReconcileRequest,
   ReconcilerOptions,
 } from '../reconcile/types.js';
-import { ClusterSpawnError } from '../registry/errors.js';
+import { ClusterNotOwnedError, ClusterSpawnError } from '../registry/errors.js';
 import { RemoteClusterRegistry } from '../registry/remote-cluster.registry.js';
 import type { ClusterStatus } from '../registry/types.js';
-import { MANAGE_CLIENT, MANAGE_CLUSTER_NAME } from '../runtime/tokens.js';
+import { MANAGE_CLIENT, RESERVED_CLUSTER_NAMES } from '../runtime/tokens.js';
 import { sameConditions, setCondition } from './conditions.js';
 import { KubeconfigError, type ClusterConnectionConfig } from '../client/kubeconfig.js';
 import { kubeconfigFromSecret, SecretSourceError } from './kubeconfig-source.js';
@@ -30,6 +30,10 @@ type ConditionValue = Pick<Condition, 'status' | 'reason' | 'message'>;
  * object and respawns every runtime (no generation gate skips them). A runtime's state changes
  * reach it as events (the registry is one of its sources), so Ready follows a change at once
  * and nothing is polled.
+ *
+ * With sharding it runs on every replica and acts only on the clusters this replica owns (holds
+ * the shard Lease of): only the owner spawns, writes status (with `owner`, its identity) and
+ * removes the finalizer. Shards gained or lost are events too, so a cluster moves at once.
  */
 @Reconciler({
   apiVersion: API_VERSION,
@@ -72,15 +76,34 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
               .map((rc) => ({ name: rc.metadata!.name! })),
         },
       ],
-      // Every change of a runtime's state brings its RemoteCluster back.
-      sources: [(enqueue) => this.registry.onStateChange((t) => enqueue({ name: t.cluster }))],
+      sources: [
+        // Every change of a runtime's state brings its RemoteCluster back.
+        (enqueue) => this.registry.onStateChange((t) => enqueue({ name: t.cluster })),
+        // So does every shard this replica gains (spawn) or loses (its runtime was stopped).
+        (enqueue) =>
+          this.orchestrator.onOwnershipChange((change) => {
+            const cache = this.orchestrator.manageRuntime?.cache(API_VERSION, KIND);
+            for (const rc of cache?.list() ?? []) {
+              const name = rc.metadata?.name;
+              if (name && change.includes(name)) enqueue({ name });
+            }
+          }),
+      ],
     };
   }
 
   async reconcile({ name }: ReconcileRequest, ctx: ReconcileContext<RemoteCluster>): Promise<void> {
-    const rc = ctx.cache.get(undefined, name);
+    let rc = ctx.cache.get(undefined, name);
     if (!rc) {
       // Gone from the API (our finalizer was already removed): make sure nothing still runs.
+      this.written.delete(name);
+      await this.stopRuntime(name);
+      return;
+    }
+    if (!this.orchestrator.owns(name)) {
+      // Another replica holds its shard (or nobody yet): nothing runs it here, and only its owner
+      // writes its status and removes the finalizer. Its runtime, if any, was stopped before the
+      // shard Lease went; this only makes sure.
       this.written.delete(name);
       await this.stopRuntime(name);
       return;
@@ -91,10 +114,12 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
       return;
     }
     if (!rc.metadata?.finalizers?.includes(FINALIZER)) {
-      // Before anything is spawned, so a deletion can never leave a runtime behind.
-      await this.addFinalizer(rc, ctx.signal);
+      // Before anything is spawned, so a deletion can never leave a runtime behind. The rest of
+      // this reconcile goes on with the object as the patch left it: a status written next is
+      // written over that version, which the cache may show before it shows the status.
+      rc = await this.addFinalizer(rc, ctx.signal);
     }
-    if (name === MANAGE_CLUSTER_NAME) {
+    if (RESERVED_CLUSTER_NAMES.includes(name)) {
       const message = `the name "${name}" is reserved for the manage cluster's own runtime; rename this RemoteCluster`;
       await this.writeStatus(rc, { status: 'False', reason: 'ReservedName', message }, undefined, ctx.signal);
       return;
@@ -121,6 +146,7 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
       try {
         await this.registry.spawn(name, connection, { timeoutMs: this.options.spawnTimeoutMs ?? 30_000 });
       } catch (err) {
+        if (err instanceof ClusterNotOwnedError) return; // the shard went meanwhile: its event brings us back
         if (!(err instanceof ClusterSpawnError)) throw err;
         const message = `the runtime did not start: ${describeFailure(err.cause)}`;
         await this.writeStatus(rc, { status: 'False', reason: 'RuntimeFailed', message }, undefined, ctx.signal);
@@ -129,9 +155,13 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     }
 
     const status = this.registry.status(name);
-    // A runtime that is only starting again (an app restart, a new leader) says nothing new: the
-    // Ready it had stays until the runtime decides, so a restart is not a flap.
-    if (status?.phase === 'starting' && rc.status?.conditions?.some((c) => c.type === 'Ready')) return;
+    // A runtime that is only starting again (an app restart, a new leader, a shard handed over)
+    // says nothing new: the Ready it had stays until the runtime decides, so a restart is not a
+    // flap. Only a new owner is written at once.
+    if (status?.phase === 'starting' && rc.status?.conditions?.some((c) => c.type === 'Ready')) {
+      await this.writeOwner(rc, ctx.signal);
+      return;
+    }
     await this.writeStatus(rc, readyFrom(status, connection.auth.type), reconcilersFrom(status), ctx.signal);
   }
 
@@ -141,17 +171,21 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     const runtime = this.orchestrator.manageRuntime;
     if (!runtime?.status().synced) return undefined;
     const objects = (runtime.cache(API_VERSION, KIND)?.list() ?? []) as RemoteCluster[];
-    return objects
-      .filter((rc) => !rc.metadata?.deletionTimestamp)
-      .filter((rc) => {
-        const name = rc.metadata?.name ?? '';
-        const phase = this.registry.status(name)?.phase;
-        if (phase === 'synced' || phase === 'degraded') return false;
-        const ready = rc.status?.conditions?.find((c) => c.type === 'Ready');
-        const decided = ready?.status === 'False' && ready.observedGeneration === rc.metadata?.generation;
-        return !(phase === undefined && decided);
-      })
-      .map((rc) => rc.metadata?.name ?? '');
+    return (
+      objects
+        .filter((rc) => !rc.metadata?.deletionTimestamp)
+        // With sharding, a replica answers for the clusters it owns only.
+        .filter((rc) => this.orchestrator.owns(rc.metadata?.name ?? ''))
+        .filter((rc) => {
+          const name = rc.metadata?.name ?? '';
+          const phase = this.registry.status(name)?.phase;
+          if (phase === 'synced' || phase === 'degraded') return false;
+          const ready = rc.status?.conditions?.find((c) => c.type === 'Ready');
+          const decided = ready?.status === 'False' && ready.observedGeneration === rc.metadata?.generation;
+          return !(phase === undefined && decided);
+        })
+        .map((rc) => rc.metadata?.name ?? '')
+    );
   }
 
   private readKubeconfig(rc: RemoteCluster, secrets: CacheReader | undefined): string {
@@ -178,7 +212,7 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     }
   }
 
-  private async addFinalizer(rc: RemoteCluster, signal: AbortSignal): Promise<void> {
+  private async addFinalizer(rc: RemoteCluster, signal: AbortSignal): Promise<RemoteCluster> {
     const current = rc.metadata?.finalizers;
     // A JSON patch guarded by the resourceVersion: other finalizers are never overwritten.
     const ops = [
@@ -187,7 +221,8 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
         ? { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER }
         : { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] },
     ];
-    await this.patch(rc, ops, signal);
+    const patched = await this.patch(rc, ops, signal);
+    return patched?.metadata?.resourceVersion ? patched : rc;
   }
 
   private async removeFinalizer(rc: RemoteCluster, signal: AbortSignal): Promise<void> {
@@ -206,15 +241,25 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     }
   }
 
-  private async patch(rc: RemoteCluster, ops: object[], signal: AbortSignal): Promise<void> {
-    await this.manage.request('PATCH', `${PATH}/${encodeURIComponent(rc.metadata!.name!)}`, {
-      body: ops,
-      contentType: 'application/json-patch+json',
-      signal,
-    });
+  private async patch(rc: RemoteCluster, ops: object[], signal: AbortSignal): Promise<RemoteCluster | undefined> {
+    return this.manage.request<RemoteCluster | undefined>(
+      'PATCH',
+      `${PATH}/${encodeURIComponent(rc.metadata!.name!)}`,
+      {
+        body: ops,
+        contentType: 'application/json-patch+json',
+        signal,
+      },
+    );
   }
 
-  /** Writes Ready (and, with a runtime, ReconcilersHealthy) when anything differs. */
+  /** The status as we know it: our own last write until the cache has moved past it. */
+  private current(rc: RemoteCluster): RemoteCluster['status'] {
+    const ours = this.written.get(rc.metadata!.name!);
+    return ours && ours.over === rc.metadata?.resourceVersion ? ours.status : rc.status;
+  }
+
+  /** Writes Ready (and, with a runtime, ReconcilersHealthy) and the owner when anything differs. */
   private async writeStatus(
     rc: RemoteCluster,
     ready: ConditionValue,
@@ -223,18 +268,37 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
   ): Promise<void> {
     const name = rc.metadata!.name!;
     const generation = rc.metadata?.generation;
-    const ours = this.written.get(name);
-    const current = ours && ours.over === rc.metadata?.resourceVersion ? ours.status : rc.status;
+    const current = this.current(rc);
+    const owner = this.orchestrator.identity ?? current?.owner;
     let conditions = setCondition(current?.conditions, { type: 'Ready', ...ready, observedGeneration: generation });
     conditions = reconcilers
       ? setCondition(conditions, { type: 'ReconcilersHealthy', ...reconcilers, observedGeneration: generation })
       : conditions.filter((c) => c.type !== 'ReconcilersHealthy');
-    if (sameConditions(conditions, current?.conditions) && current?.observedGeneration === generation) return;
+    if (
+      sameConditions(conditions, current?.conditions) &&
+      current?.observedGeneration === generation &&
+      current?.owner === owner
+    ) {
+      return;
+    }
     const previous = current?.conditions?.find((c) => c.type === 'Ready');
     if (previous?.status !== ready.status || previous.reason !== ready.reason) {
       this.logger.log(`${name}: Ready=${ready.status} (${ready.reason})`);
     }
-    const status = { observedGeneration: generation, conditions };
+    await this.patchStatus(rc, { observedGeneration: generation, conditions, ...(owner ? { owner } : {}) }, signal);
+  }
+
+  /** A new owner of a cluster whose runtime is starting: only `owner` changes (one write). */
+  private async writeOwner(rc: RemoteCluster, signal: AbortSignal): Promise<void> {
+    const owner = this.orchestrator.identity;
+    const current = this.current(rc);
+    if (!owner || current?.owner === owner) return;
+    this.logger.log(`${rc.metadata!.name!}: owner ${owner}`);
+    await this.patchStatus(rc, { ...current, owner }, signal);
+  }
+
+  private async patchStatus(rc: RemoteCluster, status: RemoteCluster['status'], signal: AbortSignal): Promise<void> {
+    const name = rc.metadata!.name!;
     this.written.delete(name);
     try {
       await this.manage.request('PATCH', `${PATH}/${encodeURIComponent(name)}/status`, {

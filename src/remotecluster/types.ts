@@ -19,5 +19,10 @@ export interface Condition {
 
 export interface RemoteCluster extends KubeObject {
   spec: { kubeConfig: { secretRef: { namespace: string; name: string; key: string } } };
-  status?: { observedGeneration?: number; conditions?: Condition[] };
+  status?: {
+    observedGeneration?: number;
+    conditions?: Condition[];
+    /** The replica running this cluster (its identity, the pod name), written by that replica. */
+    owner?: string;
+  };
 }

@@ -9,3 +9,8 @@ export const ENGINE = Symbol('ENGINE');
 
 /** The name of the manage cluster's runtime in logs and metrics; no remote cluster may take it. */
 export const MANAGE_CLUSTER_NAME = 'manage';
+/** With sharding, the runtime of the manage reconcilers that run once per fleet (`singleton`),
+ * under the leader Lease. Not a valid RemoteCluster name, so no remote cluster can take it. */
+export const MANAGE_LEADER_NAME = 'manage:leader';
+/** Names no remote cluster runtime may have. */
+export const RESERVED_CLUSTER_NAMES: readonly string[] = [MANAGE_CLUSTER_NAME, MANAGE_LEADER_NAME];

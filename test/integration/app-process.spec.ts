@@ -42,6 +42,16 @@ function tokenKubeconfig(token: string): string {
   });
 }
 
+/** An environment variable of the container in deploy/deployment.yaml. */
+function deploymentEnv(name: string): string {
+  const deployment = loadYaml<{
+    spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } };
+  }>(readFileSync(join(packageRoot(), 'deploy', 'deployment.yaml'), 'utf8'));
+  const value = deployment.spec.template.spec.containers[0]!.env?.find((e) => e.name === name)?.value;
+  if (value === undefined) throw new Error(`deploy/deployment.yaml sets no ${name}`);
+  return value;
+}
+
 /** Every manifest of deploy/ applied as it is; returns how many objects. */
 async function applyDeploy(): Promise<number> {
   const objects = clusters.manage.kubeConfig().makeApiClient(KubernetesObjectApi);
@@ -94,8 +104,10 @@ async function runAsDeployed(shard: string): Promise<MainProcess> {
     BIND_ADDRESS: '127.0.0.1',
     LEASE_NAME: 'clusterregistry-leader',
     REMOTECLUSTER_SELECTOR: `shard=${shard}`,
+    // As deployment.yaml runs it: sharded, so the member and shard Leases go through the RBAC.
+    SHARDS: deploymentEnv('SHARDS'),
   });
-  await waitOutput(app, /became leader/);
+  await waitOutput(app, /joined as member clusterregistry-member-\d+/);
   return app;
 }
 
@@ -125,7 +137,7 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
     });
   });
 
-  it('does its whole job with a token of the deploy ServiceAccount (the RBAC is enough)', async () => {
+  it('does its whole job with a token of the deploy ServiceAccount (the RBAC is enough, sharding included)', async () => {
     const shard = uniqueName('deploy');
     const name = `${shard}-r1`;
     const app = await runAsDeployed(shard);
@@ -182,7 +194,7 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
     await manage.deleteRemoteCluster(name);
     await manage.gone(name);
     expect(app.output()).not.toMatch(/forbidden/i);
-    // The deploy RBAC allows one Lease name: hand it over at once to the next app of this file.
+    // Its Leases are released at once for the next app of this file.
     app.child.kill('SIGTERM');
     expect((await app.exited).code).toBe(0);
   });
@@ -201,7 +213,8 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
     expect(exit.code).toBe(0);
     expect(took).toBeLessThan(20_000);
     expect(app.output()).toMatch(new RegExp(`cluster ${second}: runtime stopped`));
-    expect(app.output()).toMatch(/released the lease/);
+    expect(app.output()).toMatch(/released its member Lease/);
+    expect(app.output()).toMatch(/released clusterregistry-shard-\d+/);
     process.stderr.write(`[figures] SIGTERM to exit with a running runtime: ${took} ms\n`);
     // Leave the object to nobody: remove our finalizer's owner first, then the object.
     await manage.setFinalizers(second, null);

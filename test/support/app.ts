@@ -159,11 +159,16 @@ export interface MainProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs the real entry point (dist/src/main.js) as its own process against a manage kubeconfig. */
-export function runMain(manageKubeconfig: string, env: Record<string, string>): MainProcess {
+/** Runs the real entry point (dist/src/main.js, or another built `script`) as its own process
+ * against a manage kubeconfig. */
+export function runMain(
+  manageKubeconfig: string,
+  env: Record<string, string>,
+  script = join(packageRoot(), 'dist', 'src', 'main.js'),
+): MainProcess {
   const path = join(tmpdir(), `${uniqueName('manage')}.kubeconfig`);
   writeFileSync(path, manageKubeconfig, { mode: 0o600 });
-  const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'src', 'main.js')], {
+  const child = spawn(process.execPath, [script], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', KUBECONFIG: path, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -19,6 +19,9 @@ describe('loadSettings', () => {
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
       identity,
+      shards: 0,
+      maxReplicas: 10,
+      shardLeasePrefix: 'clusterregistry',
       shutdownTimeoutMs: 20_000,
       clusterStopTimeoutMs: 10_000,
       maxConcurrentReconciles: 64,
@@ -56,6 +59,8 @@ describe('loadSettings', () => {
     expect(() => loadSettings({ PROBE_PORT: 'eighty' })).toThrow(/PROBE_PORT/);
     expect(() => loadSettings({ LEADER_ELECTION: 'maybe' })).toThrow(/LEADER_ELECTION/);
     expect(() => loadSettings({ RENEW_DEADLINE_MS: '20000', LEASE_DURATION_MS: '15000' })).toThrow(/RENEW_DEADLINE_MS/);
+    expect(loadSettings({ SHARDS: '32', MAX_REPLICAS: '5' })).toMatchObject({ shards: 32, maxReplicas: 5 });
+    expect(() => loadSettings({ SHARDS: '2.5' })).toThrow(/SHARDS/);
   });
 });
 

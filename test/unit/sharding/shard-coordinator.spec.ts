@@ -1,0 +1,277 @@
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { assign } from '../../../src/sharding/hash.js';
+import { ShardCoordinator, SHARDING_LABEL, SHARDS_ANNOTATION } from '../../../src/sharding/shard-coordinator.js';
+import { microTime } from '../../../src/lease/lease-lock.js';
+import { settle } from '../../../src/testing/fake-transport.js';
+import { T0, useFakeClock } from '../../support/clock.js';
+import { LeaseApi, NS, type ReplicaLink } from '../../support/lease-api.js';
+
+const SHARDS = 8;
+const LEASE = 15_000;
+const RENEW = 10_000;
+const RETRY = 2_000;
+const shardLease = (n: number): string => `clusterregistry-shard-${n}`;
+const memberLease = (n: number): string => `clusterregistry-member-${n}`;
+const now = (): number => Date.now() - T0;
+
+/** One replica: a coordinator on its own link to the shared API, and what it was asked to do. */
+class Replica {
+  readonly coordinator: ShardCoordinator;
+  readonly log: string[] = [];
+  /** When set, stopClusters waits for this before resolving (runtimes slow to stop). */
+  stopGate?: Promise<void>;
+
+  constructor(
+    readonly link: ReplicaLink,
+    readonly name: string,
+    options: { shards?: number } = {},
+  ) {
+    this.coordinator = new ShardCoordinator(link.client, {
+      namespace: NS,
+      identity: name,
+      shards: options.shards ?? SHARDS,
+      leaseDurationMs: LEASE,
+      renewDeadlineMs: RENEW,
+      retryPeriodMs: RETRY,
+      maxReplicas: 4,
+    });
+    this.coordinator.onOwnershipChange((c) => this.log.push(`${c.owned ? '+' : '-'}${c.shard}@${now()}`));
+  }
+
+  start(): void {
+    this.coordinator.start({
+      activate: () => void this.log.push(`activate@${now()}`),
+      deactivate: () => void this.log.push(`deactivate@${now()}`),
+      stopClusters: async () => {
+        this.log.push(`stopping@${now()}`);
+        await this.stopGate;
+        this.log.push(`stopped@${now()}`);
+      },
+    });
+  }
+
+  get running(): number[] {
+    return this.coordinator.status().running;
+  }
+}
+
+describe('ShardCoordinator', () => {
+  let api: LeaseApi;
+  let replicas: Replica[];
+
+  beforeAll(() => {
+    Logger.overrideLogger(false);
+  });
+  afterAll(() => {
+    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
+  });
+
+  beforeEach(() => {
+    useFakeClock();
+    jest.spyOn(Math, 'random').mockReturnValue(0.5);
+    api = new LeaseApi(T0);
+    replicas = [];
+  });
+
+  afterEach(async () => {
+    for (const r of replicas) r.link.partition(false);
+    await Promise.all(replicas.map((r) => r.coordinator.stop()));
+    await settle();
+    jest.useRealTimers();
+    jest.restoreAllMocks();
+  });
+
+  function replica(name: string, options: { shards?: number } = {}): Replica {
+    const r = new Replica(api.link(name), name, options);
+    replicas.push(r);
+    r.start();
+    return r;
+  }
+
+  /** No shard runs on two replicas at once: checked after every timer and every I/O step. */
+  function fenced(): void {
+    const seen = new Map<number, string>();
+    for (const r of replicas) {
+      for (const shard of r.running) {
+        const other = seen.get(shard);
+        if (other) throw new Error(`shard ${shard} runs on ${other} and ${r.name} at ${now()} ms`);
+        seen.set(shard, r.name);
+      }
+    }
+  }
+
+  /** Moves the fake clock by `ms`, timer by timer, letting the I/O each step starts finish and
+   * checking the fence after every step. */
+  async function run(ms: number): Promise<void> {
+    const target = Date.now() + ms;
+    const sentinel = setTimeout(() => undefined, ms);
+    for (;;) {
+      await settle();
+      fenced();
+      if (Date.now() >= target) break;
+      jest.advanceTimersToNextTimer();
+    }
+    clearTimeout(sentinel);
+  }
+
+  /** shard -> holder, from the API. */
+  const holders = (): (string | null | undefined)[] =>
+    Array.from({ length: SHARDS }, (_, s) => api.holder(shardLease(s)));
+
+  it('alone, takes every shard at once and then writes one Lease per shard and one member Lease per retry period', async () => {
+    const a = replica('a');
+    await run(0);
+    expect(a.running).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(api.holder(memberLease(0))).toBe('a');
+    expect(api.leases.get(memberLease(0))!.metadata.annotations).toEqual({ [SHARDS_ANNOTATION]: '8' });
+    expect(api.leases.get(shardLease(3))!.metadata.labels).toEqual({ [SHARDING_LABEL]: 'clusterregistry' });
+    expect(a.log).toEqual(['activate@0', ...Array.from({ length: SHARDS }, (_, s) => `+${s}@0`)]);
+
+    const before = api.writes.length;
+    await run(60_000);
+    // Whatever the number of clusters: (shards + members) writes per retry period.
+    expect(api.writes.length - before).toBe((60_000 / RETRY) * (SHARDS + 1));
+    expect(a.coordinator.status().writes).toEqual({ member: 31, shard: 31 * SHARDS });
+  });
+
+  it('three replicas split the shards by rendezvous hashing, one owner per shard', async () => {
+    const [a, b, c] = [replica('a'), replica('b'), replica('c')];
+    // Each starts alone for a moment (it may take shards before it sees the others), then hands
+    // over what rendezvous gives another: stop first, release after.
+    await run(60_000);
+    const owners = assign(['a', 'b', 'c'], SHARDS);
+    expect(holders()).toEqual(owners);
+    for (const r of [a, b, c]) {
+      expect(r.running).toEqual(owners.flatMap((o, s) => (o === r.name ? [s] : [])));
+      expect(r.coordinator.status().members).toEqual(['a', 'b', 'c']);
+    }
+  });
+
+  it('a fourth replica joining takes only its share: no shard moves between the others', async () => {
+    replica('a');
+    replica('b');
+    replica('c');
+    await run(30_000);
+    const before = holders();
+    const d = replica('d');
+    await run(30_000);
+    const after = holders();
+    const expected = assign(['a', 'b', 'c', 'd'], SHARDS);
+    expect(after).toEqual(expected);
+    const moved = after.flatMap((h, s) => (h !== before[s] ? [s] : []));
+    expect(moved.length).toBeGreaterThan(0);
+    for (const s of moved) expect(after[s]).toBe('d');
+    expect(d.running).toEqual(moved);
+  });
+
+  it('a partitioned replica stops its shards within the renew deadline; the others take them only after the lease duration on their own clock', async () => {
+    const a = replica('a');
+    await run(1);
+    const b = replica('b');
+    await run(20_000);
+    const aShards = [...a.running];
+    expect(aShards.length).toBeGreaterThan(0);
+    const lastRenewal = Math.max(...api.writes.filter((w) => w.replica === 'a').map((w) => w.at));
+
+    a.link.partition(true);
+    // a's renewals fail; it stops running within renewDeadline of its last renewal being sent.
+    await run(RENEW - (now() - lastRenewal) - 1);
+    expect(a.running).toEqual(aShards);
+    await run(2);
+    expect(a.running).toEqual([]);
+    const stoppedAt = now();
+
+    // b saw a's last renewal when it was written: it takes the shards leaseDuration after that
+    // (plus the event-loop turn of its plan), not before; the fence is checked at every step.
+    await run(lastRenewal + LEASE - now() - 1);
+    expect(aShards.every((s) => api.holder(shardLease(s)) === 'a')).toBe(true);
+    await run(RETRY);
+    expect(b.running).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    const takenAt = Math.min(
+      ...api.writes.filter((w) => w.replica === 'b' && aShards.some((s) => w.name === shardLease(s))).map((w) => w.at),
+    );
+    expect(stoppedAt).toBeLessThanOrEqual(lastRenewal + RENEW + 1);
+    expect(takenAt).toBeGreaterThan(lastRenewal + LEASE);
+    expect(takenAt).toBeLessThanOrEqual(lastRenewal + LEASE + 2);
+
+    // a comes back: it joins again and takes its share back, by handover.
+    a.link.partition(false);
+    await run(60_000);
+    expect(holders()).toEqual(assign(['a', 'b'], SHARDS));
+  });
+
+  it('on stop, releases its member Lease, stops every runtime, then releases its shards; the others take them at once', async () => {
+    const a = replica('a');
+    await run(1);
+    const b = replica('b');
+    await run(20_000);
+    const aShards = [...a.running];
+    expect(aShards.length).toBeGreaterThan(0);
+    const stopAt = now();
+    const from = api.writes.length;
+    await a.coordinator.stop();
+    expect(a.log.slice(-1)).toEqual([`deactivate@${stopAt}`]);
+    const aWrites = api.writes.slice(from);
+    expect(aWrites[0]).toEqual({ replica: 'a', name: memberLease(0), holder: null, at: stopAt });
+    expect(
+      aWrites
+        .slice(1)
+        .map((w) => w.name)
+        .sort(),
+    ).toEqual(aShards.map(shardLease).sort());
+    expect(aWrites.every((w) => w.holder === null)).toBe(true);
+    await run(1);
+    expect(b.running).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    replicas = replicas.filter((r) => r !== a);
+  });
+
+  it('hands a shard over only once its runtimes have stopped, renewing its Lease meanwhile', async () => {
+    const a = replica('a');
+    await run(1);
+    let release!: () => void;
+    a.stopGate = new Promise((resolve) => (release = resolve));
+    const b = replica('b');
+    // b joins; a must hand over b's share, but its runtimes take 40 s (> leaseDuration) to stop.
+    await run(40_000);
+    const bShards = assign(['a', 'b'], SHARDS).flatMap((o, s) => (o === 'b' ? [s] : []));
+    expect(a.coordinator.status().releasing).toEqual(bShards);
+    expect(b.running).toEqual([]);
+    for (const s of bShards) expect(api.holder(shardLease(s))).toBe('a');
+    expect(api.writes.filter((w) => w.replica === 'a' && w.name === shardLease(bShards[0]!)).length).toBeGreaterThan(
+      15,
+    );
+    release();
+    await run(1);
+    expect(b.running).toEqual(bShards);
+    expect(a.coordinator.status().releasing).toEqual([]);
+  });
+
+  it('a new process with the same identity waits for the old one’s Leases to expire', async () => {
+    const labels = { [SHARDING_LABEL]: 'clusterregistry' };
+    const old = { holderIdentity: 'a', leaseDurationSeconds: 15, renewTime: microTime(new Date(T0)) };
+    api.put(memberLease(0), old, labels, { [SHARDS_ANNOTATION]: '8' });
+    for (let s = 0; s < SHARDS; s++) api.put(shardLease(s), old, labels);
+    const a = replica('a');
+    await run(LEASE);
+    expect(a.running).toEqual([]);
+    expect(api.holder(memberLease(1))).toBe('a'); // it joined in another slot at once
+    await run(RETRY);
+    expect(a.running).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it('takes no shard while a live member uses another shard count', async () => {
+    const a = replica('a');
+    const b = replica('b', { shards: 16 });
+    await run(30_000);
+    const counts = [a, b].map((r) => r.running.length + r.coordinator.status().releasing.length);
+    // Whoever joined first may have taken shards before it saw the other; nothing more after.
+    expect(a.coordinator.status().mixedShardCounts).toBe(true);
+    expect(b.coordinator.status().mixedShardCounts).toBe(true);
+    const writes = api.writes.length;
+    await run(10_000);
+    expect(api.writes.filter((w) => w.at > now() - 10_000 && w.holder !== 'a' && w.holder !== 'b')).toEqual([]);
+    expect([a, b].map((r) => r.running.length + r.coordinator.status().releasing.length)).toEqual(counts);
+    expect(api.writes.length).toBeGreaterThan(writes);
+  });
+});
