@@ -8,13 +8,14 @@ import {
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { ClusterClient } from '../client/cluster-client.js';
+import type { ClusterEventRecorder } from '../events/event-recorder.js';
 import type { ManagerStatus } from '../manager/controller-manager.js';
 import { ReconcilerExplorer } from '../reconcile/reconciler.explorer.js';
 import { RemoteClusterRegistry } from '../registry/remote-cluster.registry.js';
 import { ClusterRuntime } from '../runtime/cluster-runtime.js';
 import type { Engine } from '../runtime/engine.js';
 import { registryScheduler } from '../runtime/schedule.js';
-import { ENGINE, MANAGE_CLIENT, MANAGE_CLUSTER_NAME } from '../runtime/tokens.js';
+import { ENGINE, EVENT_RECORDER, MANAGE_CLIENT, MANAGE_CLUSTER_NAME } from '../runtime/tokens.js';
 import { RUN_GATE, type RunGate } from './run-gate.js';
 
 /**
@@ -37,6 +38,7 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly registry: RemoteClusterRegistry,
     private readonly explorer: ReconcilerExplorer,
     private readonly schedulerRegistry: SchedulerRegistry,
+    @Inject(EVENT_RECORDER) private readonly events: ClusterEventRecorder,
   ) {}
 
   /** True while this replica may run (it leads, or there is no election). */
@@ -62,8 +64,10 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
     await this.deactivate();
   }
 
-  /** After every runtime is gone: only the root closes the shared manage client. */
+  /** After every runtime is gone: the manage cluster's events still queued are written (within
+   * 2 s), then only the root closes the shared manage client. */
   async onApplicationShutdown(): Promise<void> {
+    await this.events.close(2_000);
     await this.manageClient.close();
   }
 
@@ -76,6 +80,7 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
         engine: this.engine,
         scheduler: registryScheduler(this.schedulerRegistry, `clusterregistry/${MANAGE_CLUSTER_NAME}/`),
         ownsClient: false,
+        events: this.events,
       });
       this.manage.start(this.explorer.explore());
       this.logger.log('running the manage reconcilers');

@@ -3,6 +3,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { InformerOptions } from '../cache/informer.js';
 import type { NetworkPolicySpec } from '../client/network-policy.js';
 import type { LeaderElectionOptions } from '../leader/leader-election.gate.js';
+import type { EngineEventOptions } from '../runtime/engine.js';
 import type { MetricsServerOptions } from '../metrics/metrics.server.js';
 import type { RemoteClusterControllerOptions } from '../remotecluster/options.js';
 
@@ -51,6 +52,10 @@ export interface ClusterRegistryOptions {
   remoteClusters?: RemoteClusterControllerOptions;
   /** Runs only while this replica holds a Lease in the manage cluster. Off when absent. */
   leaderElection?: LeaderElectionOptions;
+  /** How Kubernetes Events are written (each cluster's recorder): `reportingInstance` (default
+   * the leader-election identity, else the host name), `queueSize` (1000), `aggregationWindowMs`
+   * (10 min), `rateLimit` per object ({ burst: 25, refillMs: 300000 }). */
+  events?: EngineEventOptions;
   /** Prometheus metrics (inject PrometheusMetrics to serve them), and with `server`, /metrics on
    * a port of its own. Off when absent. */
   metrics?: { defaultMetrics?: boolean; server?: MetricsServerOptions };

@@ -67,7 +67,7 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
         });
       }
     }
-    expect(applied).toBe(9);
+    expect(applied).toBe(11);
     const deployment = (await objects.read({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
