@@ -232,7 +232,7 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     if (t.to === 'degraded' && t.cause) {
       if (before?.phase === 'degraded' && before.reason === t.cause.reason) return;
       this.told.set(t.cluster, { phase: 'degraded', reason: t.cause.reason });
-      this.say(t.cluster, 'Warning', 'Degraded', `${t.cause.reason}: ${t.cause.message}`, 'Connect');
+      this.say(t.cluster, 'Warning', 'Degraded', t.cause.message, 'Connect');
     } else if (t.to === 'synced') {
       if (before?.phase === 'synced') return;
       this.told.set(t.cluster, { phase: 'synced' });
