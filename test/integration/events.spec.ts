@@ -204,6 +204,43 @@ describe('Events of the RemoteCluster controller', () => {
   });
 });
 
+describe('the short name', () => {
+  it('rcl is RemoteCluster and nothing else in the cluster; rc stays ReplicationControllers', async () => {
+    const { ClusterClient } = await import('../../src/client/cluster-client.js');
+    const client = new ClusterClient({ name: 'manage', kubeConfig: clusters.manage.kubeConfig() });
+    const claims: Record<string, string[]> = {};
+    try {
+      const lists = [await client.request<{ resources: Resource[] }>('GET', '/api/v1')];
+      const groups = await client.request<{ groups: { preferredVersion: { groupVersion: string } }[] }>('GET', '/apis');
+      for (const g of groups.groups) {
+        lists.push(await client.request<{ resources: Resource[] }>('GET', `/apis/${g.preferredVersion.groupVersion}`));
+      }
+      for (const r of lists.flatMap((l) => l.resources)) {
+        for (const short of r.shortNames ?? []) (claims[short] ??= []).push(r.name);
+      }
+    } finally {
+      await client.close();
+    }
+    expect(claims.rcl).toEqual(['remoteclusters']);
+    expect(claims.rc).toEqual(expect.arrayContaining(['replicationcontrollers', 'remoteclusters']));
+    if (kubectl) {
+      const name = rcName('short');
+      await manage.putSecret(ns, 'short', { other: 'x' });
+      await manage.createRemoteCluster(name, labels, ref('short'));
+      const out = (args: string[]) =>
+        execFileSync(kubectl!, ['--kubeconfig', manageKubeconfigPath, ...args], { encoding: 'utf8' });
+      expect(out(['get', 'rcl', name])).toMatch(new RegExp(`^NAME +READY +REASON +AGE\\n${name} `));
+      expect(out(['get', 'clusterregistry', '-o', 'name'])).toContain(`remotecluster.clusterregistry.dev/${name}`);
+      await manage.deleteRemoteCluster(name);
+    }
+  });
+});
+
+interface Resource {
+  name: string;
+  shortNames?: string[];
+}
+
 describe('Events of remote reconcilers', () => {
   it('go to the cluster the object lives in, reporting as the reconciler, aggregated into one series', async () => {
     const name = rcName('rr');
