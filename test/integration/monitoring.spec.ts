@@ -1,9 +1,9 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { installCrd, loadCrds } from '../../src/envtest/crd.js';
 import {
@@ -84,6 +84,32 @@ describe('deploy/monitoring', () => {
       'ClusterRegistryNoLeader',
       'ClusterRegistryEventLoopBlocked',
     ]);
+  });
+
+  it('kubectl kustomize deploy/monitoring renders the dashboard and the rules as ConfigMaps', () => {
+    const kubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
+    if (!kubectl) {
+      process.stderr.write('[monitoring] kubectl not found: the kustomization is not rendered\n');
+      return;
+    }
+    const docs = parseAllDocuments(
+      execFileSync(kubectl, ['kustomize', join(packageRoot(), 'deploy', 'monitoring')], { encoding: 'utf8' }),
+    ).map(
+      (d) =>
+        d.toJS() as {
+          kind: string;
+          metadata: { name: string; labels?: Record<string, string> };
+          data: Record<string, string>;
+        },
+    );
+    expect(docs.map((d) => [d.kind, d.metadata.name])).toEqual([
+      ['ConfigMap', 'clusterregistry-alerts'],
+      ['ConfigMap', 'clusterregistry-dashboard'],
+    ]);
+    const dashboardMap = docs.find((d) => d.metadata.name === 'clusterregistry-dashboard')!;
+    expect(dashboardMap.metadata.labels?.grafana_dashboard).toBe('1');
+    expect(JSON.parse(dashboardMap.data['clusterregistry.json']!)).toEqual(dashboard);
+    expect(docs[0]!.data['alerts.yaml']).toBe(readFileSync(ALERTS, 'utf8'));
   });
 
   it('the dashboard has a cluster variable, and rows of panels that each have a query', () => {
