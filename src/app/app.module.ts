@@ -1,14 +1,14 @@
 import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ClusterRegistryModule } from '../index.js';
+import { ClusterRegistryModule, type ManageKubeconfig } from '../index.js';
 import { PodSummaryReconciler } from './examples/pod-summary.reconciler.js';
-import { HealthController } from './health.controller.js';
+import { ProbeServer } from './probe.server.js';
 import { SETTINGS, type Settings } from './settings.js';
 
 export interface AppOptions {
   settings: Settings;
-  manageKubeConfig: KubeConfig;
+  manageKubeConfig: KubeConfig | ManageKubeconfig;
   /** Reconcilers run in every remote cluster context, besides the example, and what they need. */
   remoteReconcilers?: Type[];
   remoteProviders?: Provider[];
@@ -19,7 +19,7 @@ export interface AppOptions {
 /**
  * The ready-made app: one composition of the library's public parts, configured from the
  * environment (see settings.ts): the RemoteCluster controller, leader election, /metrics on its
- * own port, /healthz and /readyz, and the example reconciler.
+ * own port, /healthz and /readyz (ProbeServer), and the example reconciler.
  */
 @Module({})
 export class AppModule {
@@ -69,9 +69,8 @@ export class AppModule {
         }),
         TerminusModule.forRoot({ logger: false }),
       ],
-      controllers: [HealthController],
-      providers: [{ provide: SETTINGS, useValue: settings }, ...providers],
-      exports: [SETTINGS],
+      providers: [{ provide: SETTINGS, useValue: settings }, ProbeServer, ...providers],
+      exports: [SETTINGS, ProbeServer],
     };
   }
 }

@@ -1,7 +1,7 @@
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
-import { API_VERSION, KIND } from '../index.js';
-import { installCrd, loadCrds, LocalClusters, packageRoot } from '../testing/index.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { installCrds, LocalClusters, packageRoot, registerRemoteCluster } from '../testing/index.js';
 
 export interface Embedded {
   clusters: LocalClusters;
@@ -13,34 +13,20 @@ export interface Embedded {
 /**
  * The local default of `npm start` without a cluster: a manage and two remote clusters on this
  * machine, the CRD installed, and each remote registered the way a user would do it, through a
- * kubeconfig Secret and a RemoteCluster object.
+ * kubeconfig Secret and a RemoteCluster object (the testing kit does both, as for any test).
  */
-export async function startEmbedded(dir: string, namespace: string): Promise<Embedded> {
+export async function startEmbedded(namespace: string): Promise<Embedded> {
+  const dir = process.env.CLUSTERREGISTRY_EMBEDDED_DIR ?? join(packageRoot(), '.clusters');
+  mkdirSync(dir, { recursive: true });
   const clusters = await LocalClusters.up({ count: 3, dir });
+  process.on('exit', () => clusters.killNow());
   try {
     const manageCluster = clusters.get('manage');
     const manage = new KubeConfig();
     manage.loadFromString(manageCluster.kubeconfig());
-    for (const crd of loadCrds(join(packageRoot(), 'deploy', 'crd.yaml'))) await installCrd(manage, crd);
-    const core = manage.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: namespace } } }).catch(ignoreConflict);
-    const objects = manage.makeApiClient(KubernetesObjectApi);
+    await installCrds(manage);
     for (const remote of clusters.clusters.filter((c) => c.name !== 'manage')) {
-      const secretName = `${remote.name}-kubeconfig`;
-      await core
-        .createNamespacedSecret({
-          namespace,
-          body: { metadata: { name: secretName }, stringData: { kubeconfig: remote.kubeconfig() } },
-        })
-        .catch(ignoreConflict);
-      await objects
-        .create({
-          apiVersion: API_VERSION,
-          kind: KIND,
-          metadata: { name: remote.name },
-          spec: { kubeConfig: { secretRef: { namespace, name: secretName, key: 'kubeconfig' } } },
-        } as never)
-        .catch(ignoreConflict);
+      await registerRemoteCluster(manage, { name: remote.name, kubeconfig: remote.kubeconfig(), namespace });
     }
     const instructions = (probePort: number, metricsPort: number): string =>
       [
@@ -56,8 +42,4 @@ export async function startEmbedded(dir: string, namespace: string): Promise<Emb
     await clusters.down();
     throw err;
   }
-}
-
-function ignoreConflict(err: unknown): void {
-  if ((err as { code?: number }).code !== 409) throw err;
 }

@@ -24,6 +24,10 @@ export interface InformerOptions {
   backoff?: { baseMs: number; maxMs: number };
   /** Applied to every object before it is cached (default: drop managedFields). */
   transform?: (obj: KubeObject) => KubeObject;
+  /** Sync from the WatchList initial stream (one request, objects decoded one by one) where the
+   * apiserver offers it, as client-go does by default since 1.35; else list then watch
+   * (default true). */
+  watchList?: boolean;
   metrics?: InformerMetrics;
 }
 
@@ -62,6 +66,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   private current: InformerState = { synced: false, watching: false, relists: 0, watchRestarts: 0 };
   private resource?: ResourceInfo;
   private running?: Promise<void>;
+  /** Whether the apiserver serves the WatchList initial stream: undefined until it has said. */
+  private watchListServed?: boolean;
 
   constructor(
     private readonly client: ClusterClient,
@@ -70,6 +76,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   ) {
     this.opts = {
       pageSize: options.pageSize ?? 500,
+      watchList: options.watchList ?? true,
       watchTimeoutSeconds: options.watchTimeoutSeconds ?? [300, 600],
       inactivityMs: options.inactivityMs ?? 150_000,
       backoff: options.backoff ?? { baseMs: 500, maxMs: 30_000 },
@@ -119,11 +126,14 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.resource = guessResource(this.spec.apiVersion, this.spec.kind);
     while (!signal.aborted) {
       try {
-        if (resourceVersion === undefined) {
+        // The initial state comes from the WatchList stream where it is served (one request that
+        // then keeps watching), else from a paginated list followed by a watch.
+        const streamed = resourceVersion === undefined && this.opts.watchList && this.watchListServed !== false;
+        if (resourceVersion === undefined && !streamed) {
           resourceVersion = await this.relist(signal);
           backoff.reset();
         }
-        const outcome = await this.watch(resourceVersion, signal);
+        const outcome = await this.watch(streamed ? undefined : resourceVersion, signal);
         resourceVersion = outcome.resourceVersion;
         if (outcome.healthy) backoff.reset();
         this.restarted(outcome.gone ? 'Gone' : outcome.healthy ? 'Timeout' : 'Closed');
@@ -135,6 +145,16 @@ export class Informer<T extends KubeObject = KubeObject> {
         if (err instanceof Gone) {
           resourceVersion = undefined;
           this.restarted('Gone');
+          continue;
+        }
+        // An apiserver without WatchList refuses its parameters (400 or 422): list from now on.
+        if (
+          resourceVersion === undefined &&
+          this.watchListServed === undefined &&
+          err instanceof KubeApiError &&
+          (err.status === 400 || err.status === 422)
+        ) {
+          this.watchListServed = false;
           continue;
         }
         let failure = err;
@@ -199,10 +219,17 @@ export class Informer<T extends KubeObject = KubeObject> {
       continueToken = stringOr(page?.metadata?.continue, '') || undefined;
       if (!continueToken) break;
     }
+    this.applyList(items, resourceVersion);
+    return resourceVersion;
+  }
+
+  /** A complete state (a list, or the WatchList initial events): swaps the cache in and emits
+   * the difference, deletes of what vanished included. */
+  private applyList(items: T[], resourceVersion: string): void {
+    const resource = this.resource!;
     if (resource.namespaced === undefined && items.length > 0) {
       resource.namespaced = items[0]!.metadata?.namespace !== undefined;
     }
-
     const previous = this.store.replace(items);
     this.current.relists++;
     this.current.resourceVersion = resourceVersion;
@@ -222,15 +249,23 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.current.synced = true;
     if (first) this.synced.open();
     this.ok(first);
-    return resourceVersion;
   }
 
+  /**
+   * One watch. Without a resourceVersion it is a WatchList stream: the current state comes first
+   * as ADDED events, closed by a bookmark annotated k8s.io/initial-events-end; that state is
+   * applied as a list would be, and the stream goes on as a plain watch. Returns where to resume
+   * (undefined: the initial state did not complete, start over).
+   */
   private async watch(
-    resourceVersion: string,
+    from: string | undefined,
     signal: AbortSignal,
-  ): Promise<{ resourceVersion: string; healthy: boolean; gone: boolean }> {
+  ): Promise<{ resourceVersion: string | undefined; healthy: boolean; gone: boolean }> {
     const [min, max] = this.opts.watchTimeoutSeconds;
     const timeoutSeconds = Math.floor(min + Math.random() * (max - min));
+    let resourceVersion = from ?? '';
+    /** The initial state being received, until its end bookmark. */
+    let initial: Map<string, T> | undefined = from === undefined ? new Map() : undefined;
     let events = 0;
     const opened = Date.now();
     try {
@@ -239,7 +274,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         {
           watch: 1,
           allowWatchBookmarks: true,
-          resourceVersion,
+          ...(initial ? { sendInitialEvents: true, resourceVersionMatch: 'NotOlderThan' } : { resourceVersion: from }),
           timeoutSeconds,
           labelSelector: this.spec.labelSelector,
           fieldSelector: this.spec.fieldSelector,
@@ -248,17 +283,24 @@ export class Informer<T extends KubeObject = KubeObject> {
         this.opts.inactivityMs,
       );
       this.current.watching = true;
-      this.ok(false);
+      if (!initial) this.ok(false);
       for await (const event of stream) {
         events++;
-        const obj = event.object as T;
+        const obj = event.object as unknown as T;
         switch (event.type) {
           case 'ADDED':
           case 'MODIFIED': {
             if (!isNamedObject(obj)) break;
             resourceVersion = stringOr(obj.metadata?.resourceVersion, resourceVersion);
-            this.current.resourceVersion = resourceVersion;
             const item = this.opts.transform(obj) as T;
+            if (initial) {
+              // Lists omit nothing here, but keep the apiVersion/kind a cache reader expects.
+              item.apiVersion ??= this.resource!.apiVersion;
+              item.kind ??= this.resource!.kind;
+              initial.set(objectKey(item), item);
+              break;
+            }
+            this.current.resourceVersion = resourceVersion;
             const old = this.store.set(item);
             this.emit(old ? { type: 'update', object: item, old } : { type: 'add', object: item });
             break;
@@ -266,6 +308,10 @@ export class Informer<T extends KubeObject = KubeObject> {
           case 'DELETED': {
             if (!isNamedObject(obj)) break;
             resourceVersion = stringOr(obj.metadata?.resourceVersion, resourceVersion);
+            if (initial) {
+              initial.delete(objectKey(obj));
+              break;
+            }
             this.current.resourceVersion = resourceVersion;
             const old = this.store.delete(obj);
             this.emit({ type: 'delete', object: old ?? (this.opts.transform(obj) as T) });
@@ -273,7 +319,13 @@ export class Informer<T extends KubeObject = KubeObject> {
           }
           case 'BOOKMARK':
             resourceVersion = stringOr(obj?.metadata?.resourceVersion, resourceVersion);
-            this.current.resourceVersion = resourceVersion;
+            if (initial && obj?.metadata?.annotations?.['k8s.io/initial-events-end'] === 'true') {
+              this.watchListServed = true;
+              this.applyList([...initial.values()], resourceVersion);
+              initial = undefined;
+            } else if (!initial) {
+              this.current.resourceVersion = resourceVersion;
+            }
             break;
           case 'ERROR': {
             const status = (event.object ?? {}) as { code?: unknown; reason?: unknown; message?: unknown };
@@ -281,6 +333,12 @@ export class Informer<T extends KubeObject = KubeObject> {
             throw statusError(status, 'watch');
           }
         }
+      }
+      if (initial) {
+        // Ended before its initial state was complete. An apiserver that ignores WatchList sends
+        // no end bookmark at all: list from now on.
+        if (this.watchListServed === undefined) this.watchListServed = false;
+        return { resourceVersion: undefined, healthy: false, gone: false };
       }
       // A quiet kind may see no event before the server's timeout; a watch that lasted is healthy too.
       return { resourceVersion, healthy: events > 0 || Date.now() - opened > 10_000, gone: false };

@@ -6,6 +6,7 @@ import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_WATCH_EVENT_BYTES, readBounded 
 import { remoteConnection, trustedConnection, type Connection, type ConnectionPolicy } from './connection.js';
 import { KubeApiError } from './errors.js';
 import type { ClusterConnectionConfig } from './kubeconfig.js';
+import type { ManageKubeconfig } from './manage-kubeconfig.js';
 import { ResourceResolver } from './resources.js';
 import { generatedConfiguration, type ApiConstructor, type GeneratedConfiguration } from './typed-api.js';
 import { decodeWatchEvents, type WatchEvent } from './watch-decoder.js';
@@ -19,7 +20,7 @@ export interface ClusterClientOptions {
   policy?: ConnectionPolicy;
   /** The operator's own, trusted kubeconfig (the manage cluster): files, token files and exec
    * plugins are honoured. Give this or `connection`. */
-  kubeConfig?: KubeConfig;
+  kubeConfig?: KubeConfig | ManageKubeconfig;
   /** Deadline of a single non-watch request (default 60 s). */
   requestTimeoutMs?: number;
   userAgent?: string;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
 import { parseKubeconfig, type ClusterConnectionConfig, type TransportPolicy } from './kubeconfig.js';
+import { ManageKubeconfig } from './manage-kubeconfig.js';
 import type { NetworkPolicy } from './network-policy.js';
 import { createDispatcher } from './transport.js';
 
@@ -71,7 +72,15 @@ function fromDataOrFile(data: string | undefined, file: string | undefined): str
  * service account): files are read, and token files, exec and auth-provider plugins are left to
  * client-node's authenticators, which refresh rotating tokens. Never used for a remote cluster.
  */
-export function trustedConnection(kc: KubeConfig, dispatcher?: Connection['dispatcher']): Connection {
+export function trustedConnection(
+  source: KubeConfig | ManageKubeconfig,
+  dispatcher?: Connection['dispatcher'],
+): Connection {
+  if (source instanceof ManageKubeconfig) {
+    if ('connection' in source.load) return source.load.connection();
+    return trustedConnection(source.load.kubeConfig, dispatcher);
+  }
+  const kc = source;
   const cluster = kc.getCurrentCluster();
   const user = kc.getCurrentUser();
   if (!cluster) throw new Error('kubeconfig has no current context with a cluster');

@@ -1,14 +1,10 @@
+import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
-import {
-  createConfiguration,
-  ResponseContext,
-  ServerConfiguration,
-  wrapHttpLibrary,
-  type RequestContext,
-} from '@kubernetes/client-node';
+import type * as ClientNode from '@kubernetes/client-node';
+import type { RequestContext, ResponseContext } from '@kubernetes/client-node';
 
 /** The configuration client-node's generated API classes (CoreV1Api, …) are built with. */
-export type GeneratedConfiguration = ReturnType<typeof createConfiguration>;
+export type GeneratedConfiguration = ReturnType<typeof ClientNode.createConfiguration>;
 export type ApiConstructor<T> = new (config: GeneratedConfiguration) => T;
 
 /** One HTTP exchange as our client performs it for a generated API call. */
@@ -28,6 +24,16 @@ export interface TypedAnswer {
   body: Buffer;
 }
 
+let clientNode: typeof ClientNode | undefined;
+
+/** client-node, loaded on the first typed call: a process that never makes one (the ready-made
+ * app) does not carry its ~55 MiB. By then the caller has imported it for its API class anyway.
+ * require() of the ES module is synchronous (it has no top-level await). */
+function load(): typeof ClientNode {
+  clientNode ??= createRequire(import.meta.url)('@kubernetes/client-node') as typeof ClientNode;
+  return clientNode;
+}
+
 /**
  * Routes client-node's generated API classes through our client: its own request path builds a
  * new HTTP agent per request (no connection reuse, nothing that can be closed) and reads bodies
@@ -37,6 +43,7 @@ export function generatedConfiguration(
   server: string,
   send: (call: TypedCall) => Promise<TypedAnswer>,
 ): GeneratedConfiguration {
+  const { createConfiguration, ResponseContext: Response, ServerConfiguration, wrapHttpLibrary } = load();
   const http = {
     send: async (req: RequestContext): Promise<ResponseContext> => {
       const answer = await send({
@@ -46,7 +53,7 @@ export function generatedConfiguration(
         body: req.getBody() as string | undefined,
         signal: req.getSignal() ?? undefined,
       });
-      return new ResponseContext(answer.status, answer.headers, {
+      return new Response(answer.status, answer.headers, {
         text: () => Promise.resolve(answer.body.toString('utf8')),
         binary: () => Promise.resolve(answer.body),
         stream: () => Readable.from([answer.body]) as never,

@@ -1,6 +1,7 @@
 import type { InjectionToken, ModuleMetadata, Provider, Type } from '@nestjs/common';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { InformerOptions } from '../cache/informer.js';
+import type { ManageKubeconfig } from '../client/manage-kubeconfig.js';
 import type { NetworkPolicySpec } from '../client/network-policy.js';
 import type { LeaderElectionOptions } from '../leader/leader-election.gate.js';
 import type { EngineEventOptions } from '../runtime/engine.js';
@@ -34,8 +35,9 @@ export interface RemoteConnectionOptions {
 }
 
 export interface ClusterRegistryOptions {
-  /** The manage cluster (KUBECONFIG, in-cluster config, …). */
-  manageKubeConfig: KubeConfig;
+  /** The manage cluster: client-node's KubeConfig, or ManageKubeconfig.load() (KUBECONFIG or the
+   * pod's service account, without loading client-node when it is not needed). Trusted. */
+  manageKubeConfig: KubeConfig | ManageKubeconfig;
   /** Remote reconcilers listed at the root (feature modules add theirs with forFeature()), and
    * `share`: tokens of the root app's providers handed to every cluster context as they are. */
   remote?: RemoteClusterFeature & { share?: InjectionToken[] };

@@ -33,41 +33,69 @@ function tokenKubeconfig(token: string): string {
   });
 }
 
+/** Every manifest of deploy/ applied as it is; returns how many objects. */
+async function applyDeploy(): Promise<number> {
+  const objects = clusters.manage.kubeConfig().makeApiClient(KubernetesObjectApi);
+  const kustomization = loadYaml<{ resources: string[] }>(
+    readFileSync(join(packageRoot(), 'deploy', 'kustomization.yaml'), 'utf8'),
+  );
+  let applied = 0;
+  for (const file of kustomization.resources) {
+    for (const doc of loadAllYaml(readFileSync(join(packageRoot(), 'deploy', file), 'utf8')) as KubernetesObject[]) {
+      await objects.patch(doc, undefined, undefined, 'clusterregistry-test', true, 'application/apply-patch+yaml');
+      applied++;
+    }
+    // The CRD must be served before objects of it can be created.
+    if (file === 'crd.yaml') {
+      await eventually('CRD established', async () => {
+        const crd = (await objects.read({
+          apiVersion: 'apiextensions.k8s.io/v1',
+          kind: 'CustomResourceDefinition',
+          metadata: { name: 'remoteclusters.clusterregistry.dev' },
+        })) as { status?: { conditions?: { type: string; status: string }[] } };
+        return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+      });
+    }
+  }
+  return applied;
+}
+
+/** The app as the Deployment runs it: the deploy ServiceAccount's token, the deploy namespace. */
+async function runAsDeployed(shard: string): Promise<MainProcess> {
+  const token = await manage.core.createNamespacedServiceAccountToken({
+    namespace: DEPLOY_NS,
+    name: 'clusterregistry',
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  expect(token.status?.token).toBeTruthy();
+  const app = runMain(tokenKubeconfig(token.status!.token!), {
+    POD_NAMESPACE: DEPLOY_NS,
+    POD_NAME: `${shard}-pod`,
+    PROBE_PORT: '0',
+    METRICS_PORT: '0',
+    BIND_ADDRESS: '127.0.0.1',
+    LEASE_NAME: 'clusterregistry-leader',
+    REMOTECLUSTER_SELECTOR: `shard=${shard}`,
+  });
+  await waitOutput(app, /became leader/);
+  return app;
+}
+
 describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
-  const shard = uniqueName('deploy');
-  const name = `${shard}-r1`;
-  let app: MainProcess | undefined;
+  let applied = 0;
+  const running: MainProcess[] = [];
+
+  beforeAll(async () => {
+    applied = await applyDeploy();
+  });
 
   afterAll(async () => {
-    if (app) await stop(app);
+    for (const app of running) await stop(app);
   });
 
   it('applies every manifest of deploy/ as it is', async () => {
-    const objects = clusters.manage.kubeConfig().makeApiClient(KubernetesObjectApi);
-    const kustomization = loadYaml<{ resources: string[] }>(
-      readFileSync(join(packageRoot(), 'deploy', 'kustomization.yaml'), 'utf8'),
-    );
-    let applied = 0;
-    for (const file of kustomization.resources) {
-      for (const doc of loadAllYaml(readFileSync(join(packageRoot(), 'deploy', file), 'utf8')) as KubernetesObject[]) {
-        await objects.patch(doc, undefined, undefined, 'clusterregistry-test', true, 'application/apply-patch+yaml');
-        applied++;
-      }
-      // The CRD must be served before objects of it can be created.
-      if (file === 'crd.yaml') {
-        await eventually('CRD established', async () => {
-          const crd = (await objects.read({
-            apiVersion: 'apiextensions.k8s.io/v1',
-            kind: 'CustomResourceDefinition',
-            metadata: { name: 'remoteclusters.clusterregistry.dev' },
-          })) as { status?: { conditions?: { type: string; status: string }[] } };
-          return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
-            ? true
-            : undefined;
-        });
-      }
-    }
     expect(applied).toBe(11);
+    const objects = clusters.manage.kubeConfig().makeApiClient(KubernetesObjectApi);
     const deployment = (await objects.read({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -80,22 +108,10 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
   });
 
   it('does its whole job with a token of the deploy ServiceAccount (the RBAC is enough)', async () => {
-    const token = await manage.core.createNamespacedServiceAccountToken({
-      namespace: DEPLOY_NS,
-      name: 'clusterregistry',
-      body: { spec: { audiences: [], expirationSeconds: 3600 } },
-    });
-    expect(token.status?.token).toBeTruthy();
-    app = runMain(tokenKubeconfig(token.status!.token!), {
-      POD_NAMESPACE: DEPLOY_NS,
-      POD_NAME: `${shard}-pod`,
-      PROBE_PORT: '0',
-      METRICS_PORT: '0',
-      BIND_ADDRESS: '127.0.0.1',
-      LEASE_NAME: 'clusterregistry-leader',
-      REMOTECLUSTER_SELECTOR: `shard=${shard}`,
-    });
-    await waitOutput(app, /became leader/);
+    const shard = uniqueName('deploy');
+    const name = `${shard}-r1`;
+    const app = await runAsDeployed(shard);
+    running.push(app);
     await manage.putSecret(DEPLOY_NS, name, { kubeconfig: remote1.kubeconfigText() });
     await manage.createRemoteCluster(name, { shard }, { namespace: DEPLOY_NS, name, key: 'kubeconfig' });
     await manage.ready(name, 'True', 'Synced');
@@ -119,23 +135,27 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
     await manage.deleteRemoteCluster(name);
     await manage.gone(name);
     expect(app.output()).not.toMatch(/forbidden/i);
+    // The deploy RBAC allows one Lease name: hand it over at once to the next app of this file.
+    app.child.kill('SIGTERM');
+    expect((await app.exited).code).toBe(0);
   });
 
   it('stops every runtime on SIGTERM within the shutdown timeout', async () => {
+    const shard = uniqueName('deploy');
     const second = `${shard}-r2`;
+    const app = await runAsDeployed(shard);
     await manage.putSecret(DEPLOY_NS, second, { kubeconfig: remote2.kubeconfigText() });
     await manage.createRemoteCluster(second, { shard }, { namespace: DEPLOY_NS, name: second, key: 'kubeconfig' });
     await manage.ready(second, 'True', 'Synced');
     const started = Date.now();
-    app!.child.kill('SIGTERM');
-    const exit = await app!.exited;
+    app.child.kill('SIGTERM');
+    const exit = await app.exited;
     const took = Date.now() - started;
     expect(exit.code).toBe(0);
     expect(took).toBeLessThan(20_000);
-    expect(app!.output()).toMatch(new RegExp(`cluster ${second}: runtime stopped`));
-    expect(app!.output()).toMatch(/released the lease/);
+    expect(app.output()).toMatch(new RegExp(`cluster ${second}: runtime stopped`));
+    expect(app.output()).toMatch(/released the lease/);
     process.stderr.write(`[figures] SIGTERM to exit with a running runtime: ${took} ms\n`);
-    app = undefined;
     // Leave the object to nobody: remove our finalizer's owner first, then the object.
     await manage.setFinalizers(second, null);
     await manage.deleteRemoteCluster(second);

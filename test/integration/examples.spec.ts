@@ -1,5 +1,5 @@
 import { CoreV1Api } from '@kubernetes/client-node';
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplicationContext } from '@nestjs/common';
 import { HelloWorld } from '../../src/app/examples/hello-world.reconciler.js';
 import { PodMirror, POD_MIRROR_NAMESPACE } from '../../src/app/examples/pod-mirror.reconciler.js';
 import { installCrds, registerRemoteCluster } from '../../src/testing/index.js';
@@ -13,7 +13,7 @@ const [remote1, remote2] = [clusters.remotes[0]!, clusters.remotes[1]!];
 const manage = new ManageApi(clusters.manage.kubeConfig());
 const ns = uniqueName('examples');
 const shard = uniqueName('shard');
-let app: INestApplication;
+let app: INestApplicationContext;
 
 beforeAll(async () => {
   await installCrds(manage.kc);

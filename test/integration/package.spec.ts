@@ -147,6 +147,17 @@ describe('the package, installed into a fresh NestJS app', () => {
     expect(statSync(join(app, 'dist', 'src', 'main.js')).isFile()).toBe(true);
   });
 
+  it('tells a user on a Node.js older than 22.19 so at import, before any dependency fails', async () => {
+    for (const entry of ['clusterregistry', 'clusterregistry/testing']) {
+      const script = `Object.defineProperty(process.versions, 'node', { value: '20.20.2' });
+        import(${JSON.stringify(entry)}).then(() => console.log('loaded'), (err) => console.log('ERROR ' + err.message));`;
+      const ran = await run(process.execPath, ['-e', script], app);
+      expect(ran.output.trim()).toBe(
+        'ERROR clusterregistry needs Node.js 22.19 or newer (its Kubernetes client requires it); this is Node.js 20.20.2',
+      );
+    }
+  });
+
   it('runs against the real clusters: a manage reconciler reaches the remotes, a remote one writes back', async () => {
     await installCrds(manage.kc);
     await manage.namespace(ns);

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplicationContext } from '@nestjs/common';
 import { CoreV1Api, RbacAuthorizationV1Api, Watch } from '@kubernetes/client-node';
 import { PodSummaryReconciler, summaryName } from '../../src/app/examples/pod-summary.reconciler.js';
 import type { Settings } from '../../src/app/settings.js';
@@ -9,7 +9,7 @@ import { fetchText } from '../../src/envtest/http.js';
 import { issueClientCert } from '../../src/envtest/pki.js';
 import { RemoteClusterRegistry } from '../../src/registry/remote-cluster.registry.js';
 import { API_VERSION, PLURAL, type RemoteCluster } from '../../src/remotecluster/types.js';
-import { CapturedLogs, ManageApi, startApp, testSettings } from '../support/app.js';
+import { CapturedLogs, ManageApi, probeUrlOf, startApp, testSettings } from '../support/app.js';
 import { testClusters, uniqueName } from '../support/clusters.js';
 import { ConnectProxy } from '../support/connect-proxy.js';
 import { certUser, kubeconfigDoc } from '../support/kubeconfig.js';
@@ -26,7 +26,7 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
 class ShardApp {
   readonly shard = uniqueName('shard');
   readonly labels = { 'clusterregistry.dev/test-shard': this.shard };
-  app?: INestApplication;
+  app?: INestApplicationContext;
   logs = new CapturedLogs();
 
   constructor(private readonly overrides: Partial<Settings> = {}) {}
@@ -130,7 +130,7 @@ describe('every kubeconfig shape gets a decided condition', () => {
   });
 
   it('never keeps /readyz waiting on a cluster whose condition is decided', async () => {
-    const url = `${await shard.app!.getUrl()}/readyz`;
+    const url = `${probeUrlOf(shard.app!)}/readyz`;
     const ready = await eventually('readyz 200', async () => {
       const res = await fetchText(url);
       return res.status === 200 ? res : undefined;

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplicationContext } from '@nestjs/common';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { installCrd, loadCrds } from '../../src/envtest/crd.js';
@@ -8,7 +8,7 @@ import { issueClientCert } from '../../src/envtest/pki.js';
 import { fetchText } from '../../src/envtest/http.js';
 import { RemoteClusterRegistry } from '../../src/registry/remote-cluster.registry.js';
 import { FINALIZER } from '../../src/remotecluster/types.js';
-import { CapturedLogs, ManageApi, startApp, testSettings } from '../support/app.js';
+import { CapturedLogs, ManageApi, probeUrlOf, startApp, testSettings } from '../support/app.js';
 import { testClusters, uniqueName } from '../support/clusters.js';
 import { certUser, kubeconfigDoc } from '../support/kubeconfig.js';
 import { eventually } from '../support/poll.js';
@@ -25,7 +25,7 @@ const selector = `clusterregistry.dev/test-shard=${shard}`;
 const rcName = (s: string): string => `${shard}-${s}`;
 const ref = (name: string, key = 'kubeconfig') => ({ namespace: ns, name, key });
 
-let app: INestApplication;
+let app: INestApplicationContext;
 let logs: CapturedLogs;
 
 async function start(): Promise<void> {
@@ -257,7 +257,7 @@ describe('RemoteCluster bad input', () => {
         }),
       },
       'Forbidden',
-      /User "nobody" cannot list resource "pods"/,
+      /User "nobody" cannot (list|watch) resource "pods"/,
     );
   });
 
@@ -290,7 +290,7 @@ describe('readiness', () => {
     try {
       await manage.putSecret(ns, 'slow', { kubeconfig: kubeconfigDoc(remote2, { server: proxy.url }) });
       await manage.createRemoteCluster(slow, labels, ref('slow'));
-      const url = `${await app.getUrl()}/readyz`;
+      const url = `${probeUrlOf(app)}/readyz`;
       const held = await eventually('503 while slow is connecting', async () => {
         const res = await fetchText(url);
         return res.status === 503 && res.body.includes(slow) ? res : undefined;

@@ -3,9 +3,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplicationContext } from '@nestjs/common';
 import { CoreV1Api, type KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { AppModule, type AppOptions } from '../../src/app/app.module.js';
+import { ProbeServer } from '../../src/app/probe.server.js';
 import { loadSettings, type Settings } from '../../src/app/settings.js';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { JsonLogger } from '../../src/logging/json-logger.js';
@@ -43,16 +44,17 @@ export async function startApp(
   logs = new CapturedLogs(),
   remoteReconcilers: AppModuleRemote = [],
   more: Pick<AppOptions, 'providers' | 'remoteProviders'> = {},
-): Promise<{ app: INestApplication; url: string; logs: CapturedLogs }> {
-  const app = await NestFactory.create(
+): Promise<{ app: INestApplicationContext; url: string; logs: CapturedLogs }> {
+  const app = await NestFactory.createApplicationContext(
     AppModule.forRoot({ settings, manageKubeConfig: manage, remoteReconcilers, ...more }),
-    {
-      logger: logs.logger,
-      abortOnError: false,
-    },
+    { logger: logs.logger, abortOnError: false },
   );
-  await app.listen(0, '127.0.0.1');
-  return { app, url: await app.getUrl(), logs };
+  return { app, url: probeUrlOf(app), logs };
+}
+
+/** Where the app's /healthz and /readyz answer. */
+export function probeUrlOf(app: INestApplicationContext): string {
+  return `http://127.0.0.1:${app.get(ProbeServer).port}`;
 }
 type AppModuleRemote = Parameters<typeof AppModule.forRoot>[0]['remoteReconcilers'];
 

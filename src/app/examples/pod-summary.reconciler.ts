@@ -1,5 +1,4 @@
 import { Inject } from '@nestjs/common';
-import { ApiException, CoreV1Api } from '@kubernetes/client-node';
 import {
   boundedName,
   CLUSTER_NAME,
@@ -51,22 +50,23 @@ export class PodSummaryReconciler implements Reconcile {
     if (serialized === this.written) return;
     const name = summaryName(this.cluster);
     const namespace = this.settings.podNamespace;
-    const body = {
-      metadata: {
-        name,
-        labels: { [CLUSTER_LABEL]: boundedName(this.cluster, 63) },
-        annotations: { [CLUSTER_ANNOTATION]: this.cluster },
+    // Server-side apply: created or replaced in one idempotent request. The manage client is
+    // scoped to this reconcile: the request ends with ctx.signal.
+    await this.manage.withSignal(ctx.signal).request('PATCH', `/api/v1/namespaces/${namespace}/configmaps/${name}`, {
+      contentType: 'application/apply-patch+yaml',
+      query: { fieldManager: 'pod-summary', force: true },
+      body: {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: {
+          name,
+          namespace,
+          labels: { [CLUSTER_LABEL]: boundedName(this.cluster, 63) },
+          annotations: { [CLUSTER_ANNOTATION]: this.cluster },
+        },
+        data: counts,
       },
-      data: counts,
-    };
-    // The manage client scoped to this reconcile: its calls end with ctx.signal.
-    const core = this.manage.withSignal(ctx.signal).api(CoreV1Api);
-    try {
-      await core.replaceNamespacedConfigMap({ namespace, name, body });
-    } catch (err) {
-      if (!(err instanceof ApiException && err.code === 404)) throw err;
-      await core.createNamespacedConfigMap({ namespace, body });
-    }
+    });
     this.written = serialized;
   }
 }

@@ -63,6 +63,8 @@ describe('Informer', () => {
     const informer = new Informer(fake.client(), spec, {
       backoff: { baseMs: 100, maxMs: 1000 },
       metrics: { watchRestart: (reason) => restarts.push(reason), relist: () => relists++ },
+      // The list-then-watch path; the WatchList path has its own cases.
+      watchList: false,
       ...options,
     });
     informer.on((e) => events.push(e));
@@ -417,7 +419,7 @@ describe('Informer', () => {
     it('stops when the signal aborts: the open watch request is aborted and start() resolves', async () => {
       fake.onList(PODS, page([], '10'));
       fake.onWatch(PODS, new WatchStream());
-      const informer = new Informer(fake.client(), PODS_SPEC);
+      const informer = new Informer(fake.client(), PODS_SPEC, { watchList: false });
       const running = informer.start(abort.signal);
       expect(informer.start(abort.signal)).toBe(running);
       await watchesOpened(1);
@@ -578,7 +580,10 @@ describe('Informer', () => {
         page([], '10'),
       );
       fake.onWatch(PODS, broken, new WatchStream());
-      const informer = new Informer(fake.client(), PODS_SPEC, { backoff: { baseMs: 100, maxMs: 1000 } });
+      const informer = new Informer(fake.client(), PODS_SPEC, {
+        backoff: { baseMs: 100, maxMs: 1000 },
+        watchList: false,
+      });
       const seen: Pick<InformerState, 'synced' | 'error'>[] = [];
       informer.onState(() => seen.push({ synced: informer.state().synced, error: informer.state().error }));
       void informer.start(abort.signal);

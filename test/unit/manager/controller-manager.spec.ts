@@ -87,7 +87,7 @@ describe('ControllerManager', () => {
       limiter: new FairLimiter(8),
       metrics,
       scheduler,
-      informerOptions: { backoff: { baseMs: 100, maxMs: 1000 } },
+      informerOptions: { backoff: { baseMs: 100, maxMs: 1000 }, watchList: false },
       probeIntervalMs: 15_000,
       onChange: () => {
         const s = m.status();

@@ -64,7 +64,8 @@ class Rig {
     reconcile: ReconcileFn,
     readonly options: Partial<ReconcilerOptions> = {},
   ) {
-    const informerOptions = { backoff: { baseMs: 100, maxMs: 1000 } };
+    // The list-then-watch path (the WatchList path is tested in informer.spec.ts).
+    const informerOptions = { backoff: { baseMs: 100, maxMs: 1000 }, watchList: false };
     this.primary = new Informer(this.client, { apiVersion: 'v1', kind: 'ConfigMap' }, informerOptions);
     this.secondary = (options.watches ?? []).map((w) => new Informer(this.client, w, informerOptions));
     const metrics: EngineMetrics = {

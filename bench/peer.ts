@@ -1,0 +1,136 @@
+// clusterregistry next to a Go controller-runtime peer (../shared/peers/go-controller-runtime) on
+// the same local apiservers: builds the peer once (when Go is present), creates the load with the
+// peer's setup mode, runs every measurement as separate processes with the sides alternating
+// (ts, go, ts, go …; N each, medians), and prints one table of our figures, the peer's, each with
+// its floor from the same run, and the ratio. The source of the README's comparison table.
+// Run: npm run bench:peer [-- --processes 5] [--quick] [--rate 300] [--verbose] [--peer-dir DIR]
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { buildPeer, findGo, findPeerDir } from './peer/go-peer.js';
+import { latency, memory, rssBaseline, Samples, scale, setup, spawnSync, type Bench } from './peer/measurements.js';
+import { prepareManage, withLocalClusters } from './peer/our-runtime.js';
+import { printTable } from './peer/table.js';
+import { printMachine } from './support.js';
+
+interface Options {
+  processes: number;
+  quick: boolean;
+  rate: number;
+  verbose: boolean;
+  peerDir?: string;
+}
+
+function options(argv: string[]): Options {
+  const o: Options = { processes: 5, quick: false, rate: 300, verbose: false };
+  let processes: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === '--quick') o.quick = true;
+    else if (arg === '--verbose') o.verbose = true;
+    else if (arg === '--processes') processes = Number(value());
+    else if (arg === '--rate') o.rate = Number(value());
+    else if (arg === '--peer-dir') o.peerDir = value();
+    else throw new Error(`unknown argument ${arg} (--processes N, --quick, --rate N, --verbose, --peer-dir DIR)`);
+  }
+  // --quick: one process per side and few rounds, to see the whole pipeline work.
+  o.processes = processes ?? (o.quick ? 1 : 5);
+  if (!Number.isInteger(o.processes) || o.processes < 1) throw new Error('--processes must be 1 or more');
+  if (!Number.isInteger(o.rate) || o.rate < 1) throw new Error('--rate must be a whole number of patches/s');
+  return o;
+}
+
+/** The package root, found upwards from dist/bench. */
+function repoRoot(): string {
+  let dir = import.meta.dirname;
+  while (!existsSync(join(dir, 'package.json'))) {
+    if (dirname(dir) === dir) throw new Error('package.json not found above ' + import.meta.dirname);
+    dir = dirname(dir);
+  }
+  return dir;
+}
+
+async function main(): Promise<void> {
+  const o = options(process.argv.slice(2));
+  const began = performance.now();
+  const go = findGo();
+  if (!go) {
+    console.log('go is not on PATH (or $GO): the Go peer comparison is skipped.');
+    return;
+  }
+  const root = repoRoot();
+  const peerDir = findPeerDir(root, o.peerDir);
+  if (!peerDir) {
+    console.log(
+      'Go peer sources not found (../shared/peers/go-controller-runtime, $GOCR_PEER_DIR or --peer-dir): ' +
+        'the Go peer comparison is skipped.',
+    );
+    return;
+  }
+  printMachine('peer: clusterregistry next to a Go controller-runtime peer on the same apiservers');
+  console.log(`${go.version}; peer sources ${peerDir}`);
+  const gocr = buildPeer(go.go, peerDir, (line) => console.log(line));
+  console.log(
+    `${o.processes} process(es) per side per measurement, sides alternating${o.quick ? ' (--quick: few rounds)' : ''}`,
+  );
+
+  const tmp = mkdtempSync(join(tmpdir(), 'cr-peer-'));
+  try {
+    // manage (our root app needs one; the peer does not use it), remote-1, remote-2.
+    await withLocalClusters(3, async (kubeconfigs) => {
+      const b: Bench = {
+        gocr,
+        peerSide: join(import.meta.dirname, 'peer-side.js'),
+        manage: kubeconfigs.get('manage')!,
+        remotes: [kubeconfigs.get('remote-1')!, kubeconfigs.get('remote-2')!],
+        processes: o.processes,
+        quick: o.quick,
+        rate: o.rate,
+        verbose: o.verbose,
+        tmp,
+      };
+      const samples = new Samples();
+      const step = async (title: string, fn: () => Promise<void>): Promise<void> => {
+        const t0 = performance.now();
+        console.log(`\n## ${title}`);
+        await fn();
+        console.log(`  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+      };
+      await step("load (the peer's setup mode) and the manage cluster's CRD", async () => {
+        await Promise.all([setup(b), prepareManage(b.manage)]);
+      });
+      await step('spawnsync: one runtime on 1,000 pods until synced; floor: bare paginated list', () =>
+        spawnSync(b, samples),
+      );
+      await step('memory: per idle runtime and per runtime caching 1,000 pods', () => memory(b, samples));
+      await step('rss-baseline: the ready-made app before any runtime; floor: bare node', () =>
+        rssBaseline(b, samples),
+      );
+      await step('scale: 100 runtimes at once until all synced; floor: 100 bare lists at once', () =>
+        scale(b, samples),
+      );
+      await step("latency: event → reconcile, both sides at once; floor: each side's bare watch", () =>
+        latency(b, samples),
+      );
+      console.log(
+        `\n## clusterregistry vs Go controller-runtime peer, medians of ${o.processes} process(es) per side\n`,
+      );
+      printTable(samples);
+    });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  console.log(`\nwhole run: ${((performance.now() - began) / 60_000).toFixed(1)} min`);
+}
+
+try {
+  await main();
+} catch (err) {
+  console.error('\nbench failed:', err);
+  process.exitCode = 1;
+}
