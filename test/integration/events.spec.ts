@@ -8,6 +8,7 @@ import { packageRoot } from '../../src/envtest/binaries.js';
 import { installCrd, loadCrds } from '../../src/envtest/crd.js';
 import type { ClusterEventRecorder } from '../../src/events/event-recorder.js';
 import type { EventRecorder } from '../../src/events/types.js';
+import { PrometheusMetrics } from '../../src/metrics/prometheus-metrics.js';
 import { Reconciler } from '../../src/reconcile/reconciler.decorator.js';
 import type { Reconcile, ReconcileContext, ReconcileRequest } from '../../src/reconcile/types.js';
 import { RemoteClusterRegistry } from '../../src/registry/remote-cluster.registry.js';
@@ -112,6 +113,15 @@ class EventfulReconciler implements Reconcile {
 }
 
 let app: INestApplication;
+
+/** Reconciles of the RemoteCluster controller so far (the app's own metrics, in process). */
+async function reconciles(): Promise<number> {
+  const metric = app.get(PrometheusMetrics).registry.getSingleMetric('controller_runtime_reconcile_total');
+  const { values } = await metric!.get();
+  return values
+    .filter((v) => v.labels.controller === 'remotecluster' && v.labels.cluster === 'manage')
+    .reduce((sum, v) => sum + v.value, 0);
+}
 const logs = new CapturedLogs();
 let kubectl: string | undefined;
 let manageKubeconfigPath = '';
@@ -143,7 +153,7 @@ describe('Events of the RemoteCluster controller', () => {
     // Fix.
     await manage.putSecret(ns, 'bf', { kubeconfig: remote1.kubeconfigText() });
     await manage.ready(name, 'True', 'Synced');
-    const events = await eventually(
+    const final = await eventually(
       'Recovered recorded',
       async () => {
         const list = await eventsOf(clusters.manage, 'default', uid);
@@ -152,10 +162,6 @@ describe('Events of the RemoteCluster controller', () => {
       30_000,
       200,
     );
-    // Give a late duplicate the time to show up, then count.
-    await new Promise((r) => setTimeout(r, 2_000));
-    const final = await eventsOf(clusters.manage, 'default', uid);
-    expect(final.length).toBe(events.length);
     // Three spawns (create, break, fix), two kubeconfig changes, one failure, one recovery.
     expect(occurrences(final)).toEqual({ RuntimeStarted: 3, KubeconfigChanged: 2, Degraded: 1, Recovered: 1 });
     const degraded = final.find((e) => e.reason === 'Degraded')!;
@@ -180,12 +186,22 @@ describe('Events of the RemoteCluster controller', () => {
       process.stderr.write(`[figures] kubectl describe rcl ${name}:\n${section}\n`);
     }
 
-    // Deleted: the runtime is stopped, and said so.
+    // Deleted: the runtime is stopped, and said so. One writer sends a recorder's events in the
+    // order they were recorded, so once RuntimeStopped is in the API, a late duplicate of an
+    // earlier transition would be there too: the counts are final.
     await manage.deleteRemoteCluster(name);
     await manage.gone(name);
-    await eventually('RuntimeStopped recorded', async () =>
-      (await eventsOf(clusters.manage, 'default', uid)).some((e) => e.reason === 'RuntimeStopped') ? true : undefined,
-    );
+    const stopped = await eventually('RuntimeStopped recorded', async () => {
+      const list = await eventsOf(clusters.manage, 'default', uid);
+      return list.some((e) => e.reason === 'RuntimeStopped') ? list : undefined;
+    });
+    expect(occurrences(stopped)).toEqual({
+      RuntimeStarted: 3,
+      KubeconfigChanged: 2,
+      Degraded: 1,
+      Recovered: 1,
+      RuntimeStopped: 1,
+    });
   });
 
   it('tells a kubeconfig that cannot be used once, however often it is reconciled', async () => {
@@ -193,13 +209,26 @@ describe('Events of the RemoteCluster controller', () => {
     await manage.putSecret(ns, 'nokey', { other: 'x' });
     await manage.createRemoteCluster(name, labels, ref('nokey'));
     const rc = await manage.ready(name, 'False', 'KeyNotFound');
-    // More reconciles of the same state: Secret changes that do not fix it.
-    for (let i = 0; i < 3; i++) await manage.putSecret(ns, 'nokey', { other: `x${i}` });
-    await new Promise((r) => setTimeout(r, 2_000));
-    const events = await eventsOf(clusters.manage, 'default', rc.metadata!.uid!);
-    expect(occurrences(events)).toEqual({ KeyNotFound: 1 });
-    expect(events[0]!.type).toBe('Warning');
-    expect(events[0]!.note).toMatch(/has no key "kubeconfig"/);
+    const uid = rc.metadata!.uid!;
+    // More reconciles of the same state: Secret changes that do not fix it, each reconciled.
+    const first = await reconciles();
+    for (let i = 0; i < 3; i++) {
+      const before = await reconciles();
+      await manage.putSecret(ns, 'nokey', { other: `x${i}` });
+      await eventually(`reconcile after change ${i}`, async () => ((await reconciles()) > before ? true : undefined));
+    }
+    expect((await reconciles()) - first).toBeGreaterThanOrEqual(3);
+    // Then fixed: RuntimeStarted is recorded after every reconcile of the broken state, so once it
+    // is in the API the count of KeyNotFound is final (one writer, in order).
+    await manage.putSecret(ns, 'nokey', { kubeconfig: remote1.kubeconfigText() });
+    const events = await eventually('RuntimeStarted recorded', async () => {
+      const list = await eventsOf(clusters.manage, 'default', uid);
+      return list.some((e) => e.reason === 'RuntimeStarted') ? list : undefined;
+    });
+    expect(occurrences(events)).toEqual({ KeyNotFound: 1, RuntimeStarted: 1 });
+    const keyNotFound = events.find((e) => e.reason === 'KeyNotFound')!;
+    expect(keyNotFound.type).toBe('Warning');
+    expect(keyNotFound.note).toMatch(/has no key "kubeconfig"/);
     await manage.deleteRemoteCluster(name);
   });
 });
@@ -323,7 +352,7 @@ describe('a flapping cluster', () => {
       }
       if (flips % 2 === 1) await manage.putSecret(ns, 'flap', { kubeconfig: good });
       await manage.ready(name, 'True', 'Synced', 60_000);
-      await new Promise((r) => setTimeout(r, 1_000));
+      // Ready=True is written after the transition that recorded Recovered: wait for its write.
       await recorder.idle();
       const after = recorder.stats();
       const events = await eventsOf(clusters.manage, 'default', uid);
