@@ -248,6 +248,8 @@ export class PrometheusMetrics implements EngineMetrics {
     this.child(this.reconcileErrors, { controller, cluster }).inc(0);
     const labels = { name: controller, cluster };
     const depth = this.queueDepth.labels(labels);
+    // Set now: a queue whose idle workers take every key at once never reports a depth itself.
+    depth.set(0);
     this.track(cluster, this.queueDepth, labels);
     const adds = this.child(this.queueAdds, labels);
     const latency = this.child(this.queueLatency, labels);

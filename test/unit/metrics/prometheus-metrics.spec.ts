@@ -20,6 +20,8 @@ describe('PrometheusMetrics', () => {
     expect(lines(text, 'workqueue_retries_total{')).toEqual([
       'workqueue_retries_total{name="pod-mirror",cluster="east"} 0',
     ]);
+    // The depth too: idle workers take every key at once, and such a queue never sets it itself.
+    expect(lines(text, 'workqueue_depth{')).toEqual(['workqueue_depth{name="pod-mirror",cluster="east"} 0']);
   });
 
   it('counts events recorded and dropped per cluster, every reason present from the start, and forgets a stopped cluster', async () => {
