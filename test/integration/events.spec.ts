@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Inject, type INestApplication } from '@nestjs/common';
+import { Inject, type INestApplicationContext } from '@nestjs/common';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { installCrd, loadCrds } from '../../src/envtest/crd.js';
@@ -112,7 +112,7 @@ class EventfulReconciler implements Reconcile {
   }
 }
 
-let app: INestApplication;
+let app: INestApplicationContext;
 
 /** Reconciles of the RemoteCluster controller so far (the app's own metrics, in process). */
 async function reconciles(): Promise<number> {
