@@ -258,7 +258,7 @@ describe('the short name', () => {
       await manage.createRemoteCluster(name, labels, ref('short'));
       const out = (args: string[]) =>
         execFileSync(kubectl!, ['--kubeconfig', manageKubeconfigPath, ...args], { encoding: 'utf8' });
-      expect(out(['get', 'rcl', name])).toMatch(new RegExp(`^NAME +READY +REASON +AGE\\n${name} `));
+      expect(out(['get', 'rcl', name])).toMatch(new RegExp(`^NAME +READY +REASON +OWNER +AGE\\n${name} `));
       expect(out(['get', 'clusterregistry', '-o', 'name'])).toContain(`remotecluster.clusterregistry.dev/${name}`);
       await manage.deleteRemoteCluster(name);
     }
