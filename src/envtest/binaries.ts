@@ -30,8 +30,15 @@ export function packageRoot(): string {
  * else builds them from the Go module proxy (minutes, once). The build script's progress
  * goes to our stderr.
  */
-export function resolveControlPlaneBinaries(): Promise<ControlPlaneBinaries> {
-  const script = join(packageRoot(), 'scripts', 'controlplane-binaries.sh');
+export async function resolveControlPlaneBinaries(): Promise<ControlPlaneBinaries> {
+  const dir = await runBinariesScript('controlplane-binaries.sh');
+  return { kubeApiserver: join(dir, 'kube-apiserver'), etcd: join(dir, 'etcd') };
+}
+
+/** Runs scripts/<name> (find in the cache or build, progress on our stderr) and resolves with the
+ * directory it prints last. */
+export function runBinariesScript(name: string): Promise<string> {
+  const script = join(packageRoot(), 'scripts', name);
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -43,7 +50,7 @@ export function resolveControlPlaneBinaries(): Promise<ControlPlaneBinaries> {
         reject(new Error(`${script} failed (exit ${code}); see the messages above`));
         return;
       }
-      resolve({ kubeApiserver: join(dir, 'kube-apiserver'), etcd: join(dir, 'etcd') });
+      resolve(dir);
     });
   });
 }

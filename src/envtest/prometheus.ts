@@ -1,9 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
-import { packageRoot } from './binaries.js';
+import { runBinariesScript } from './binaries.js';
 import { fetchText, pollUntil } from './http.js';
 import { freePort } from './ports.js';
 import { ManagedProcess } from './process.js';
@@ -18,22 +18,9 @@ export interface PrometheusBinaries {
  * else builds them from the Go module proxy (minutes, once). The build script's progress
  * goes to our stderr.
  */
-export function resolvePrometheusBinaries(): Promise<PrometheusBinaries> {
-  const script = join(packageRoot(), 'scripts', 'prometheus-binaries.sh');
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const dir = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !dir) {
-        reject(new Error(`${script} failed (exit ${code}); see the messages above`));
-        return;
-      }
-      resolve({ prometheus: join(dir, 'prometheus'), promtool: join(dir, 'promtool') });
-    });
-  });
+export async function resolvePrometheusBinaries(): Promise<PrometheusBinaries> {
+  const dir = await runBinariesScript('prometheus-binaries.sh');
+  return { prometheus: join(dir, 'prometheus'), promtool: join(dir, 'promtool') };
 }
 
 /** `promtool check rules`: returns promtool's output when every file is valid, throws with it
