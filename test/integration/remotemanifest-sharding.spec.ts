@@ -216,7 +216,7 @@ describe('RemoteManifest with sharding: three replicas, clusters owned by differ
     await watched('the end mark', (rm) => rm.metadata?.annotations?.end === 'yes');
 
     // The flap check, over every version the watch delivered.
-    const versions = seen.filter((e) => e.type !== 'DELETED').map((e) => e.rm);
+    const versions = seen.map((e) => e.rm);
     const first = versions.findIndex(complete);
     expect(first).toBeGreaterThanOrEqual(0);
     const flaps: string[] = [];
@@ -256,6 +256,12 @@ describe('RemoteManifest with sharding: three replicas, clusters owned by differ
     await rms.delete('fan');
     await rms.gone('fan', 90_000);
     for (const objects of remoteObjects) expect(await objects.configMap(target, 'fan-cm')).toBeUndefined();
+    // Its last state: each owner said it had cleaned its cluster up before the finalizer went.
+    await eventually('the watch saw it deleted', () => seen.find((e) => e.type === 'DELETED'), 30_000);
+    const last = seen.find((e) => e.type === 'DELETED')!.rm;
+    expect(Object.fromEntries((last.status?.clusters ?? []).map((c) => [c.cluster, c.cleanedUp === true]))).toEqual(
+      Object.fromEntries(names.map((n) => [n, true])),
+    );
     for (const [replica, proc] of procs) {
       expect([replica, /left behind|not waiting any longer/.test(proc.output())]).toEqual([replica, false]);
     }

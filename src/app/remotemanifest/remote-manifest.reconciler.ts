@@ -34,7 +34,7 @@ import { ManifestEvents } from './events.js';
 import { ManifestHub, type ApplyResult } from './manifest-hub.js';
 import { describeId, idKey, idOf, type ObjectId } from './markers.js';
 import { concerns, selectTargets } from './selection.js';
-import { retireClusterEntry } from './status-writes.js';
+import { retireClusterEntry, writeClusterEntry } from './status-writes.js';
 import { sumUp } from './sum-up.js';
 import type { Target } from './summary.js';
 
@@ -370,10 +370,11 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
   }
 
   /**
-   * Deletion with sharding: this replica cleans the clusters it owns and retires their entries
-   * of status.clusters; the entries of other replicas' clusters say that they have not cleaned
-   * up yet. The finalizer goes once no entry is left (whichever replica sees that first), or
-   * once the deletion timeout has passed (each replica says what it left behind in its own).
+   * Deletion with sharding: each replica cleans the clusters it owns and says so in their
+   * entries of status.clusters (`cleanedUp`, written by the cluster's own field manager). The
+   * finalizer goes once every cluster that may hold something of it (an entry, or selected and
+   * Ready) is cleaned up, whichever replica sees that first; or once the deletion timeout has
+   * passed (each owner says what it left behind in its own clusters).
    */
   private async finalizeShare(
     rm: RemoteManifest,
@@ -383,16 +384,20 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
   ): Promise<ReconcileResult> {
     if (!rm.metadata?.finalizers?.includes(RM_FINALIZER)) return;
     for (const cluster of this.hub.clustersOf(key)) this.hub.withdraw(cluster, key);
-    const { targets } = selectTargets(rm, clusters, this.registry);
-    const entries = new Set((rm.status?.clusters ?? []).map((c) => c.cluster));
-    const mine = [
-      ...new Set([
-        ...entries,
-        ...this.state.clusters(key),
-        ...targets.filter((t) => t.state === 'Ready').map((t) => t.cluster),
-      ]),
-    ].filter((c) => this.mine(c));
+    const entries = new Map((rm.status?.clusters ?? []).map((c) => [c.cluster, c]));
+    // Every cluster that may hold objects of it: those that reported, and those selected and
+    // Ready (applied to, maybe, but not reported yet), whoever owns them.
+    const concerned = new Set([
+      ...entries.keys(),
+      ...this.state.clusters(key),
+      ...selectTargets(rm, clusters)
+        .targets.filter((t) => t.state === 'Ready')
+        .map((t) => t.cluster),
+    ]);
+    const cleaned = new Set([...entries.values()].filter((e) => e.cleanedUp).map((e) => e.cluster));
+    const mine = [...concerned].filter((c) => !cleaned.has(c) && this.mine(c));
     const deadline = Date.parse(String(rm.metadata.deletionTimestamp)) + this.settings.remoteManifestDeleteTimeoutMs;
+    const generation = rm.metadata.generation ?? 0;
     const failed: { cluster: string; why: string; waits: boolean }[] = [];
     await Promise.all(
       mine.map(async (cluster) => {
@@ -404,7 +409,13 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
           failed.push({ cluster, why: describeFailure(err), waits: !!rc && !rc.metadata?.deletionTimestamp });
           return;
         }
-        if (entries.has(cluster)) await retireClusterEntry(ctx.client, refOf(rm), cluster);
+        await writeClusterEntry(ctx.client, refOf(rm), {
+          cluster,
+          observedGeneration: generation,
+          objects: [],
+          cleanedUp: true,
+        });
+        cleaned.add(cluster);
         this.state.drop(key, cluster);
       }),
     );
@@ -416,16 +427,18 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
     }
     for (const f of failed) {
       await this.leftBehind(rm, key, f.cluster, f.why, ctx.client);
-      if (entries.has(f.cluster)) await retireClusterEntry(ctx.client, refOf(rm), f.cluster);
+      cleaned.add(f.cluster);
       this.state.drop(key, f.cluster);
     }
-    // The other replicas' clusters: their owners retire the entries once they cleaned up (the
-    // status change brings this back), or the deletion timeout lets the object go without them.
-    const others = [...entries].filter((c) => !mine.includes(c));
+    // The other replicas' clusters: their owners say when they are cleaned up (the status change
+    // brings this back), or the deletion timeout lets the object go without them.
+    const others = [...concerned].filter((c) => !cleaned.has(c));
     remaining = deadline - Date.now();
     if (others.length > 0 && remaining > 0) return { requeueAfterMs: Math.min(remaining, 2_000) };
     if (others.length > 0) {
-      this.logger.warn(`${key}: deleting: not waiting any longer for ${others.join(', ')} (other replicas' clusters)`);
+      this.logger.warn(
+        `${key}: deleting: not waiting any longer for ${others.join(', ')} (not cleaned up by their owners)`,
+      );
     }
     await this.removeFinalizer(rm, ctx.client);
     this.logger.log(
