@@ -1,4 +1,3 @@
-import type { RemoteManifest } from '../../../../src/app/remotemanifest/api.js';
 import { selectTargets } from '../../../../src/app/remotemanifest/selection.js';
 import type { CacheReader, KubeObject } from '../../../../src/index.js';
 
@@ -8,7 +7,7 @@ const rc = (name: string, ready: 'True' | 'False'): KubeObject =>
     kind: 'RemoteCluster',
     metadata: { name, labels: { fleet: 'x' } },
     status: { conditions: [{ type: 'Ready', status: ready, reason: 'Synced', message: 'm' }] },
-  }) as KubeObject;
+  });
 
 const cache = (objects: KubeObject[]): CacheReader => ({
   get: (_ns, name) => objects.find((o) => o.metadata?.name === name),
@@ -21,7 +20,7 @@ describe('selectTargets', () => {
   const clusters = cache([rc('c1', 'True'), rc('c2', 'True'), rc('c3', 'False')]);
 
   it('with the registry: Ready only where the runtime runs here (the apply side)', () => {
-    const { targets } = selectTargets(rm as RemoteManifest, clusters, { has: (n: string) => n === 'c1' });
+    const { targets } = selectTargets(rm, clusters, { has: (n: string) => n === 'c1' });
     expect(targets.map((t) => [t.cluster, t.state])).toEqual([
       ['c1', 'Ready'],
       ['c2', 'NotReady'],
@@ -30,7 +29,7 @@ describe('selectTargets', () => {
   });
 
   it('without: Ready as the RemoteCluster says, wherever it runs (the sharded summary)', () => {
-    const { targets } = selectTargets(rm as RemoteManifest, clusters);
+    const { targets } = selectTargets(rm, clusters);
     expect(targets.map((t) => [t.cluster, t.state])).toEqual([
       ['c1', 'Ready'],
       ['c2', 'Ready'],
