@@ -1,13 +1,12 @@
 import { selectTargets } from '../../../../src/app/remotemanifest/selection.js';
 import type { CacheReader, KubeObject } from '../../../../src/index.js';
 
-const rc = (name: string, ready: 'True' | 'False'): KubeObject =>
-  ({
-    apiVersion: 'clusterregistry.dev/v1alpha1',
-    kind: 'RemoteCluster',
-    metadata: { name, labels: { fleet: 'x' } },
-    status: { conditions: [{ type: 'Ready', status: ready, reason: 'Synced', message: 'm' }] },
-  });
+const rc = (name: string, ready: 'True' | 'False'): KubeObject => ({
+  apiVersion: 'clusterregistry.dev/v1alpha1',
+  kind: 'RemoteCluster',
+  metadata: { name, labels: { fleet: 'x' } },
+  status: { conditions: [{ type: 'Ready', status: ready, reason: 'Synced', message: 'm' }] },
+});
 
 const cache = (objects: KubeObject[]): CacheReader => ({
   get: (_ns, name) => objects.find((o) => o.metadata?.name === name),
