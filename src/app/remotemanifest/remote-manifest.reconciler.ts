@@ -155,7 +155,11 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
         .filter((t) => t.state === 'Ready' && this.mine(t.cluster))
         .map((t) => this.applyTo(rm, key, t.cluster, ctx)),
     );
-    // With sharding, the summary has one writer: the leader's RemoteManifestSummaryReconciler.
+    // With sharding, the summary has one writer: the leader's RemoteManifestSummaryReconciler
+    // (it does not know of cleanups pending on other replicas, so they are logged here).
+    for (const r of this.sharded ? releasing : []) {
+      this.logger.warn(`${key}: could not remove objects from ${r.cluster}, no longer selected: ${r.message}`);
+    }
     const recheck = this.sharded
       ? undefined
       : await sumUp(
