@@ -12,6 +12,7 @@ const LAYERS = [
   ['util', 'logging'],
   ['client', 'envtest'],
   ['cache', 'queue', 'lease'],
+  ['events'],
   ['reconcile'],
   ['manager'],
   ['runtime'],

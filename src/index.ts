@@ -21,14 +21,29 @@ export {
   CLUSTER_CLIENT,
   CLUSTER_NAME,
   ENGINE,
+  EVENT_RECORDER,
   MANAGE_CLIENT,
   MANAGE_CLUSTER_NAME,
   MANAGE_LEADER_NAME,
 } from './runtime/tokens.js';
-export type { Engine } from './runtime/engine.js';
+export type { Engine, EngineEventOptions } from './runtime/engine.js';
 export type { ControllerHealth } from './manager/controller.js';
 export type { ManagerStatus, WatchStatus } from './manager/controller-manager.js';
 export type { EngineMetrics, ReconcileOutcome } from './manager/engine-metrics.js';
+
+// Kubernetes Events (events.k8s.io/v1): aggregated, rate limited, never blocking
+export { ClusterEventRecorder, type ClusterEventRecorderOptions } from './events/event-recorder.js';
+export {
+  EVENT_DROP_REASONS,
+  NO_EVENTS,
+  type EventDropReason,
+  type EventMetrics,
+  type EventOptions,
+  type EventRecorder,
+  type EventRecorderStats,
+  type EventType,
+  type ObjectReference,
+} from './events/types.js';
 
 // Clients and objects
 export { ClusterClient, type ClusterClientOptions, type RequestOptions } from './client/cluster-client.js';
@@ -55,7 +70,7 @@ export { shardingLeaseNames, type ShardingOptions, type ShardMetrics } from './s
 export { shardOf } from './sharding/hash.js';
 
 // The RemoteCluster API and its controller
-export { RemoteClusterReconciler } from './remotecluster/remote-cluster.reconciler.js';
+export { RemoteClusterReconciler, REMOTECLUSTER_EVENT_SOURCE } from './remotecluster/remote-cluster.reconciler.js';
 export type { RemoteClusterControllerOptions } from './remotecluster/options.js';
 export { sameConditions, setCondition } from './remotecluster/conditions.js';
 export {
@@ -70,7 +85,7 @@ export {
 
 // Operations: health, metrics, logs
 export { ClusterRegistryHealthIndicator } from './health/cluster-registry.health.js';
-export { PrometheusMetrics } from './metrics/prometheus-metrics.js';
+export { PrometheusMetrics, type RemoteClusterReadiness } from './metrics/prometheus-metrics.js';
 export { MetricsServer, type MetricsServerOptions } from './metrics/metrics.server.js';
 export { JsonLogger } from './logging/json-logger.js';
 export { redact } from './logging/redact.js';

@@ -32,7 +32,8 @@ export async function startEmbedded(namespace: string): Promise<Embedded> {
       [
         'embedded default: local manage cluster and two remote clusters are running',
         ...clusters.clusters.map((c) => `  ${c.name.padEnd(9)} kubectl --kubeconfig ${c.kubeconfigPath} get ns`),
-        `  kubectl --kubeconfig ${manageCluster.kubeconfigPath} get remoteclusters`,
+        `  kubectl --kubeconfig ${manageCluster.kubeconfigPath} get rcl`,
+        `  kubectl --kubeconfig ${manageCluster.kubeconfigPath} describe rcl remote-1   (conditions and events)`,
         `  curl http://127.0.0.1:${probePort}/readyz   curl http://127.0.0.1:${metricsPort}/metrics`,
         'Ctrl-C stops the app and the clusters.',
       ].join('\n');

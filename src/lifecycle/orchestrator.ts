@@ -9,13 +9,14 @@ import {
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { ClusterClient } from '../client/cluster-client.js';
+import type { ClusterEventRecorder } from '../events/event-recorder.js';
 import type { ManagerStatus } from '../manager/controller-manager.js';
 import { ReconcilerExplorer, type DiscoveredReconciler } from '../reconcile/reconciler.explorer.js';
 import { RemoteClusterRegistry } from '../registry/remote-cluster.registry.js';
 import { ClusterRuntime } from '../runtime/cluster-runtime.js';
 import type { Engine } from '../runtime/engine.js';
 import { registryScheduler } from '../runtime/schedule.js';
-import { ENGINE, MANAGE_CLIENT, MANAGE_CLUSTER_NAME, MANAGE_LEADER_NAME } from '../runtime/tokens.js';
+import { ENGINE, EVENT_RECORDER, MANAGE_CLIENT, MANAGE_CLUSTER_NAME, MANAGE_LEADER_NAME } from '../runtime/tokens.js';
 import { RUN_GATE, SINGLETON_GATE, type OwnershipChange, type RunGate } from './run-gate.js';
 
 /**
@@ -47,6 +48,7 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly registry: RemoteClusterRegistry,
     private readonly explorer: ReconcilerExplorer,
     private readonly schedulerRegistry: SchedulerRegistry,
+    @Inject(EVENT_RECORDER) private readonly events: ClusterEventRecorder,
     @Optional() @Inject(SINGLETON_GATE) private readonly singletonGate?: RunGate | null,
   ) {}
 
@@ -118,8 +120,10 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
     await this.deactivateLeader();
   }
 
-  /** After every runtime is gone: only the root closes the shared manage client. */
+  /** After every runtime is gone: the manage cluster's events still queued are written (within
+   * 2 s), then only the root closes the shared manage client. */
   async onApplicationShutdown(): Promise<void> {
+    await this.events.close(2_000);
     await this.manageClient.close();
   }
 
@@ -130,6 +134,7 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
       engine: this.engine,
       scheduler: registryScheduler(this.schedulerRegistry, `clusterregistry/${name}/`),
       ownsClient: false,
+      events: this.events,
     });
     runtime.start(reconcilers);
     return runtime;

@@ -3,6 +3,7 @@ import type { ObjectStore } from '../cache/store.js';
 import { pickWatchSpec, watchSpecKey, type WatchSpec } from '../cache/types.js';
 import type { ClusterClient } from '../client/cluster-client.js';
 import type { FailureReason } from '../client/errors.js';
+import type { ClusterEventRecorder } from '../events/event-recorder.js';
 import type { FairLimiter } from '../queue/fair-limiter.js';
 import type { DiscoveredReconciler } from '../reconcile/reconciler.explorer.js';
 import { abortReason, sleep } from '../util/abort.js';
@@ -40,6 +41,8 @@ export interface ControllerManagerDeps {
   probeIntervalMs?: number;
   /** Called on every change of status(): sync, failures, recoveries, failing reconciles. */
   onChange?: () => void;
+  /** The cluster's event recorder; each controller gets a view reporting as itself. */
+  events?: ClusterEventRecorder;
 }
 
 /**
@@ -74,7 +77,13 @@ export class ControllerManager {
     const informer = apiVersion && kind ? this.informer({ ...reconciler.options, apiVersion, kind }) : undefined;
     const secondary = (reconciler.options.watches ?? []).map((w) => this.informer(w));
     this.controllers.push(
-      new Controller(reconciler, { ...this.deps, informer, secondary, onHealthChange: () => this.changed() }),
+      new Controller(reconciler, {
+        ...this.deps,
+        informer,
+        secondary,
+        onHealthChange: () => this.changed(),
+        recorder: this.deps.events?.forReconciler(reconciler.options.name, reconciler.options),
+      }),
     );
   }
 

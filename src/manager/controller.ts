@@ -5,6 +5,7 @@ import type { ClusterClient } from '../client/cluster-client.js';
 import { describeFailure, failureReason, KubeApiError } from '../client/errors.js';
 import type { FairLimiter } from '../queue/fair-limiter.js';
 import { WorkQueue } from '../queue/work-queue.js';
+import { NO_EVENTS, type EventRecorder } from '../events/types.js';
 import type { DiscoveredReconciler } from '../reconcile/reconciler.explorer.js';
 import type { CacheReader, ReconcileContext, ReconcileResult } from '../reconcile/types.js';
 import { deadline, onAbort, sleep } from '../util/abort.js';
@@ -34,6 +35,8 @@ export interface ControllerDeps {
   scheduler: Scheduler;
   /** Called when the set of failing keys goes from empty to non-empty or back, or the reason changes. */
   onHealthChange?: () => void;
+  /** ctx.recorder: this cluster's event recorder, reporting as this controller. */
+  recorder?: EventRecorder;
 }
 
 /** What a reconciler without a primary kind reads as its cache. */
@@ -202,6 +205,7 @@ export class Controller {
       cache: this.cache,
       attempt: this.queue.failures(key),
       cacheOf: (apiVersion, kind) => this.cacheOf(apiVersion, kind),
+      recorder: this.deps.recorder ?? NO_EVENTS,
     };
     const started = performance.now();
     try {

@@ -1,6 +1,15 @@
 import { createServer, type Server } from 'node:http';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { Orchestrator } from '../lifecycle/orchestrator.js';
 import { RemoteClusterRegistry } from '../registry/remote-cluster.registry.js';
+import { RemoteClusterReconciler } from '../remotecluster/remote-cluster.reconciler.js';
 import { PrometheusMetrics } from './prometheus-metrics.js';
 
 /** Where /metrics listens when the library serves it itself (otherwise mount PrometheusMetrics
@@ -12,7 +21,9 @@ export interface MetricsServerOptions {
 
 export const METRICS_SERVER_OPTIONS = Symbol('METRICS_SERVER_OPTIONS');
 
-/** /metrics on its own port (a Service can expose it without exposing the probes). */
+/** /metrics on its own port (a Service can expose it without exposing the probes). Made in
+ * every app with metrics, served or not: it feeds PrometheusMetrics what is read at each scrape
+ * (cluster phases, RemoteClusters' Ready, whether this replica is active). */
 @Injectable()
 export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Metrics');
@@ -21,8 +32,17 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
   constructor(
     @Inject(METRICS_SERVER_OPTIONS) private readonly options: MetricsServerOptions | null,
     @Inject(PrometheusMetrics) private readonly metrics: PrometheusMetrics | null,
-    private readonly registry: RemoteClusterRegistry,
-  ) {}
+    registry: RemoteClusterRegistry,
+    orchestrator: Orchestrator,
+    @Optional() @Inject(RemoteClusterReconciler) remoteClusters?: RemoteClusterReconciler | null,
+  ) {
+    // State that is read at each scrape, wherever PrometheusMetrics.metrics() is served from.
+    metrics?.onCollect(() => {
+      metrics.clusterPhases(registry.list());
+      metrics.active(orchestrator.active);
+      metrics.remoteClusters(remoteClusters?.readiness() ?? []);
+    });
+  }
 
   get port(): number | undefined {
     const address = this.server?.address();
@@ -37,7 +57,6 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
         res.writeHead(404).end();
         return;
       }
-      metrics.clusterPhases(this.registry.list());
       metrics.metrics().then(
         (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
         () => res.writeHead(500).end('metrics could not be collected'),

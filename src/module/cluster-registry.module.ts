@@ -4,6 +4,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { ClusterClient } from '../client/cluster-client.js';
 import { NetworkPolicy } from '../client/network-policy.js';
+import { ClusterEventRecorder } from '../events/event-recorder.js';
 import { ClusterRegistryHealthIndicator } from '../health/cluster-registry.health.js';
 import { LeaderElectionGate } from '../leader/leader-election.gate.js';
 import { Orchestrator } from '../lifecycle/orchestrator.js';
@@ -19,7 +20,7 @@ import { REMOTE_CLUSTER_CONTROLLER_OPTIONS } from '../remotecluster/options.js';
 import { RemoteClusterReconciler } from '../remotecluster/remote-cluster.reconciler.js';
 import type { Engine } from '../runtime/engine.js';
 import { ShardCoordinator } from '../sharding/shard-coordinator.js';
-import { ENGINE, MANAGE_CLIENT, MANAGE_CLUSTER_NAME } from '../runtime/tokens.js';
+import { ENGINE, EVENT_RECORDER, MANAGE_CLIENT, MANAGE_CLUSTER_NAME } from '../runtime/tokens.js';
 import {
   CLUSTER_REGISTRY_ASYNC_OPTIONS_TYPE,
   CLUSTER_REGISTRY_OPTIONS,
@@ -64,6 +65,11 @@ type Options = ClusterRegistryOptions;
         informerOptions: options.informer,
         stopGraceMs: options.stopGraceMs ?? 5_000,
         probeIntervalMs: options.probeIntervalMs ?? 15_000,
+        events: {
+          // The replica's name in the Lease names it in events too (else the host name: the pod's).
+          reportingInstance: options.leaderElection?.identity,
+          ...options.events,
+        },
       }),
       inject: [CLUSTER_REGISTRY_OPTIONS, PrometheusMetrics],
     },
@@ -79,6 +85,19 @@ type Options = ClusterRegistryOptions;
             )
           : null,
       inject: [CLUSTER_REGISTRY_OPTIONS, MANAGE_CLIENT, PrometheusMetrics],
+    },
+    {
+      // The manage cluster's recorder: events about RemoteClusters and other manage objects.
+      // The Orchestrator closes it, after the runtimes and before the manage client.
+      provide: EVENT_RECORDER,
+      useFactory: (engine: Engine, manage: ClusterClient) =>
+        new ClusterEventRecorder({
+          cluster: MANAGE_CLUSTER_NAME,
+          client: manage,
+          metrics: engine.metrics.events?.(MANAGE_CLUSTER_NAME),
+          ...engine.events,
+        }),
+      inject: [ENGINE, MANAGE_CLIENT],
     },
     {
       provide: REGISTRY_OPTIONS,
@@ -134,6 +153,7 @@ type Options = ClusterRegistryOptions;
         Orchestrator,
         MANAGE_CLIENT,
         REMOTE_CLUSTER_CONTROLLER_OPTIONS,
+        EVENT_RECORDER,
       ],
     },
     {
@@ -151,6 +171,7 @@ type Options = ClusterRegistryOptions;
   exports: [
     MANAGE_CLIENT,
     ENGINE,
+    EVENT_RECORDER,
     RemoteClusterRegistry,
     Orchestrator,
     ShardCoordinator,

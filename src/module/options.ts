@@ -4,6 +4,7 @@ import type { InformerOptions } from '../cache/informer.js';
 import type { ManageKubeconfig } from '../client/manage-kubeconfig.js';
 import type { NetworkPolicySpec } from '../client/network-policy.js';
 import type { LeaderElectionOptions } from '../leader/leader-election.gate.js';
+import type { EngineEventOptions } from '../runtime/engine.js';
 import type { MetricsServerOptions } from '../metrics/metrics.server.js';
 import type { RemoteClusterControllerOptions } from '../remotecluster/options.js';
 import type { ShardingOptions } from '../sharding/options.js';
@@ -59,6 +60,10 @@ export interface ClusterRegistryOptions {
    * (fenced by its own Lease), shards are spread over the live replicas by rendezvous hashing.
    * Off when absent (one replica runs everything, with leaderElection while it leads). */
   sharding?: ShardingOptions;
+  /** How Kubernetes Events are written (each cluster's recorder): `reportingInstance` (default
+   * the leader-election identity, else the host name), `queueSize` (1000), `aggregationWindowMs`
+   * (10 min), `rateLimit` per object ({ burst: 25, refillMs: 300000 }). */
+  events?: EngineEventOptions;
   /** Prometheus metrics (inject PrometheusMetrics to serve them), and with `server`, /metrics on
    * a port of its own. Off when absent. */
   metrics?: { defaultMetrics?: boolean; server?: MetricsServerOptions };

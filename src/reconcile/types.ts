@@ -1,5 +1,6 @@
 import type { ClusterClient } from '../client/cluster-client.js';
 import type { InformerEvent, KubeObject, WatchSpec } from '../cache/types.js';
+import type { EventRecorder } from '../events/types.js';
 
 /** Names an object, not an event: reconcilers are level-triggered. */
 export interface ReconcileRequest {
@@ -45,6 +46,9 @@ export interface ReconcileContext<T extends KubeObject = KubeObject> {
   attempt: number;
   /** The cache of a kind named in `watches` (undefined for kinds this controller does not watch). */
   cacheOf(apiVersion: string, kind: string): CacheReader | undefined;
+  /** Records Kubernetes Events about objects of this cluster, in this cluster, reporting as this
+   * reconciler (controller-runtime's GetEventRecorderFor): aggregated, rate limited, never blocking. */
+  recorder: EventRecorder;
 }
 
 export interface Reconcile<T extends KubeObject = KubeObject> {

@@ -1,6 +1,7 @@
 import { Inject, Logger } from '@nestjs/common';
 import type { ClusterClient } from '../client/cluster-client.js';
 import { describeFailure, KubeApiError } from '../client/errors.js';
+import type { EventRecorder, EventType } from '../events/types.js';
 import { Orchestrator } from '../lifecycle/orchestrator.js';
 import { Reconciler } from '../reconcile/reconciler.decorator.js';
 import type {
@@ -12,8 +13,8 @@ import type {
 } from '../reconcile/types.js';
 import { ClusterNotOwnedError, ClusterSpawnError } from '../registry/errors.js';
 import { RemoteClusterRegistry } from '../registry/remote-cluster.registry.js';
-import type { ClusterStatus } from '../registry/types.js';
-import { MANAGE_CLIENT, RESERVED_CLUSTER_NAMES } from '../runtime/tokens.js';
+import type { ClusterStatus, ClusterTransition } from '../registry/types.js';
+import { EVENT_RECORDER, MANAGE_CLIENT, RESERVED_CLUSTER_NAMES } from '../runtime/tokens.js';
 import { sameConditions, setCondition } from './conditions.js';
 import { KubeconfigError, type ClusterConnectionConfig } from '../client/kubeconfig.js';
 import { kubeconfigFromSecret, SecretSourceError } from './kubeconfig-source.js';
@@ -23,6 +24,9 @@ import { API_VERSION, FINALIZER, KIND, PLURAL, type Condition, type RemoteCluste
 const PATH = `/apis/${API_VERSION}/${PLURAL}`;
 
 type ConditionValue = Pick<Condition, 'status' | 'reason' | 'message'>;
+
+/** The reporting controller of the RemoteCluster controller's events ("From" in kubectl describe). */
+export const REMOTECLUSTER_EVENT_SOURCE = 'clusterregistry.dev/remotecluster';
 
 /**
  * The RemoteCluster controller, a manage reconciler: it drives the registry from the API. State
@@ -34,6 +38,11 @@ type ConditionValue = Pick<Condition, 'status' | 'reason' | 'message'>;
  * With sharding it runs on every replica and acts only on the clusters this replica owns (holds
  * the shard Lease of): only the owner spawns, writes status (with `owner`, its identity) and
  * removes the finalizer. Shards gained or lost are events too, so a cluster moves at once.
+ *
+ * It records Kubernetes Events on each RemoteCluster, once per transition, never per reconcile:
+ * from its own decisions RuntimeStarted, KubeconfigChanged, RuntimeStopped, RuntimeFailed and a
+ * Warning named after what is wrong with the kubeconfig (SecretNotFound, InvalidKubeconfig…); from
+ * the registry's transitions Degraded (with the cause) and Recovered.
  */
 @Reconciler({
   apiVersion: API_VERSION,
@@ -48,13 +57,21 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
   /** The status each object was last given, and the resourceVersion it was written over: until
    * the cache moves past that version it has not seen the write, and the write stands for it. */
   private readonly written = new Map<string, { over: string; status: RemoteCluster['status'] }>();
+  private readonly events: EventRecorder;
+  /** What the events last said of each runtime's health, so each transition is told once. */
+  private readonly told = new Map<string, { phase: 'synced' | 'degraded'; reason?: string }>();
+  /** The kubeconfig problem last told per object (reason and message). */
+  private readonly problems = new Map<string, string>();
 
   constructor(
     private readonly registry: RemoteClusterRegistry,
     private readonly orchestrator: Orchestrator,
     @Inject(MANAGE_CLIENT) private readonly manage: ClusterClient,
     @Inject(REMOTE_CLUSTER_CONTROLLER_OPTIONS) private readonly options: RemoteClusterControllerOptions,
-  ) {}
+    @Inject(EVENT_RECORDER) recorder: EventRecorder,
+  ) {
+    this.events = recorder.forController(REMOTECLUSTER_EVENT_SOURCE);
+  }
 
   reconcilerOptions(): Partial<ReconcilerOptions> {
     return {
@@ -77,8 +94,12 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
         },
       ],
       sources: [
-        // Every change of a runtime's state brings its RemoteCluster back.
-        (enqueue) => this.registry.onStateChange((t) => enqueue({ name: t.cluster })),
+        // Every change of a runtime's state brings its RemoteCluster back (and is told as an event).
+        (enqueue) =>
+          this.registry.onStateChange((t) => {
+            this.tell(t);
+            enqueue({ name: t.cluster });
+          }),
         // So does every shard this replica gains (spawn) or loses (its runtime was stopped).
         (enqueue) =>
           this.orchestrator.onOwnershipChange((change) => {
@@ -97,6 +118,8 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     if (!rc) {
       // Gone from the API (our finalizer was already removed): make sure nothing still runs.
       this.written.delete(name);
+      this.told.delete(name);
+      this.problems.delete(name);
       await this.stopRuntime(name);
       return;
     }
@@ -109,7 +132,9 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
       return;
     }
     if (rc.metadata?.deletionTimestamp) {
-      await this.stopRuntime(name);
+      if (await this.stopRuntime(name)) {
+        this.say(rc, 'Normal', 'RuntimeStopped', 'stopped the runtime: the RemoteCluster is being deleted', 'Stop');
+      }
       await this.removeFinalizer(rc, ctx.signal);
       return;
     }
@@ -121,6 +146,7 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     }
     if (RESERVED_CLUSTER_NAMES.includes(name)) {
       const message = `the name "${name}" is reserved for the manage cluster's own runtime; rename this RemoteCluster`;
+      this.problem(rc, 'ReservedName', message, false);
       await this.writeStatus(rc, { status: 'False', reason: 'ReservedName', message }, undefined, ctx.signal);
       return;
     }
@@ -131,7 +157,8 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     } catch (err) {
       if (!(err instanceof SecretSourceError || err instanceof KubeconfigError)) throw err;
       // No usable credentials any more: nothing may keep running on the old ones.
-      await this.stopRuntime(name);
+      const stopped = await this.stopRuntime(name);
+      this.problem(rc, err.reason, err.message, stopped);
       await this.writeStatus(rc, { status: 'False', reason: err.reason, message: err.message }, undefined, ctx.signal);
       this.logger.warn(`${name}: ${err.reason}: ${err.message}`);
       return; // the Secret watch brings us back when it is fixed
@@ -140,6 +167,9 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     const running = this.registry.status(name);
     if (running && running.identity !== connection.identity) {
       this.logger.log(`${name}: kubeconfig changed, restarting its runtime`);
+      const ref = rc.spec.kubeConfig.secretRef;
+      const note = `the kubeconfig in Secret ${ref.namespace}/${ref.name} changed; restarting the runtime`;
+      this.say(rc, 'Normal', 'KubeconfigChanged', note, 'Restart');
       await this.stopRuntime(name);
     }
     if (!this.registry.has(name)) {
@@ -149,9 +179,12 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
         if (err instanceof ClusterNotOwnedError) return; // the shard went meanwhile: its event brings us back
         if (!(err instanceof ClusterSpawnError)) throw err;
         const message = `the runtime did not start: ${describeFailure(err.cause)}`;
+        this.say(rc, 'Warning', 'RuntimeFailed', message, 'Start');
         await this.writeStatus(rc, { status: 'False', reason: 'RuntimeFailed', message }, undefined, ctx.signal);
         throw err; // retried with backoff
       }
+      this.problems.delete(name);
+      this.say(rc, 'Normal', 'RuntimeStarted', 'started the runtime; connecting to the cluster', 'Start');
     }
 
     const status = this.registry.status(name);
@@ -202,14 +235,66 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
     return kubeconfigFromSecret(secrets?.get(ref.namespace, ref.name), ref);
   }
 
-  private async stopRuntime(name: string): Promise<void> {
-    if (!this.registry.has(name)) return;
+  /** Stops the runtime of `name` if one runs; true when one did. */
+  private async stopRuntime(name: string): Promise<boolean> {
+    if (!this.registry.has(name)) return false;
     try {
       // Bounded: a dead cluster must not hold a deletion or a restart.
       await this.registry.stop(name, { timeoutMs: this.options.stopTimeoutMs ?? 10_000 });
     } catch (err) {
       this.logger.warn(`${name}: runtime did not stop cleanly: ${describeFailure(err)}`);
     }
+    return true;
+  }
+
+  /** A kubeconfig that cannot be used: a Warning once per distinct problem, not per reconcile. */
+  private problem(rc: RemoteCluster, reason: string, message: string, stopped: boolean): void {
+    const name = rc.metadata!.name!;
+    const said = `${reason}\u0000${message}`;
+    if (this.problems.get(name) === said && !stopped) return;
+    this.problems.set(name, said);
+    const note = stopped ? `${message}; stopped the runtime, it has no usable credentials` : message;
+    this.say(rc, 'Warning', reason, note, stopped ? 'Stop' : 'ReadKubeconfig');
+  }
+
+  /** Tells a runtime's health transition as an event: Degraded when it fails (or fails for
+   * another reason), Recovered when it is synced again. Repeats say nothing. */
+  private tell(t: ClusterTransition): void {
+    const before = this.told.get(t.cluster);
+    if (t.to === 'degraded' && t.cause) {
+      if (before?.phase === 'degraded' && before.reason === t.cause.reason) return;
+      this.told.set(t.cluster, { phase: 'degraded', reason: t.cause.reason });
+      this.say(t.cluster, 'Warning', 'Degraded', t.cause.message, 'Connect');
+    } else if (t.to === 'synced') {
+      if (before?.phase === 'synced') return;
+      this.told.set(t.cluster, { phase: 'synced' });
+      if (before?.phase === 'degraded') {
+        this.say(t.cluster, 'Normal', 'Recovered', `connected again; caches synced (was ${before.reason})`, 'Connect');
+      }
+    }
+  }
+
+  /** An event on a RemoteCluster (given, or by name as the manage cache has it): its uid is what
+   * kubectl describe looks for. */
+  private say(object: RemoteCluster | string, type: EventType, reason: string, note: string, action: string): void {
+    const rc =
+      typeof object === 'string'
+        ? this.orchestrator.manageRuntime?.cache(API_VERSION, KIND)?.getByName(undefined, object)
+        : object;
+    const name = typeof object === 'string' ? object : (object.metadata?.name ?? '');
+    const { uid, resourceVersion } = rc?.metadata ?? {};
+    this.events.event({ apiVersion: API_VERSION, kind: KIND, name, uid, resourceVersion }, type, reason, note, {
+      action,
+    });
+  }
+
+  /** Every RemoteCluster's Ready, from the manage cache (none on a standby replica). */
+  readiness(): { name: string; ready: boolean; reason?: string }[] {
+    const objects = (this.orchestrator.manageRuntime?.cache(API_VERSION, KIND)?.list() ?? []) as RemoteCluster[];
+    return objects.map((rc) => {
+      const ready = rc.status?.conditions?.find((c) => c.type === 'Ready');
+      return { name: rc.metadata?.name ?? '', ready: ready?.status === 'True', reason: ready?.reason };
+    });
   }
 
   private async addFinalizer(rc: RemoteCluster, signal: AbortSignal): Promise<RemoteCluster> {

@@ -1,5 +1,6 @@
 import type { ObjectStore } from '../cache/store.js';
 import type { ClusterClient } from '../client/cluster-client.js';
+import type { ClusterEventRecorder } from '../events/event-recorder.js';
 import { ControllerManager, type ManagerStatus } from '../manager/controller-manager.js';
 import type { Scheduler } from '../manager/scheduler.js';
 import type { DiscoveredReconciler } from '../reconcile/reconciler.explorer.js';
@@ -12,6 +13,8 @@ export interface ClusterRuntimeOptions {
   scheduler: Scheduler;
   /** Close the client on stop: remote clusters own theirs; the manage client belongs to the root. */
   ownsClient: boolean;
+  /** The cluster's event recorder: ctx.recorder of every reconciler (its owner closes it). */
+  events?: ClusterEventRecorder;
 }
 
 /**
@@ -35,6 +38,7 @@ export class ClusterRuntime {
       scheduler: options.scheduler,
       informerOptions: engine.informerOptions,
       probeIntervalMs: engine.probeIntervalMs,
+      events: options.events,
       onChange: () => {
         for (const listener of this.listeners) listener();
       },

@@ -1,4 +1,5 @@
 import type { InformerOptions } from '../cache/informer.js';
+import type { ClusterEventRecorderOptions } from '../events/event-recorder.js';
 import type { EngineMetrics } from '../manager/engine-metrics.js';
 import type { FairLimiter } from '../queue/fair-limiter.js';
 
@@ -16,4 +17,11 @@ export interface Engine {
   stopGraceMs: number;
   /** How often each runtime's access probe runs. */
   probeIntervalMs: number;
+  /** How each cluster's event recorder writes (reporting instance, queue, aggregation, rate limit). */
+  events?: EngineEventOptions;
 }
+
+export type EngineEventOptions = Pick<
+  ClusterEventRecorderOptions,
+  'reportingInstance' | 'queueSize' | 'aggregationWindowMs' | 'rateLimit'
+>;

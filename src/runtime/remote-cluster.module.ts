@@ -12,11 +12,12 @@ import {
 import { DiscoveryModule } from '@nestjs/core';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { ClusterClient } from '../client/cluster-client.js';
+import { ClusterEventRecorder } from '../events/event-recorder.js';
 import { ReconcilerExplorer } from '../reconcile/reconciler.explorer.js';
 import { ClusterRuntime } from './cluster-runtime.js';
 import type { Engine } from './engine.js';
 import { registryScheduler } from './schedule.js';
-import { CLUSTER_CLIENT, CLUSTER_NAME, ENGINE, MANAGE_CLIENT } from './tokens.js';
+import { CLUSTER_CLIENT, CLUSTER_NAME, ENGINE, EVENT_RECORDER, MANAGE_CLIENT } from './tokens.js';
 
 export interface RemoteClusterModuleOptions {
   /** The remote cluster's name: unique in the registry, the `cluster` of every request. */
@@ -34,6 +35,9 @@ export interface RemoteClusterModuleOptions {
 
 const OPTIONS = Symbol('REMOTE_CLUSTER_OPTIONS');
 
+/** How long a stopping cluster's recorder may take to write the events still queued. */
+const EVENT_FLUSH_MS = 1_000;
+
 /** Starts the context's reconcilers once the context is up; its destroy stops everything. */
 @Injectable()
 export class ClusterRuntimeHost implements OnApplicationBootstrap, OnModuleDestroy {
@@ -43,6 +47,7 @@ export class ClusterRuntimeHost implements OnApplicationBootstrap, OnModuleDestr
     @Inject(OPTIONS) options: RemoteClusterModuleOptions,
     private readonly explorer: ReconcilerExplorer,
     schedulerRegistry: SchedulerRegistry,
+    @Inject(EVENT_RECORDER) private readonly events: ClusterEventRecorder,
   ) {
     this.runtime = new ClusterRuntime({
       name: options.name,
@@ -50,6 +55,7 @@ export class ClusterRuntimeHost implements OnApplicationBootstrap, OnModuleDestr
       engine: options.engine,
       scheduler: registryScheduler(schedulerRegistry, `clusterregistry/${options.name}/`),
       ownsClient: true,
+      events,
     });
   }
 
@@ -58,6 +64,8 @@ export class ClusterRuntimeHost implements OnApplicationBootstrap, OnModuleDestr
   }
 
   async onModuleDestroy(): Promise<void> {
+    // Events still queued go out while the client is open (bounded: the cluster may be down).
+    await this.events.close(EVENT_FLUSH_MS);
     await this.runtime.stop();
   }
 }
@@ -65,8 +73,8 @@ export class ClusterRuntimeHost implements OnApplicationBootstrap, OnModuleDestr
 /**
  * The module of one remote cluster, started by the registry in its own application context. It
  * holds the cluster's reconcilers and nothing else: no HTTP server, no health endpoints, no
- * metrics listener, no leader election. CLUSTER_NAME, CLUSTER_CLIENT and MANAGE_CLIENT are
- * global inside the context, so reconcilers in imported modules can inject them too. Its
+ * metrics listener, no leader election. CLUSTER_NAME, CLUSTER_CLIENT, MANAGE_CLIENT and
+ * EVENT_RECORDER (events about this cluster's objects, written to it) are global inside the context, so reconcilers in imported modules can inject them too. Its
  * SchedulerRegistry (@nestjs/schedule) lists the cluster's periodic work by name.
  */
 @Module({})
@@ -82,13 +90,23 @@ export class RemoteClusterModule {
         { provide: CLUSTER_CLIENT, useValue: options.client },
         { provide: MANAGE_CLIENT, useValue: options.manageClient },
         { provide: ENGINE, useValue: options.engine },
+        {
+          // Events about this cluster's objects go to this cluster.
+          provide: EVENT_RECORDER,
+          useValue: new ClusterEventRecorder({
+            cluster: options.name,
+            client: options.client,
+            metrics: options.engine.metrics.events?.(options.name),
+            ...options.engine.events,
+          }),
+        },
         SchedulerRegistry,
         ReconcilerExplorer,
         ClusterRuntimeHost,
         ...(options.reconcilers ?? []),
         ...(options.providers ?? []),
       ],
-      exports: [CLUSTER_NAME, CLUSTER_CLIENT, MANAGE_CLIENT, SchedulerRegistry],
+      exports: [CLUSTER_NAME, CLUSTER_CLIENT, MANAGE_CLIENT, EVENT_RECORDER, SchedulerRegistry],
     };
   }
 }

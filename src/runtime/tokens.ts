@@ -4,6 +4,9 @@ export const CLUSTER_NAME = Symbol('CLUSTER_NAME');
 export const CLUSTER_CLIENT = Symbol('CLUSTER_CLIENT');
 /** The manage cluster's ClusterClient: global in the root app and in every cluster context. */
 export const MANAGE_CLIENT = Symbol('MANAGE_CLIENT');
+/** The EventRecorder of the cluster a provider lives in: in a remote cluster's context that
+ * cluster's, in the root app the manage cluster's (events go where the object lives). */
+export const EVENT_RECORDER = Symbol('EVENT_RECORDER');
 /** The process-wide Engine (limiter, metrics, defaults) every runtime uses. */
 export const ENGINE = Symbol('ENGINE');
 

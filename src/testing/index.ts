@@ -17,6 +17,7 @@ export { eventually, flush, pollUntil } from './poll.js';
 
 // Unit tests of a reconciler: an in-memory cache and a recording client
 export { ReconcilerHarness, type ReconcilerHarnessOptions } from './reconciler-harness.js';
+export { RecordingEventRecorder, type RecordedEvent } from './recording-recorder.js';
 export * from './fake-transport.js';
 
 // The control planes themselves (also `npm run clusters -- up`)

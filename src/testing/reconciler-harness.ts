@@ -4,6 +4,7 @@ import type { ClusterClient } from '../client/cluster-client.js';
 import type { CacheReader, ObjectRef, Reconcile, ReconcileContext, ReconcileResult } from '../reconcile/types.js';
 import { deadline } from '../util/abort.js';
 import { FakeTransport } from './fake-transport.js';
+import { RecordingEventRecorder, type RecordedEvent } from './recording-recorder.js';
 
 export interface ReconcilerHarnessOptions<T extends KubeObject> {
   /** The cluster's name in requests (default "test"). */
@@ -17,6 +18,8 @@ export interface ReconcilerHarnessOptions<T extends KubeObject> {
   transport?: FakeTransport;
   /** ctx.signal aborts after this long (default 60 s, as the engine's default). */
   timeoutMs?: number;
+  /** ctx.recorder reports as this controller (default "test"). */
+  controller?: string;
 }
 
 const readerOf = <T extends KubeObject>(store: ObjectStore<T>): CacheReader<T> => ({
@@ -42,6 +45,9 @@ export class ReconcilerHarness<T extends KubeObject = KubeObject> {
   readonly cache = new ObjectStore<T>();
   private readonly related = new Map<string, ObjectStore>();
   private readonly attempts = new Map<string, number>();
+  /** Every event the reconciler recorded through ctx.recorder, in order. */
+  readonly events: RecordedEvent[] = [];
+  private readonly recorder: RecordingEventRecorder;
 
   constructor(
     private readonly reconciler: Reconcile<T>,
@@ -50,6 +56,7 @@ export class ReconcilerHarness<T extends KubeObject = KubeObject> {
     this.cluster = options.cluster ?? 'test';
     this.transport = options.transport ?? new FakeTransport();
     this.client = this.transport.client(this.cluster);
+    this.recorder = new RecordingEventRecorder(this.events, options.controller ?? 'test');
     for (const obj of options.objects ?? []) this.cache.set(obj);
     for (const obj of options.related ?? []) this.relatedStore(obj.apiVersion ?? '', obj.kind ?? '').set(obj);
   }
@@ -76,6 +83,7 @@ export class ReconcilerHarness<T extends KubeObject = KubeObject> {
         const store = this.related.get(`${apiVersion}/${kind}`);
         return store ? readerOf(store) : undefined;
       },
+      recorder: this.recorder,
     };
     try {
       const result = await this.reconciler.reconcile({ cluster: this.cluster, ...ref }, context);

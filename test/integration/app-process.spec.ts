@@ -124,7 +124,7 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
   });
 
   it('applies every manifest of deploy/ as it is', async () => {
-    expect(applied).toBe(10);
+    expect(applied).toBe(13);
     const objects = clusters.manage.kubeConfig().makeApiClient(KubernetesObjectApi);
     const deployment = (await objects.read({
       apiVersion: 'apps/v1',
@@ -145,6 +145,13 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
     await manage.putSecret(DEPLOY_NS, name, { kubeconfig: remote1.kubeconfigText() });
     await manage.createRemoteCluster(name, { shard }, { namespace: DEPLOY_NS, name, key: 'kubeconfig' });
     await manage.ready(name, 'True', 'Synced');
+    // Its events are written with the SA too (events.k8s.io in "default", for a cluster-scoped object).
+    await eventually('RuntimeStarted event written with the SA token', async () => {
+      const events = await manage.core.listNamespacedEvent({ namespace: 'default' });
+      return events.items.some((e) => e.involvedObject.name === name && e.reason === 'RuntimeStarted')
+        ? true
+        : undefined;
+    });
     // The example reconciler writes its summary into the app's namespace.
     await remote1
       .kubeConfig()
