@@ -6,6 +6,7 @@ import { PodSummaryReconciler } from './examples/pod-summary.reconciler.js';
 import { ProbeServer } from './probe.server.js';
 import { ManifestHub } from './remotemanifest/manifest-hub.js';
 import { ManifestStatusReconciler } from './remotemanifest/manifest-status.reconciler.js';
+import { RemoteManifestSummaryReconciler } from './remotemanifest/manifest-summary.reconciler.js';
 import { RemoteManifestReconciler } from './remotemanifest/remote-manifest.reconciler.js';
 import { SETTINGS, type Settings } from './settings.js';
 
@@ -95,6 +96,8 @@ export class AppModule {
         { provide: SETTINGS, useValue: settings },
         ProbeServer,
         ...(manifests ? [ManifestHub, RemoteManifestReconciler] : []),
+        // Sharded, every replica applies to its own clusters and one (the leader) sums up.
+        ...(manifests && settings.shards > 0 ? [RemoteManifestSummaryReconciler] : []),
         ...providers,
       ],
       exports: [SETTINGS, ProbeServer],

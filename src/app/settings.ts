@@ -118,6 +118,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     throw new Error('RENEW_DEADLINE_MS must be shorter than LEASE_DURATION_MS');
   }
   if (!Number.isInteger(settings.shards)) throw new Error(`SHARDS must be an integer, got "${env.SHARDS}"`);
+  if (settings.shards > 0 && settings.remoteManifests && !settings.leaderElection) {
+    // Sharded, RemoteManifest conditions are summed up by one replica: the leader.
+    throw new Error('SHARDS > 0 with REMOTE_MANIFESTS needs LEADER_ELECTION (the leader sums RemoteManifests up)');
+  }
   if (settings.shards > 0 && (!Number.isInteger(settings.maxReplicas) || settings.maxReplicas < 1)) {
     throw new Error(`MAX_REPLICAS must be a positive integer, got "${env.MAX_REPLICAS}"`);
   }

@@ -65,6 +65,8 @@ export interface ClusterManifestStatus {
   /** The RemoteManifest generation whose apply this reports. */
   observedGeneration: number;
   objects: ObjectStatus[];
+  /** Deletion with sharding: the cluster's owner removed (or orphaned) what was applied there. */
+  cleanedUp?: boolean;
 }
 
 export interface RemoteManifestStatus {

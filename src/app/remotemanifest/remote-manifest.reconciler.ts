@@ -6,10 +6,9 @@ import {
   failureReason,
   KIND,
   KubeApiError,
+  Orchestrator,
   Reconciler,
   RemoteClusterRegistry,
-  sameConditions,
-  setCondition,
   type CacheReader,
   type ClusterClient,
   type KubeObject,
@@ -21,7 +20,6 @@ import {
 } from '../../index.js';
 import { SETTINGS, type Settings } from '../settings.js';
 import {
-  manifestKey,
   RM_API_VERSION,
   RM_FINALIZER,
   RM_KIND,
@@ -33,21 +31,18 @@ import {
 import { ApplyState } from './apply-state.js';
 import { ClusterObjects, REMOTE_REQUEST_TIMEOUT_MS } from './cluster-objects.js';
 import { ManifestEvents } from './events.js';
-import { parseJsonPath } from './json-path.js';
 import { ManifestHub, type ApplyResult } from './manifest-hub.js';
 import { describeId, idKey, idOf, type ObjectId } from './markers.js';
 import { concerns, selectTargets } from './selection.js';
-import { retireClusterEntry, writeSummary } from './status-writes.js';
-import { summarize, type Target } from './summary.js';
+import { retireClusterEntry, writeClusterEntry } from './status-writes.js';
+import { sumUp } from './sum-up.js';
+import type { Target } from './summary.js';
 
 /** Failures of the cluster rather than of an object. */
 const UNREACHABLE = new Set(['Unreachable', 'Timeout', 'Aborted', 'NetworkNotAllowed', 'ProxyRefused', 'TLSError']);
 
 /** Answers that say an object is not there for us, as opposed to a cluster we cannot reach. */
 const REFUSALS = new Set(['KindNotServed', 'Forbidden', 'NotFound', 'Error']);
-
-/** How long clusters may take to report before the status says Progressing. */
-const PROGRESS_GRACE_MS = 2_000;
 
 /** Cluster-scoped kinds others depend on go first, and are removed last. */
 const FIRST = new Set(['Namespace', 'CustomResourceDefinition']);
@@ -81,8 +76,21 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
     private readonly registry: RemoteClusterRegistry,
     @Inject(ManifestHub) private readonly hub: ManifestHub,
     @Inject(SETTINGS) private readonly settings: Settings,
+    private readonly orchestrator: Orchestrator,
   ) {
     this.events = new ManifestEvents(settings.identity);
+  }
+
+  /** With sharding every replica runs this reconciler, each for the clusters it owns only. */
+  private get sharded(): boolean {
+    return this.orchestrator.sharded;
+  }
+
+  /** Whether this replica handles `cluster`: always without sharding; with sharding, while it
+   * holds the cluster's shard. A cluster of another replica is neither applied, pruned nor
+   * reported here. */
+  private mine(cluster: string): boolean {
+    return this.orchestrator.owns(cluster);
   }
 
   reconcilerOptions(): Partial<ReconcilerOptions> {
@@ -122,8 +130,19 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
       return;
     }
     const clusters = ctx.cacheOf(API_VERSION, KIND)!;
-    if (rm.metadata?.deletionTimestamp) return this.finalize(rm, key, clusters, ctx);
-    if (!rm.metadata?.finalizers?.includes(RM_FINALIZER)) await this.addFinalizer(rm, ctx.client);
+    if (rm.metadata?.deletionTimestamp) {
+      return this.sharded ? this.finalizeShare(rm, key, clusters, ctx) : this.finalize(rm, key, clusters, ctx);
+    }
+    if (!rm.metadata?.finalizers?.includes(RM_FINALIZER)) {
+      try {
+        await this.addFinalizer(rm, ctx.client);
+      } catch (err) {
+        // With sharding every replica adds it at once: the others lose the resourceVersion
+        // test, and the change (the finalizer added) brings the object back anyway.
+        if (!(this.sharded && err instanceof KubeApiError && (err.status === 409 || err.status === 422))) throw err;
+        return { requeueAfterMs: 500 };
+      }
+    }
 
     const { targets, emptySelector } = selectTargets(rm, clusters, this.registry);
     this.state.selected(
@@ -131,8 +150,29 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
       targets.map((t) => t.cluster),
     );
     const releasing = await this.releaseUnselected(rm, key, targets, clusters, ctx);
-    await Promise.all(targets.filter((t) => t.state === 'Ready').map((t) => this.applyTo(rm, key, t.cluster, ctx)));
-    const recheck = await this.sumUp(rm, key, targets, emptySelector, releasing, ctx.client);
+    await Promise.all(
+      targets
+        .filter((t) => t.state === 'Ready' && this.mine(t.cluster))
+        .map((t) => this.applyTo(rm, key, t.cluster, ctx)),
+    );
+    // With sharding, the summary has one writer: the leader's RemoteManifestSummaryReconciler
+    // (it does not know of cleanups pending on other replicas, so they are logged here).
+    for (const r of this.sharded ? releasing : []) {
+      this.logger.warn(`${key}: could not remove objects from ${r.cluster}, no longer selected: ${r.message}`);
+    }
+    const recheck = this.sharded
+      ? undefined
+      : await sumUp(
+          rm,
+          {
+            targets,
+            emptySelector,
+            releasing,
+            progressingSince: (generation) => this.state.progressingSince(key, generation),
+          },
+          ctx.client,
+          this.logger,
+        );
     const retry = this.state.nextRetry(key);
     if (!recheck || !retry) return recheck ?? retry;
     return { requeueAfterMs: Math.min(recheck.requeueAfterMs, retry.requeueAfterMs) };
@@ -237,7 +277,8 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
       ...this.hub.clustersOf(key),
     ]);
     const releasing: { cluster: string; message: string }[] = [];
-    for (const cluster of [...previous].filter((c) => !selected.has(c))) {
+    // With sharding, the clusters of other replicas are theirs to release.
+    for (const cluster of [...previous].filter((c) => !selected.has(c) && this.mine(c))) {
       this.hub.withdraw(cluster, key);
       try {
         await this.release(rm, key, cluster, ctx, REMOTE_REQUEST_TIMEOUT_MS);
@@ -332,6 +373,84 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
     this.forget(key);
   }
 
+  /**
+   * Deletion with sharding: each replica cleans the clusters it owns and says so in their
+   * entries of status.clusters (`cleanedUp`, written by the cluster's own field manager). The
+   * finalizer goes once every cluster that may hold something of it (an entry, or selected and
+   * Ready) is cleaned up, whichever replica sees that first; or once the deletion timeout has
+   * passed (each owner says what it left behind in its own clusters).
+   */
+  private async finalizeShare(
+    rm: RemoteManifest,
+    key: string,
+    clusters: CacheReader,
+    ctx: ReconcileContext,
+  ): Promise<ReconcileResult> {
+    if (!rm.metadata?.finalizers?.includes(RM_FINALIZER)) return;
+    for (const cluster of this.hub.clustersOf(key)) this.hub.withdraw(cluster, key);
+    const entries = new Map((rm.status?.clusters ?? []).map((c) => [c.cluster, c]));
+    // Every cluster that may hold objects of it: those that reported, and those selected and
+    // Ready (applied to, maybe, but not reported yet), whoever owns them.
+    const concerned = new Set([
+      ...entries.keys(),
+      ...this.state.clusters(key),
+      ...selectTargets(rm, clusters)
+        .targets.filter((t) => t.state === 'Ready')
+        .map((t) => t.cluster),
+    ]);
+    const cleaned = new Set([...entries.values()].filter((e) => e.cleanedUp).map((e) => e.cluster));
+    const mine = [...concerned].filter((c) => !cleaned.has(c) && this.mine(c));
+    const deadline = Date.parse(String(rm.metadata.deletionTimestamp)) + this.settings.remoteManifestDeleteTimeoutMs;
+    const generation = rm.metadata.generation ?? 0;
+    const failed: { cluster: string; why: string; waits: boolean }[] = [];
+    await Promise.all(
+      mine.map(async (cluster) => {
+        const remaining = deadline - Date.now();
+        try {
+          await this.release(rm, key, cluster, ctx, Math.max(1_000, Math.min(REMOTE_REQUEST_TIMEOUT_MS, remaining)));
+        } catch (err) {
+          const rc = clusters.get(undefined, cluster);
+          failed.push({ cluster, why: describeFailure(err), waits: !!rc && !rc.metadata?.deletionTimestamp });
+          return;
+        }
+        await writeClusterEntry(ctx.client, refOf(rm), {
+          cluster,
+          observedGeneration: generation,
+          objects: [],
+          cleanedUp: true,
+        });
+        cleaned.add(cluster);
+        this.state.drop(key, cluster);
+      }),
+    );
+    if (ctx.signal.aborted) return;
+    let remaining = deadline - Date.now();
+    if (failed.some((f) => f.waits) && remaining > 0) {
+      for (const f of failed) this.logger.warn(`${key}: deleting: ${f.cluster} not cleaned yet: ${f.why}`);
+      return { requeueAfterMs: Math.min(remaining, 2_000) };
+    }
+    for (const f of failed) {
+      await this.leftBehind(rm, key, f.cluster, f.why, ctx.client);
+      cleaned.add(f.cluster);
+      this.state.drop(key, f.cluster);
+    }
+    // The other replicas' clusters: their owners say when they are cleaned up (the status change
+    // brings this back), or the deletion timeout lets the object go without them.
+    const others = [...concerned].filter((c) => !cleaned.has(c));
+    remaining = deadline - Date.now();
+    if (others.length > 0 && remaining > 0) return { requeueAfterMs: Math.min(remaining, 2_000) };
+    if (others.length > 0) {
+      this.logger.warn(
+        `${key}: deleting: not waiting any longer for ${others.join(', ')} (not cleaned up by their owners)`,
+      );
+    }
+    await this.removeFinalizer(rm, ctx.client);
+    this.logger.log(
+      `${key}: deleted${failed.length ? ` (left objects in ${failed.map((f) => f.cluster).join(', ')})` : ''}`,
+    );
+    this.forget(key);
+  }
+
   /** Says, in the log and in an Event, what stays in a cluster that could not be cleaned. */
   private async leftBehind(
     rm: RemoteManifest,
@@ -345,53 +464,6 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
     const message = `left behind in cluster ${cluster} (${why}): ${what}`;
     this.logger.warn(`${key}: ${message}`);
     await this.events.warn(manage, rm, 'LeftBehind', message);
-  }
-
-  /** Applied, Available and Degraded, written only when they say something new. */
-  private async sumUp(
-    rm: RemoteManifest,
-    key: string,
-    targets: Target[],
-    emptySelector: string | undefined,
-    releasing: { cluster: string; message: string }[],
-    manage: ClusterClient,
-  ): Promise<{ requeueAfterMs: number } | undefined> {
-    const generation = rm.metadata?.generation ?? 0;
-    const summary = summarize({
-      generation,
-      targets,
-      emptySelector,
-      entries: rm.status?.clusters ?? [],
-      releasing,
-      feedbackErrors: feedbackErrors(rm),
-    });
-    let conditions = rm.status?.conditions;
-    for (const [type, value] of [
-      ['Applied', summary.applied],
-      ['Available', summary.available],
-      ['Degraded', summary.degraded],
-    ] as const) {
-      conditions = setCondition(conditions, { type, ...value, observedGeneration: generation });
-    }
-    const same =
-      sameConditions(conditions, rm.status?.conditions) &&
-      rm.status?.observedGeneration === generation &&
-      JSON.stringify(rm.status?.summary) === JSON.stringify(summary.counts);
-    if (same) return undefined;
-    const before = rm.status?.conditions?.find((c) => c.type === 'Applied');
-    if (summary.applied.reason === 'Progressing') {
-      // Waiting for clusters to report this generation, which takes a moment: "Progressing" is
-      // written only if it lasts, and once (which clusters are still to report is not worth a
-      // write per report). With many RemoteManifests that saves half of the summary writes.
-      if (before?.reason === 'Progressing' && rm.status?.observedGeneration === generation) return;
-      const waited = Date.now() - this.state.progressingSince(key, generation);
-      if (waited < PROGRESS_GRACE_MS) return { requeueAfterMs: PROGRESS_GRACE_MS - waited };
-    }
-    if (before?.status !== summary.applied.status || before.reason !== summary.applied.reason) {
-      this.logger.log(`${manifestKey(rm)}: Applied=${summary.applied.status} (${summary.applied.reason})`);
-    }
-    await writeSummary(manage, refOf(rm), { observedGeneration: generation, conditions, summary: summary.counts });
-    return undefined;
   }
 
   private async addFinalizer(rm: RemoteManifest, manage: ClusterClient): Promise<void> {
@@ -462,16 +534,4 @@ function invalid(manifest: KubeObject, listed: Set<string>): ApplyResult | undef
   }
   listed.add(key);
   return undefined;
-}
-
-function feedbackErrors(rm: RemoteManifest): string[] {
-  const errors: string[] = [];
-  for (const rule of rm.spec?.statusFeedback ?? []) {
-    try {
-      parseJsonPath(rule.jsonPath);
-    } catch (err) {
-      errors.push(`statusFeedback ${rule.name}: ${(err as Error).message}`);
-    }
-  }
-  return errors;
 }

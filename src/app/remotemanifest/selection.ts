@@ -4,18 +4,20 @@ import { describeSelector, selects } from './label-selector.js';
 import type { Target } from './summary.js';
 
 /**
- * The clusters a RemoteManifest selects, each Ready (its RemoteCluster says Ready=True and its
- * runtime runs here) or why not. A RemoteCluster being deleted is as good as gone.
+ * The clusters a RemoteManifest selects, each Ready (its RemoteCluster says Ready=True and, with a
+ * registry, its runtime runs here) or why not. A RemoteCluster being deleted is as good as gone.
+ * Without a registry (the summary writer of a sharded fleet, whose clusters run on other
+ * replicas) Ready=True is enough.
  */
 export function selectTargets(
   rm: RemoteManifest,
   clusters: CacheReader,
-  registry: RemoteClusterRegistry,
+  registry?: Pick<RemoteClusterRegistry, 'has'>,
 ): { targets: Target[]; emptySelector?: string } {
   const state = (rc: RemoteCluster): Target => {
     const name = rc.metadata!.name!;
     const ready = rc.status?.conditions?.find((c) => c.type === 'Ready');
-    if (ready?.status === 'True' && registry.has(name)) return { cluster: name, state: 'Ready' };
+    if (ready?.status === 'True' && (!registry || registry.has(name))) return { cluster: name, state: 'Ready' };
     const message = ready ? `Ready=${ready.status}, ${ready.reason}: ${ready.message}` : 'no Ready condition yet';
     return { cluster: name, state: 'NotReady', message };
   };

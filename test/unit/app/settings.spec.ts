@@ -61,6 +61,12 @@ describe('loadSettings', () => {
     expect(() => loadSettings({ RENEW_DEADLINE_MS: '20000', LEASE_DURATION_MS: '15000' })).toThrow(/RENEW_DEADLINE_MS/);
     expect(loadSettings({ SHARDS: '32', MAX_REPLICAS: '5' })).toMatchObject({ shards: 32, maxReplicas: 5 });
     expect(() => loadSettings({ SHARDS: '2.5' })).toThrow(/SHARDS/);
+    // Sharded RemoteManifests are summed up by the leader: leader election must be on.
+    expect(() => loadSettings({ SHARDS: '4', LEADER_ELECTION: 'false' })).toThrow(/LEADER_ELECTION/);
+    expect(loadSettings({ SHARDS: '4', LEADER_ELECTION: 'false', REMOTE_MANIFESTS: 'false' })).toMatchObject({
+      shards: 4,
+      leaderElection: false,
+    });
   });
 });
 
