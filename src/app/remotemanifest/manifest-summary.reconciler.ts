@@ -11,7 +11,7 @@ import {
 } from '../../index.js';
 import { SETTINGS, type Settings } from '../settings.js';
 import { RM_API_VERSION, RM_KIND, type RemoteManifest } from './api.js';
-import { concerns, selectTargets } from './selection.js';
+import { remoteClusterWatch, selectTargets } from './selection.js';
 import { sumUp } from './sum-up.js';
 
 /**
@@ -40,17 +40,7 @@ export class RemoteManifestSummaryReconciler implements Reconcile<RemoteManifest
   reconcilerOptions(): Partial<ReconcilerOptions> {
     return {
       concurrency: this.settings.remoteManifestConcurrency,
-      watches: [
-        {
-          apiVersion: API_VERSION,
-          kind: KIND,
-          labelSelector: this.settings.remoteClusterSelector,
-          map: (rc, primary) =>
-            (primary.list() as RemoteManifest[])
-              .filter((rm) => concerns(rm, rc.metadata?.name ?? '', rc.metadata?.labels))
-              .map((rm) => ({ namespace: rm.metadata!.namespace, name: rm.metadata!.name! })),
-        },
-      ],
+      watches: [remoteClusterWatch(this.settings.remoteClusterSelector)],
     };
   }
 

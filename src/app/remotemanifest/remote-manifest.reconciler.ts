@@ -33,7 +33,7 @@ import { ClusterObjects, REMOTE_REQUEST_TIMEOUT_MS } from './cluster-objects.js'
 import { ManifestEvents } from './events.js';
 import { ManifestHub, type ApplyResult } from './manifest-hub.js';
 import { describeId, idKey, idOf, type ObjectId } from './markers.js';
-import { concerns, selectTargets } from './selection.js';
+import { remoteClusterWatch, selectTargets } from './selection.js';
 import { retireClusterEntry, writeClusterEntry } from './status-writes.js';
 import { sumUp } from './sum-up.js';
 import type { Target } from './summary.js';
@@ -96,18 +96,7 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
   reconcilerOptions(): Partial<ReconcilerOptions> {
     return {
       concurrency: this.settings.remoteManifestConcurrency,
-      watches: [
-        {
-          // Ready changes (and labels, for selectors) bring the RemoteManifests concerned back.
-          apiVersion: API_VERSION,
-          kind: KIND,
-          labelSelector: this.settings.remoteClusterSelector,
-          map: (rc, primary) =>
-            (primary.list() as RemoteManifest[])
-              .filter((rm) => concerns(rm, rc.metadata?.name ?? '', rc.metadata?.labels))
-              .map((rm) => ({ namespace: rm.metadata!.namespace, name: rm.metadata!.name! })),
-        },
-      ],
+      watches: [remoteClusterWatch(this.settings.remoteClusterSelector)],
       sources: [
         (enqueue) =>
           this.hub.onEvent((event) => {
@@ -366,11 +355,7 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
       return { requeueAfterMs: Math.min(remaining, 2_000) };
     }
     for (const f of failed) await this.leftBehind(rm, key, f.cluster, f.why, ctx.client);
-    await this.removeFinalizer(rm, ctx.client);
-    this.logger.log(
-      `${key}: deleted${failed.length ? ` (left objects in ${failed.map((f) => f.cluster).join(', ')})` : ''}`,
-    );
-    this.forget(key);
+    await this.deleted(rm, key, failed, ctx.client);
   }
 
   /**
@@ -444,7 +429,17 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
         `${key}: deleting: not waiting any longer for ${others.join(', ')} (not cleaned up by their owners)`,
       );
     }
-    await this.removeFinalizer(rm, ctx.client);
+    await this.deleted(rm, key, failed, ctx.client);
+  }
+
+  /** The finalizer goes and the RemoteManifest is forgotten; the log names what was left where. */
+  private async deleted(
+    rm: RemoteManifest,
+    key: string,
+    failed: { cluster: string }[],
+    client: ClusterClient,
+  ): Promise<void> {
+    await this.removeFinalizer(rm, client);
     this.logger.log(
       `${key}: deleted${failed.length ? ` (left objects in ${failed.map((f) => f.cluster).join(', ')})` : ''}`,
     );

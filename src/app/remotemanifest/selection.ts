@@ -1,4 +1,11 @@
-import type { CacheReader, RemoteCluster, RemoteClusterRegistry } from '../../index.js';
+import {
+  API_VERSION,
+  KIND,
+  type CacheReader,
+  type RemoteCluster,
+  type RemoteClusterRegistry,
+  type SecondaryWatch,
+} from '../../index.js';
 import type { RemoteManifest } from './api.js';
 import { describeSelector, selects } from './label-selector.js';
 import type { Target } from './summary.js';
@@ -47,4 +54,18 @@ export function concerns(rm: RemoteManifest, cluster: string, labels: Record<str
 
 function appliedTo(rm: RemoteManifest, cluster: string): boolean {
   return (rm.status?.clusters ?? []).some((c) => c.cluster === cluster);
+}
+
+/** The RemoteClusters as a secondary watch: a Ready change (or labels, for selectors) brings back
+ * the RemoteManifests it concerns. */
+export function remoteClusterWatch(labelSelector: string | undefined): SecondaryWatch {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    labelSelector,
+    map: (rc, primary) =>
+      (primary.list() as RemoteManifest[])
+        .filter((rm) => concerns(rm, rc.metadata?.name ?? '', rc.metadata?.labels))
+        .map((rm) => ({ namespace: rm.metadata!.namespace, name: rm.metadata!.name! })),
+  };
 }
