@@ -205,7 +205,17 @@ describe('deploy/monitoring', () => {
         250,
       );
       expect(await p.targets()).toEqual([expect.objectContaining({ health: 'up' })]);
-      for (const group of await p.rules()) {
+      // A rule is 'unknown' until its group's first evaluation; then every one must be 'ok'.
+      const groups = await eventually(
+        'every rule evaluated once',
+        async () => {
+          const all = await p.rules();
+          return all.every((g) => g.rules.every((r) => r.health !== 'unknown')) ? all : undefined;
+        },
+        30_000,
+        250,
+      );
+      for (const group of groups) {
         for (const rule of group.rules)
           expect({ rule: rule.name, health: rule.health }).toEqual({ rule: rule.name, health: 'ok' });
       }
