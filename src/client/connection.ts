@@ -32,7 +32,7 @@ export type ClusterConfigInput = ClusterConnectionConfig | string | { exportConf
 
 export function toConnectionConfig(input: ClusterConfigInput, policy: TransportPolicy = {}): ClusterConnectionConfig {
   if (typeof input === 'string') return parseKubeconfig(input, policy);
-  if ('exportConfig' in input) return parseKubeconfig(input.exportConfig(), policy);
+  if ('exportConfig' in input) return parseKubeconfig(input.exportConfig(), policy, { json: true });
   return input;
 }
 

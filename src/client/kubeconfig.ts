@@ -1,5 +1,5 @@
-import { createHmac, createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import { createSecureContext } from 'node:tls';
+import { createHash, createHmac, createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Scalar } from 'yaml';
 
 /**
@@ -181,7 +181,16 @@ function yamlError(code: string, pos: { line: number; col: number } | undefined)
   return invalid(undefined, `the kubeconfig is not valid YAML or JSON${where} (${code})`);
 }
 
-function readDocument(text: unknown): Mapping {
+/** JSON.parse for text JSON.stringify wrote, undefined when it is not JSON (then YAML reads it). */
+function readJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function readDocument(text: unknown, json: boolean): Mapping {
   if (typeof text !== 'string') throw invalid(undefined, 'the kubeconfig is not text');
   if (Buffer.byteLength(text, 'utf8') > MAX_KUBECONFIG_BYTES) {
     throw invalid(undefined, `the kubeconfig is larger than ${MAX_KUBECONFIG_BYTES / 1024} KiB; no real one is`);
@@ -192,7 +201,18 @@ function readDocument(text: unknown): Mapping {
       `the kubeconfig has more than ${MAX_STRUCTURE} lines and YAML indicators ([]{},:-?…); no real one has`,
     );
   }
-  let value: unknown;
+  let value: unknown = json ? readJson(text) : undefined;
+  if (value === undefined) value = readYaml(text);
+  if (value === null || value === undefined) throw invalid(undefined, 'the kubeconfig is empty');
+  if (!isMapping(value)) throw invalid(undefined, 'the kubeconfig must be a mapping (kind: Config)');
+  const kind = get(value, 'kind');
+  if (kind !== undefined && kind !== 'Config') throw invalid('kind', 'must be Config');
+  const apiVersion = get(value, 'apiVersion');
+  if (apiVersion !== undefined && apiVersion !== 'v1') throw invalid('apiVersion', 'must be v1');
+  return value;
+}
+
+function readYaml(text: string): unknown {
   try {
     const lines = new LineCounter();
     // logLevel 'silent' keeps yaml from printing warnings (which quote the source) to the console.
@@ -215,19 +235,12 @@ function readDocument(text: unknown): Mapping {
     if (problem) throw yamlError(problem.code, problem.linePos?.[0]);
     const repeated = duplicateKey(doc.contents);
     if (repeated) throw yamlError('DUPLICATE_KEY', repeated.range ? lines.linePos(repeated.range[0]) : undefined);
-    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown;
   } catch (err) {
     if (err instanceof KubeconfigError) throw err;
     // An alias bomb, an unresolved alias, or a nesting too deep for the stack.
     throw invalid(undefined, 'the kubeconfig could not be read as YAML or JSON (too many or unresolved aliases?)');
   }
-  if (value === null || value === undefined) throw invalid(undefined, 'the kubeconfig is empty');
-  if (!isMapping(value)) throw invalid(undefined, 'the kubeconfig must be a mapping (kind: Config)');
-  const kind = get(value, 'kind');
-  if (kind !== undefined && kind !== 'Config') throw invalid('kind', 'must be Config');
-  const apiVersion = get(value, 'apiVersion');
-  if (apiVersion !== undefined && apiVersion !== 'v1') throw invalid('apiVersion', 'must be v1');
-  return value;
 }
 
 /** `clusters`, `users`, `contexts`: lists of {name, <item>} with unique names. */
@@ -447,8 +460,11 @@ function pemBlocks(text: string): PemBlock[] | undefined {
   return open ? undefined : blocks;
 }
 
+/** PEM text and the field it came from. */
+type Pem = { text: string; field: string };
+
 /** The PEM text a `*-data` field holds, from base64. */
-function pemField(map: Mapping, key: string, path: string): { text: string; field: string } | undefined {
+function pemField(map: Mapping, key: string, path: string): Pem | undefined {
   const field = `${path}.${key}`;
   const value = optionalString(map, key, path);
   if (value === undefined) return undefined;
@@ -458,7 +474,7 @@ function pemField(map: Mapping, key: string, path: string): { text: string; fiel
 }
 
 /** Every CERTIFICATE block, each checked; re-encoded so Node gets only what we validated. */
-function certificates(pem: { text: string; field: string }): X509Certificate[] {
+function certificates(pem: Pem): X509Certificate[] {
   const blocks = pemBlocks(pem.text);
   if (!blocks)
     throw invalid(pem.field, 'is not well-formed PEM (check the BEGIN/END lines and the base64 between them)');
@@ -479,7 +495,7 @@ const KEY_TYPES: Record<string, 'pkcs8' | 'pkcs1' | 'sec1'> = {
   'EC PRIVATE KEY': 'sec1',
 };
 
-function privateKey(pem: { text: string; field: string }): KeyObject {
+function privateKey(pem: Pem): KeyObject {
   const blocks = pemBlocks(pem.text);
   if (!blocks)
     throw invalid(pem.field, 'is not well-formed PEM (check the BEGIN/END lines and the base64 between them)');
@@ -507,6 +523,89 @@ function usableForTls(options: { ca?: string; cert?: string; key?: string }, fie
   }
 }
 
+/** TLS material as checked: PEM re-encoded from what was validated, and the SecureContext that
+ * proves OpenSSL takes it (building one costs about as much as a TLS handshake). */
+interface CheckedMaterial {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  context?: SecureContext;
+  /** SHA-256 of ca, cert and key as re-encoded, for the identity (hashed once, not per parse). */
+  digest: string;
+}
+
+const NO_MATERIAL: CheckedMaterial = { digest: '' };
+
+/** Of every tls object parseKubeconfig returned: the transport connects with its context. */
+const checkedTls = new WeakMap<ClusterConnectionConfig['tls'], CheckedMaterial>();
+
+/** The SecureContext parseKubeconfig built for `tls` (the object it returned), if any. */
+export function checkedSecureContext(tls: ClusterConnectionConfig['tls']): SecureContext | undefined {
+  return checkedTls.get(tls)?.context;
+}
+
+/**
+ * Material already checked, by content, while a connection still uses it: clusters behind one CA
+ * or one credential (and every re-read of the same Secret) share the checks and the context, as
+ * client-go's TLS transport cache shares a transport between identical TLS configs. Held weakly:
+ * it goes with the last cluster that uses it. Failures are never kept.
+ */
+const checkedByContent = new Map<string, WeakRef<CheckedMaterial>>();
+const forgetChecked = new FinalizationRegistry<string>((key) => {
+  if (!checkedByContent.get(key)?.deref()) checkedByContent.delete(key);
+});
+
+function checkedMaterial(ca: Pem | undefined, cert: Pem | undefined, key: Pem | undefined): CheckedMaterial {
+  if (!ca && !cert) return NO_MATERIAL;
+  const id = createHash('sha256')
+    .update(JSON.stringify([ca?.text ?? null, cert?.text ?? null, key?.text ?? null]))
+    .digest('base64');
+  const known = checkedByContent.get(id)?.deref();
+  if (known) return known;
+  const material = checkMaterial(ca, cert, key);
+  checkedByContent.set(id, new WeakRef(material));
+  forgetChecked.register(material, id);
+  return material;
+}
+
+function checkMaterial(caPem: Pem | undefined, certPem: Pem | undefined, keyPem: Pem | undefined): CheckedMaterial {
+  const material: CheckedMaterial = { digest: '' };
+  if (caPem) {
+    material.ca = certificates(caPem)
+      .map((c) => c.toString())
+      .join('');
+  }
+  if (certPem && keyPem) {
+    const chain = certificates(certPem);
+    const key = privateKey(keyPem);
+    let matches = false;
+    try {
+      matches = chain[0]!.checkPrivateKey(key);
+    } catch {
+      /* a key type the certificate cannot use: same answer */
+    }
+    if (!matches) throw invalid(keyPem.field, 'is not the key of the (first) certificate in client-certificate-data');
+    material.cert = chain.map((c) => c.toString()).join('');
+    material.key = key.export({ type: 'pkcs8', format: 'pem' }) as string;
+  }
+  // One context for CA and client certificate together (what the transport needs); when it
+  // fails, each part alone tells which field to fix.
+  const { ca, cert, key } = material;
+  try {
+    material.context = createSecureContext({ ca, cert, key });
+  } catch {
+    if (ca !== undefined && caPem) usableForTls({ ca }, caPem.field, 'as trusted CA certificates');
+    if (cert !== undefined && certPem) {
+      usableForTls({ cert, key }, certPem.field, 'with client-key-data, e.g. a key too weak');
+    }
+    throw invalid((certPem ?? caPem)?.field, 'is not usable for TLS');
+  }
+  material.digest = createHash('sha256')
+    .update(JSON.stringify([ca ?? null, cert ?? null, key ?? null]))
+    .digest('base64');
+  return material;
+}
+
 function parseTls(cluster: Entry, user: Entry, policy: TransportPolicy): ClusterConnectionConfig['tls'] {
   const insecureField = `${cluster.path}.insecure-skip-tls-verify`;
   const insecure = get(cluster.body, 'insecure-skip-tls-verify') ?? false;
@@ -525,39 +624,23 @@ function parseTls(cluster: Entry, user: Entry, policy: TransportPolicy): Cluster
       insecureField,
     );
   }
-  const tls: ClusterConnectionConfig['tls'] = { rejectUnauthorized: !insecure };
-  if (caPem) {
-    tls.ca = certificates(caPem)
-      .map((c) => c.toString())
-      .join('');
-    usableForTls({ ca: tls.ca }, caPem.field, 'as trusted CA certificates');
-  }
   const servername = optionalString(cluster.body, 'tls-server-name', cluster.path);
-  if (servername !== undefined) {
-    if (servername.length > 253 || !/^[A-Za-z0-9._:-]+$/.test(servername)) {
-      throw invalid(`${cluster.path}.tls-server-name`, 'must be a DNS name');
-    }
-    tls.servername = servername;
+  if (servername !== undefined && (servername.length > 253 || !/^[A-Za-z0-9._:-]+$/.test(servername))) {
+    throw invalid(`${cluster.path}.tls-server-name`, 'must be a DNS name');
   }
-
   const certPem = pemField(user.body, 'client-certificate-data', user.path);
   const keyPem = pemField(user.body, 'client-key-data', user.path);
   if (certPem && !keyPem) throw invalid(certPem.field, 'is set without client-key-data; set both or neither');
   if (keyPem && !certPem) throw invalid(keyPem.field, 'is set without client-certificate-data; set both or neither');
-  if (certPem && keyPem) {
-    const chain = certificates(certPem);
-    const key = privateKey(keyPem);
-    let matches = false;
-    try {
-      matches = chain[0]!.checkPrivateKey(key);
-    } catch {
-      /* a key type the certificate cannot use: same answer */
-    }
-    if (!matches) throw invalid(keyPem.field, 'is not the key of the (first) certificate in client-certificate-data');
-    tls.cert = chain.map((c) => c.toString()).join('');
-    tls.key = key.export({ type: 'pkcs8', format: 'pem' }) as string;
-    usableForTls({ cert: tls.cert, key: tls.key }, certPem.field, 'with client-key-data, e.g. a key too weak');
-  }
+  const material = checkedMaterial(caPem, certPem, keyPem);
+  const { ca, cert, key } = material;
+  const tls: ClusterConnectionConfig['tls'] = {
+    ...(ca !== undefined && { ca }),
+    ...(servername !== undefined && { servername }),
+    ...(cert !== undefined && { cert, key }),
+    rejectUnauthorized: !insecure,
+  };
+  checkedTls.set(tls, material);
   return tls;
 }
 
@@ -617,9 +700,7 @@ function identityOf(config: Omit<ClusterConnectionConfig, 'identity'>): string {
   const parts = [
     server.origin,
     server.basePath,
-    tls.ca ?? null,
-    tls.cert ?? null,
-    tls.key ?? null,
+    checkedTls.get(tls)?.digest ?? null,
     tls.servername ?? null,
     tls.rejectUnauthorized,
     auth,
@@ -628,15 +709,25 @@ function identityOf(config: Omit<ClusterConnectionConfig, 'identity'>): string {
   return createHmac('sha256', IDENTITY_KEY).update(JSON.stringify(parts)).digest('hex');
 }
 
+export interface ParseOptions {
+  /** The text is JSON.stringify's output (KubeConfig.exportConfig()): read it with JSON.parse,
+   * several times faster than YAML; it cannot repeat a key. Anything else is read as YAML. */
+  json?: boolean;
+}
+
 /**
  * Parses kubeconfig text (YAML or JSON) into the connection of its current context. Throws
  * KubeconfigError (never anything else) when the text does not give a usable, safe connection.
  * Only the current context's cluster and user are checked in depth; every entry is checked for
  * its shape and for references to local files and programs.
  */
-export function parseKubeconfig(text: string, policy: TransportPolicy = {}): ClusterConnectionConfig {
+export function parseKubeconfig(
+  text: string,
+  policy: TransportPolicy = {},
+  options: ParseOptions = {},
+): ClusterConnectionConfig {
   try {
-    const doc = readDocument(text);
+    const doc = readDocument(text, options.json === true);
     const clusters = namedList(doc, 'clusters', 'cluster');
     const users = namedList(doc, 'users', 'user');
     const contexts = namedList(doc, 'contexts', 'context');

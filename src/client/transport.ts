@@ -4,7 +4,7 @@ import { constants as http2, type ClientHttp2Stream, type IncomingHttpHeaders } 
 import { isIP, type LookupFunction } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Agent, buildConnector, Pool, ProxyAgent, type Dispatcher } from 'undici';
-import type { ClusterConnectionConfig } from './kubeconfig.js';
+import { checkedSecureContext, type ClusterConnectionConfig } from './kubeconfig.js';
 import { NetworkPolicyError, type NetworkPolicy } from './network-policy.js';
 
 /** Resolves a host name to all its addresses, as dns.lookup with `all: true`. */
@@ -76,6 +76,9 @@ function guardConnector(
 
 function tlsOptions(conn: ClusterConnectionConfig): ConnectionOptions {
   const { ca, cert, key, servername, rejectUnauthorized } = conn.tls;
+  const secureContext = checkedSecureContext(conn.tls);
+  // The context parseKubeconfig built from the same material: one per cluster, not per socket.
+  if (secureContext) return { rejectUnauthorized, secureContext, ...(servername !== undefined && { servername }) };
   return {
     rejectUnauthorized,
     ...(ca !== undefined && { ca }),

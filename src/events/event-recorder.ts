@@ -43,6 +43,8 @@ export interface ClusterEventRecorderOptions {
 }
 
 const API = '/apis/events.k8s.io/v1';
+/** A system call: read once for all clusters' recorders. */
+let host: string | undefined;
 const LIMITS = { reason: 128, action: 128, note: 1024, instance: 128 };
 
 /** One aggregated event: what is written, how often it was seen, what the API has. */
@@ -102,7 +104,7 @@ class Core {
 
   constructor(readonly options: ClusterEventRecorderOptions) {
     this.logger = new Logger(`Events@${options.cluster}`);
-    this.instance = truncate(options.reportingInstance ?? hostname(), LIMITS.instance) || 'clusterregistry';
+    this.instance = truncate(options.reportingInstance ?? (host ??= hostname()), LIMITS.instance) || 'clusterregistry';
     this.queueSize = options.queueSize ?? 1000;
     this.windowMs = options.aggregationWindowMs ?? 10 * 60_000;
     this.burst = options.rateLimit?.burst ?? 25;

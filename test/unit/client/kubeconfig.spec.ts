@@ -4,6 +4,7 @@ import {
   KubeconfigError,
   MAX_KUBECONFIG_BYTES,
   MAX_STRUCTURE,
+  checkedSecureContext,
   parseKubeconfig,
   type ClusterConnectionConfig,
   type TransportPolicy,
@@ -388,6 +389,47 @@ describe('parseKubeconfig: TLS', () => {
   it('reads base64 with line breaks, as Go does', () => {
     const wrapped = b64(pki.ca.cert).replace(/.{76}/g, '$&\n');
     expect(parse(doc({ cluster: ca({ 'certificate-authority-data': wrapped }) })).tls.ca).toBe(pki.ca.cert);
+  });
+
+  it('keeps the SecureContext it checked the material with, one per material, for the transport', () => {
+    const a = parse(doc());
+    const again = parse(doc({ cluster: ca({ server: 'https://10.0.0.2:6443' }) }));
+    const otherCredential = parse(doc({ user: certUser(other.admin) }));
+    const tokenOnly = parse(doc({ user: { token: TOKEN } }));
+    expect(checkedSecureContext(a.tls)).toBeDefined();
+    // Same CA and client certificate: checked once, one context (client-go shares its transport).
+    expect(checkedSecureContext(again.tls)).toBe(checkedSecureContext(a.tls));
+    expect(checkedSecureContext(otherCredential.tls)).not.toBe(checkedSecureContext(a.tls));
+    expect(checkedSecureContext(tokenOnly.tls)).not.toBe(checkedSecureContext(a.tls));
+    // A tls object the parser did not return has none: the transport builds its own.
+    expect(checkedSecureContext({ ...a.tls })).toBeUndefined();
+    // No material at all (insecure, allowed): nothing to check, no context.
+    const insecure = parse(
+      doc({ cluster: { server: SERVER, 'insecure-skip-tls-verify': true }, user: { token: TOKEN } }),
+      {
+        allowInsecure: true,
+      },
+    );
+    expect(checkedSecureContext(insecure.tls)).toBeUndefined();
+  });
+
+  it('does not keep a refusal: material that failed fails again, the same material valid elsewhere passes', () => {
+    const mismatched = (): Doc => doc({ user: { ...certUser(pki.admin), 'client-key-data': b64(other.admin.key) } });
+    expect(refusal(mismatched()).field).toBe('users[0].user.client-key-data');
+    expect(refusal(mismatched()).field).toBe('users[0].user.client-key-data');
+    expect(parse(doc()).tls.cert).toBe(pki.admin.cert);
+  });
+
+  it('reads KubeConfig.exportConfig() JSON with JSON.parse, to the same connection as YAML gives', () => {
+    const d = doc({ user: { ...certUser(pki.admin), token: TOKEN } });
+    const fromJson = parseKubeconfig(JSON.stringify(d), {}, { json: true });
+    const fromYaml = parseKubeconfig(stringify(d));
+    expect(fromJson).toEqual(fromYaml);
+    // Text that is not JSON after all is read as YAML, with YAML's checks.
+    expect(parseKubeconfig(stringify(d), {}, { json: true })).toEqual(fromYaml);
+    expect(() => parseKubeconfig('clusters: []\nclusters: []\n', {}, { json: true })).toThrow(
+      /DUPLICATE_KEY|repeated/i,
+    );
   });
 });
 
