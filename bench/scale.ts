@@ -9,9 +9,17 @@
 //      chunk held SLOW_DELAY_MS each way) among them: the 1,000 must sync in about the same time.
 //   4. Lease writes per second with sharding (3 replicas, 32 shards, client-go timings), measured
 //      on the manage apiserver, next to what one Lease per cluster would cost at the same timings.
-// Environment: SCALE_RUNTIMES (1000), SCALE_ROUNDS (2), SCALE_IDLE_S (30), SCALE_LEASE_S (30).
+// Credentials: by default every runtime on one apiserver uses that apiserver's admin kubeconfig,
+// so the 1,000 runtimes hold 3 distinct TLS materials, which the registry checks once each and
+// whose SecureContext it shares (as client-go shares a transport). SCALE_DISTINCT_CREDENTIALS=1
+// gives every runtime a client certificate of its own (the floor's clients use the same ones):
+// the case of a fleet where no two clusters share a credential.
+// Environment: SCALE_RUNTIMES (1000), SCALE_ROUNDS (2), SCALE_IDLE_S (30), SCALE_LEASE_S (30),
+// SCALE_DISTINCT_CREDENTIALS (0).
 // Run: npm run bench:scale
-import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ClusterClient } from '../src/client/cluster-client.js';
+import { issueClientCert } from '../src/envtest/pki.js';
 import type { LocalClusters } from '../src/envtest/local-clusters.js';
 import { ShardCoordinator } from '../src/sharding/shard-coordinator.js';
 import {
@@ -45,6 +53,7 @@ const PODS_PER_NAMESPACE = 10;
 const ROUNDS = Number(env.SCALE_ROUNDS ?? 2);
 const IDLE_S = Number(env.SCALE_IDLE_S ?? 30);
 const LEASE_S = Number(env.SCALE_LEASE_S ?? 30);
+const DISTINCT = env.SCALE_DISTINCT_CREDENTIALS === '1';
 const SLOW = 10;
 const SLOW_DELAY_MS = 300;
 const DEGRADED_WITHIN_MS = 30_000;
@@ -68,8 +77,22 @@ async function settle(): Promise<void> {
   gc();
 }
 
-async function floor(clusters: LocalClusters): Promise<number> {
-  const clients = indexes.map((i) => clientOf(clusters.get(remoteOf(i)), `floor-${i}`));
+/** Each runtime's kubeconfig: the apiserver's admin one, or (DISTINCT) a certificate of its own. */
+async function kubeConfigs(clusters: LocalClusters): Promise<KubeConfig[]> {
+  if (!DISTINCT) return indexes.map((i) => kubeConfigOf(clusters.get(remoteOf(i))));
+  return Promise.all(
+    indexes.map(async (i) => {
+      const cluster = clusters.get(remoteOf(i));
+      const cert = await issueClientCert(cluster.info().ca, `CN=${runtimeName(i)}, O=system:masters`);
+      const kc = new KubeConfig();
+      kc.loadFromString(cluster.kubeconfig(runtimeName(i), cert));
+      return kc;
+    }),
+  );
+}
+
+async function floor(configs: KubeConfig[]): Promise<number> {
+  const clients = indexes.map((i) => new ClusterClient({ name: `floor-${i}`, kubeConfig: configs[i]! }));
   const started = performance.now();
   const counts = await Promise.all(indexes.map((i) => bareList(clients[i]!, namespaceOf(i))));
   const elapsed = performance.now() - started;
@@ -201,7 +224,12 @@ await run(async () => {
       // The stop of 1,000 runtimes at once must not wait on grace periods of idle reconcilers.
       stopGraceMs: 1_000,
     });
-    const configs = indexes.map((i) => kubeConfigOf(clusters.get(remoteOf(i))));
+    const configs = await kubeConfigs(clusters);
+    console.log(
+      DISTINCT
+        ? `credentials: a client certificate of its own for every runtime (${RUNTIMES} distinct TLS materials)`
+        : `credentials: each apiserver's admin kubeconfig (${APISERVERS} distinct TLS materials, checked once each and their SecureContext shared; SCALE_DISTINCT_CREDENTIALS=1 for one per runtime)`,
+    );
     const dead = await blackHole();
     const target = new URL(clusters.get('remote-1').server);
     const slow = await slowProxy({ host: target.hostname, port: Number(target.port) }, SLOW_DELAY_MS);
@@ -256,7 +284,7 @@ await run(async () => {
         plain.push(await spawnAndSync(root, configs));
         const stopped = await stopAll(root);
         await settle();
-        floors.push(await floor(clusters));
+        floors.push(await floor(configs));
 
         await settle();
         const started = performance.now();
