@@ -60,7 +60,7 @@ type Options = ClusterRegistryOptions;
     {
       provide: ENGINE,
       useFactory: (options: Options, metrics: PrometheusMetrics | null): Engine => ({
-        limiter: new FairLimiter(options.maxConcurrentReconciles ?? 64),
+        limiter: new FairLimiter(options.maxConcurrentReconciles ?? 64, { reserve: options.reservedReconciles }),
         metrics: metrics ?? NO_METRICS,
         informerOptions: options.informer,
         stopGraceMs: options.stopGraceMs ?? 5_000,

@@ -45,6 +45,9 @@ export interface ClusterRegistryOptions {
   connections?: RemoteConnectionOptions;
   /** Reconciles running at once across all clusters, shared fairly between them (default 64). */
   maxConcurrentReconciles?: number;
+  /** Of those, slots no single cluster may take, so a cluster's first change does not wait behind
+   * another's flood (default a quarter: one cluster runs at most 48 of 64). */
+  reservedReconciles?: number;
   informer?: InformerOptions;
   /** Grace for reconciles to return after a stop aborted them (default 5 s). */
   stopGraceMs?: number;

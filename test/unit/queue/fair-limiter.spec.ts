@@ -150,8 +150,67 @@ describe('FairLimiter', () => {
     expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
   });
 
-  it('rejects a limit that is not a positive integer', () => {
+  it('rejects a limit that is not a positive integer, and a reserve outside 0 .. limit - 1', () => {
     expect(() => new FairLimiter(0)).toThrow(RangeError);
     expect(() => new FairLimiter(1.5)).toThrow(RangeError);
+    expect(() => new FairLimiter(4, { reserve: 4 })).toThrow(RangeError);
+    expect(() => new FairLimiter(4, { reserve: -1 })).toThrow(RangeError);
+    expect(() => new FairLimiter(4, { reserve: 0.5 })).toThrow(RangeError);
+  });
+
+  it('reserves a quarter of the limit from any one tenant by default (none below 4)', () => {
+    expect(new FairLimiter(64).reserve).toBe(16);
+    expect(new FairLimiter(16).reserve).toBe(4);
+    expect(new FairLimiter(3).reserve).toBe(0);
+    expect(new FairLimiter(3, { reserve: 2 }).reserve).toBe(2);
+  });
+
+  it('keeps the reserved slots from a flooding tenant, so another finds one at once', async () => {
+    const limiter = new FairLimiter(4, { reserve: 2 });
+    const flood = [await limiter.acquire('flood'), await limiter.acquire('flood')];
+    const third = limiter.acquire('flood');
+    // Two slots are free, but the flood holds its cap of 2: it waits.
+    expect(await isSettled(third)).toBe(false);
+    expect(limiter.inFlight).toBe(2);
+    // Newcomers take the reserved slots without waiting for a turn.
+    const a = await limiter.acquire('a');
+    const b = await limiter.acquire('b');
+    expect(limiter.inFlight).toBe(4);
+    // A newcomer beyond the limit waits in the round like anyone.
+    const c = limiter.acquire('c');
+    expect(await isSettled(c)).toBe(false);
+    // A freed reserved slot goes to the next eligible tenant in the round: not the capped flood.
+    a();
+    const releaseC = await c;
+    expect(await isSettled(third)).toBe(false);
+    // Once the flood gives one of its own slots back, its waiter is served.
+    flood[0]!();
+    const releaseThird = await third;
+    expect(limiter.inFlight).toBe(4);
+    // A slot nobody waiting may take stays free for the next newcomer.
+    const fourth = limiter.acquire('flood');
+    b();
+    expect(limiter.inFlight).toBe(3);
+    expect(await isSettled(fourth)).toBe(false);
+    await limiter.acquire('d');
+    expect(limiter.inFlight).toBe(4);
+    releaseC();
+    expect(await isSettled(fourth)).toBe(false);
+    releaseThird();
+    (await fourth)();
+    flood[1]!();
+    expect(limiter.waiting()).toBe(0);
+  });
+
+  it('lets one tenant alone use limit - reserve slots, and all of them with reserve 0', async () => {
+    const capped = new FairLimiter(8);
+    const taken = await Promise.all(Array.from({ length: 6 }, () => capped.acquire('only')));
+    const seventh = capped.acquire('only');
+    expect(await isSettled(seventh)).toBe(false);
+    taken[0]!();
+    await seventh;
+    const open = new FairLimiter(8, { reserve: 0 });
+    await Promise.all(Array.from({ length: 8 }, () => open.acquire('only')));
+    expect(open.inFlight).toBe(8);
   });
 });
