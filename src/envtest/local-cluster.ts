@@ -164,7 +164,8 @@ export class LocalCluster {
   killNow(): void {
     this.apiserver?.killNow();
     this.etcd?.killNow();
-    rmSync(this.dataDir, { recursive: true, force: true });
+    // SIGKILLed, etcd may still add a file for a moment (ENOTEMPTY): retried.
+    rmSync(this.dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   }
 
   private pickPort(): Promise<number> {

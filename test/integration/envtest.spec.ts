@@ -203,6 +203,15 @@ describe('LocalCluster start-up failures', () => {
 });
 
 /** Processes whose command line names `needle` (our etcd data dirs and cluster dirs are unique). */
+/** The program a process runs, for a message; '?' once it is gone. */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '?';
+  } catch {
+    return '?';
+  }
+}
+
 function processesMentioning(needle: string): number[] {
   return readdirSync('/proc')
     .filter((p) => /^\d+$/.test(p))
@@ -298,18 +307,17 @@ describe('the testing kit leaves nothing behind when a test run is interrupted',
     const killed = Date.now();
     kit.child.kill(signal);
     await kit.exited;
-    await eventually(
-      'nothing left',
-      () =>
-        processesMentioning(dataDir).length === 0 &&
-        processesMentioning(runDir).length === 0 &&
-        !existsSync(dataDir) &&
-        !existsSync(runDir)
-          ? true
-          : undefined,
-      10_000,
-      50,
-    );
+    const left = (): string[] => [
+      ...[...processesMentioning(dataDir), ...processesMentioning(runDir)].map(
+        (pid) => `pid ${pid} (${commandOf(pid)})`,
+      ),
+      ...(existsSync(dataDir) ? [`data dir (${readdirSync(dataDir, { recursive: true }).length} entries)`] : []),
+      ...(existsSync(runDir) ? ['run dir'] : []),
+    ];
+    // Say what is left when it times out.
+    await eventually('nothing left', () => (left().length === 0 ? true : undefined), 10_000, 50).catch((err: Error) => {
+      throw new Error(`${err.message}; left: ${left().join(', ')}`);
+    });
     process.stderr.write(`[figures] testing kit: ${signal} to nothing left in ${Date.now() - killed} ms\n`);
   });
 });
