@@ -38,6 +38,9 @@ export class Watchdog {
   private readonly pid?: number;
 
   constructor(private readonly statePath: string) {
+    // Written before the watchdog starts: it reads a missing file as "stopped cleanly" and exits,
+    // and on a loaded machine its first look could come before the first update().
+    this.update({ pids: [], dirs: [] });
     const child = spawn(process.execPath, ['-e', SCRIPT, String(process.pid), statePath], {
       detached: true,
       stdio: 'ignore',
