@@ -9,21 +9,17 @@ export interface Guarded {
 
 // Plain JavaScript, run with `node -e`, so it needs no file of its own wherever the package is.
 // It polls its own parent: once re-parented (the owner died, even by SIGKILL), it kills what the
-// state file lists and removes its directories. A missing state file means a clean stop. A process
-// killed with SIGKILL may still write for a moment (etcd adding a WAL file while its directory is
-// removed: ENOTEMPTY), so a directory still there is tried again, on later ticks too, for a minute.
+// state file lists and removes its directories. A missing state file means a clean stop. rmSync
+// retries ENOTEMPTY: a process just SIGKILLed may still add a file for a moment.
 const SCRIPT = `
 const fs = require('node:fs');
 const [owner, state] = [Number(process.argv[1]), process.argv[2]];
-let since;
 setInterval(() => {
   let guarded;
   try { guarded = JSON.parse(fs.readFileSync(state, 'utf8')); } catch { process.exit(0); }
   if (process.ppid === owner) return;
-  since ??= Date.now();
   for (const pid of guarded.pids) { try { process.kill(pid, 'SIGKILL'); } catch {} }
   for (const dir of guarded.dirs) { try { fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }); } catch {} }
-  if (guarded.dirs.some((dir) => fs.existsSync(dir)) && Date.now() - since < 60000) return;
   try { fs.rmSync(state, { force: true }); } catch {}
   process.exit(0);
 }, 250);
