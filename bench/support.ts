@@ -386,6 +386,7 @@ export async function startRoot(options: {
   hooks: BenchHooks;
   informer?: InformerOptions;
   maxConcurrentReconciles?: number;
+  reservedReconciles?: number;
   stopGraceMs?: number;
 }): Promise<RootApp> {
   @Module({
@@ -399,6 +400,7 @@ export async function startRoot(options: {
         stopGraceMs: options.stopGraceMs ?? 1_000,
         informer: options.informer,
         maxConcurrentReconciles: options.maxConcurrentReconciles,
+        reservedReconciles: options.reservedReconciles,
       }),
     ],
   })

@@ -43,7 +43,9 @@ export interface ClusterRegistryOptions {
    * `share`: tokens of the root app's providers handed to every cluster context as they are. */
   remote?: RemoteClusterFeature & { share?: InjectionToken[] };
   connections?: RemoteConnectionOptions;
-  /** Reconciles running at once across all clusters, shared fairly between them (default 64). */
+  /** Reconciles running at once across all clusters, shared fairly between them (default 64): a
+   * freed slot goes to the clusters waiting in turn, and a cluster beyond its fair share may only
+   * borrow slots the others did not use in the last second or two. */
   maxConcurrentReconciles?: number;
   /** Of those, slots no single cluster may take, so a cluster's first change does not wait behind
    * another's flood (default a quarter: one cluster runs at most 48 of 64). */

@@ -213,4 +213,101 @@ describe('FairLimiter', () => {
     await Promise.all(Array.from({ length: 8 }, () => open.acquire('only')));
     expect(open.inFlight).toBe(8);
   });
+
+  describe('recent demand', () => {
+    /** A limiter on a clock the test moves. */
+    const onClock = (limit: number, reserve = 0) => {
+      let now = 0;
+      const limiter = new FairLimiter(limit, { reserve, windowMs: 1_000, now: () => now });
+      return { limiter, advance: (ms: number) => void (now += ms) };
+    };
+    const take = (limiter: FairLimiter, tenant: string, n: number) =>
+      Promise.all(Array.from({ length: n }, () => limiter.acquire(tenant)));
+
+    it('keeps free the slots a quiet tenant used in the last window, from a tenant beyond its fair share', async () => {
+      const { limiter, advance } = onClock(8);
+      const flood = await take(limiter, 'flood', 6);
+      const quiet = await take(limiter, 'quiet', 2);
+      quiet.forEach((release) => release());
+      advance(1_000);
+      // Two tenants held slots in the last window: a fair share is 4. The flood holds 6, so it
+      // may borrow only slots the quiet one's recent demand (2) does not need.
+      expect(limiter.keptFree('flood')).toBe(2);
+      const seventh = limiter.acquire('flood');
+      expect(await isSettled(seventh)).toBe(false);
+      expect(limiter.inFlight).toBe(6);
+      // The quiet tenant's next changes find their slots at once.
+      const again = await take(limiter, 'quiet', 2);
+      expect(limiter.inFlight).toBe(8);
+      // A slot the flood gives back goes to its own waiter.
+      flood[0]!();
+      await seventh;
+      again.forEach((release) => release());
+      // Still within the quiet tenant's demand: the two slots stay free for it.
+      expect(await isSettled(limiter.acquire('flood'))).toBe(false);
+      expect(limiter.inFlight).toBe(6);
+    });
+
+    it('forgets demand two windows after it was last seen, and a tenant alone uses all but the reserve', async () => {
+      const { limiter, advance } = onClock(8, 2);
+      (await take(limiter, 'quiet', 3)).forEach((release) => release());
+      const flood = await take(limiter, 'flood', 4);
+      advance(1_000);
+      expect(limiter.keptFree('flood')).toBe(3);
+      advance(1_000);
+      // A window in which the quiet tenant held nothing: its demand is gone.
+      expect(limiter.keptFree('flood')).toBe(0);
+      const more = await take(limiter, 'flood', 2);
+      expect(limiter.inFlight).toBe(6);
+      // The reserve still holds: 8 - 2.
+      expect(await isSettled(limiter.acquire('flood'))).toBe(false);
+      [...flood, ...more].forEach((release) => release());
+    });
+
+    it('borrows freely within the fair share: a tenant below it takes any free slot', async () => {
+      const { limiter, advance } = onClock(8);
+      const a = await take(limiter, 'a', 3);
+      const b = await take(limiter, 'b', 3);
+      b.forEach((release) => release());
+      advance(1_000);
+      // b's demand keeps 3 free from a only beyond a's share of 4: a's fourth slot is its own,
+      // and a fifth leaves b's three.
+      expect(limiter.keptFree('a')).toBe(3);
+      const more = await take(limiter, 'a', 2);
+      expect(await isSettled(limiter.acquire('a'))).toBe(false);
+      // A newcomer below its share takes a free slot even if it is kept for b.
+      await limiter.acquire('c');
+      expect(limiter.inFlight).toBe(6);
+      [...a, ...more].forEach((release) => release());
+    });
+
+    it('gives a slot freed by one of two flooding tenants back to that tenant, not the other', async () => {
+      const { limiter, advance } = onClock(4);
+      const a = await take(limiter, 'a', 2);
+      const b = await take(limiter, 'b', 2);
+      advance(1_000);
+      const nextA = limiter.acquire('a');
+      const nextB = limiter.acquire('b');
+      // b waits first in the round; a's freed slot still goes to a (b at its share may not borrow
+      // the slot a's demand keeps).
+      a[0]!();
+      await nextA;
+      expect(await isSettled(nextB)).toBe(false);
+      b[0]!();
+      await nextB;
+      expect(limiter.inFlight).toBe(4);
+    });
+
+    it("forgets a dropped tenant's demand at once", async () => {
+      const { limiter, advance } = onClock(8);
+      (await take(limiter, 'gone', 3)).forEach((release) => release());
+      await take(limiter, 'flood', 5);
+      advance(1_000);
+      expect(limiter.keptFree('flood')).toBe(3);
+      limiter.dropTenant('gone');
+      expect(limiter.keptFree('flood')).toBe(0);
+      await take(limiter, 'flood', 3);
+      expect(limiter.inFlight).toBe(8);
+    });
+  });
 });
