@@ -9,7 +9,6 @@ import {
   type Provider,
   type Type,
 } from '@nestjs/common';
-import { DiscoveryModule } from '@nestjs/core';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { ClusterClient } from '../client/cluster-client.js';
 import { ClusterEventRecorder } from '../events/event-recorder.js';
@@ -83,7 +82,7 @@ export class RemoteClusterModule {
     return {
       module: RemoteClusterModule,
       global: true,
-      imports: [DiscoveryModule, ...(options.imports ?? [])],
+      imports: options.imports ?? [],
       providers: [
         { provide: OPTIONS, useValue: options },
         { provide: CLUSTER_NAME, useValue: options.name },
