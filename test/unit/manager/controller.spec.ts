@@ -334,6 +334,37 @@ describe('Controller', () => {
       expect(r.calls[1]!.ctx.signal.aborted).toBe(false);
     });
 
+    it('times out reconciles started at different times each at its own deadline (one timer for all)', async () => {
+      const r = rigWith(
+        [cm('a')],
+        (_req, ctx) => (ctx.attempt === 0 ? new Promise<void>(() => undefined) : undefined),
+        {
+          timeoutMs: 1000,
+          concurrency: 2,
+        },
+      );
+      r.start();
+      await until(() => r.calls.length === 1 && !!r.watch);
+      await advance(400);
+      r.watch.push('ADDED', cm('b'));
+      await until(() => r.calls.length === 2);
+      const [a, b] = r.calls;
+      expect(b!.at).toBe(400);
+
+      await advance(600);
+      expect(r.outcomes).toEqual(['timeout']);
+      // Read only now: the signal of a reconcile that already timed out is made aborted.
+      expect(a!.ctx.signal.aborted).toBe(true);
+      expect((a!.ctx.signal.reason as Error).name).toBe('TimeoutError');
+      expect(b!.ctx.signal.aborted).toBe(false);
+      await advance(399);
+      expect(b!.ctx.signal.aborted).toBe(false);
+      await advance(1);
+      expect(b!.ctx.signal.aborted).toBe(true);
+      // a's retry (backoff 100 ms) succeeded at 1,100 ms, between the two timeouts.
+      expect(r.outcomes).toEqual(['timeout', 'success', 'timeout']);
+    });
+
     it('aborts the requests of ctx.client, typed APIs included, when ctx.signal aborts', async () => {
       const errors: unknown[] = [];
       const r = rigWith(
