@@ -39,6 +39,9 @@ export interface ControllerDeps {
   recorder?: EventRecorder;
 }
 
+/** setTimeout's longest delay; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** What a reconciler without a primary kind reads as its cache. */
 const EMPTY: CacheReader = { get: () => undefined, list: () => [] };
 
@@ -288,7 +291,11 @@ export class Controller {
   private armExpiry(): void {
     if (this.expiry || this.inFlight.size === 0) return;
     const oldest = this.inFlight.values().next().value!;
-    this.expiry = setTimeout(() => this.expire(), Math.max(0, oldest.deadlineAt - performance.now()));
+    // No deadline (timeoutMs Infinity): no timer. A longer wait than setTimeout takes (it would
+    // fire at once) re-arms when it fires.
+    if (oldest.deadlineAt === Infinity) return;
+    const wait = Math.min(Math.max(0, oldest.deadlineAt - performance.now()), MAX_TIMER_MS);
+    this.expiry = setTimeout(() => this.expire(), wait);
     // Like AbortSignal.timeout(): a deadline alone does not keep the process alive.
     this.expiry.unref();
   }

@@ -365,6 +365,19 @@ describe('Controller', () => {
       expect(r.outcomes).toEqual(['timeout', 'success', 'timeout']);
     });
 
+    it('never times out with timeoutMs Infinity', async () => {
+      const r = rigWith(
+        [cm('a'), cm('b')],
+        (req) => (req.name === 'a' ? new Promise<void>(() => undefined) : undefined),
+        { timeoutMs: Infinity, concurrency: 2 },
+      );
+      r.start();
+      await until(() => r.calls.length === 2);
+      await advance(3_600_000);
+      expect(r.calls[0]!.ctx.signal.aborted).toBe(false);
+      expect(r.outcomes).toEqual(['success']);
+    });
+
     it('aborts the requests of ctx.client, typed APIs included, when ctx.signal aborts', async () => {
       const errors: unknown[] = [];
       const r = rigWith(
