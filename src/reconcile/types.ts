@@ -34,6 +34,8 @@ export interface SecondaryWatch extends WatchSpec {
  */
 export type EventSource = (enqueue: (ref: ObjectRef) => void) => () => void;
 
+/** One attempt's context. `signal` and `client` are made when first read (most reconciles of a
+ * warm cache never read them): read or destructure them; a spread copy (`{ ...ctx }`) lacks them. */
 export interface ReconcileContext<T extends KubeObject = KubeObject> {
   /** Aborted on timeout, on cluster stop and on shutdown. `client` already honours it. */
   signal: AbortSignal;
