@@ -53,6 +53,9 @@ export class LocalCluster {
   private apiserverPort = 0;
   private readonly dataDir: string;
   private readonly readyTimeoutMs: number;
+  /** A watchdog knows the pids (LocalClusters): the processes get a group of their own, so a
+   * terminal's Ctrl-C reaches only the owner, which stops them once it is done with them. */
+  private readonly guarded: boolean;
 
   private constructor(
     private readonly options: LocalClusterOptions,
@@ -60,6 +63,7 @@ export class LocalCluster {
   ) {
     this.dataDir = join(dataRoot(), `clusterregistry-${options.name}-${randomBytes(4).toString('hex')}`);
     this.readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+    this.guarded = options.onProcessesChanged !== undefined;
   }
 
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
@@ -229,6 +233,7 @@ export class LocalCluster {
           '--log-level=warn',
         ],
         this.file('etcd.log'),
+        this.guarded,
       );
       this.etcd.start();
       this.options.onProcessesChanged?.();
@@ -278,6 +283,7 @@ export class LocalCluster {
         ...(this.options.apiserverArgs ?? []),
       ],
       this.file('kube-apiserver.log'),
+      this.guarded,
     );
     this.apiserver.start();
     this.options.onProcessesChanged?.();

@@ -18,13 +18,17 @@ export class ManagedProcess {
     private readonly binary: string,
     private readonly args: readonly string[],
     readonly logPath: string,
+    /** A process group of its own, so a terminal's Ctrl-C reaches only the owner, which stops
+     * this process when it is done with it. Only for processes a Watchdog guards: nothing else
+     * would stop it if the owner were killed with its group. */
+    private readonly ownGroup = false,
   ) {}
 
   start(): void {
     const fd = openSync(this.logPath, 'a');
     try {
       this.exitValue = undefined;
-      const child = spawn(this.binary, this.args, { stdio: ['ignore', fd, fd] });
+      const child = spawn(this.binary, this.args, { stdio: ['ignore', fd, fd], detached: this.ownGroup });
       this.child = child;
       this.exitPromise = new Promise<Exit>((resolve) => {
         child.once('error', (err) => {
