@@ -174,14 +174,14 @@ export class FairLimiter {
     tenant.held++;
     if (tenant.held > tenant.peak) tenant.peak = tenant.held;
     this.updateHeadroom(tenant);
-    const held = tenant;
+    const record = tenant;
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.roll();
-      held.held--;
-      this.updateHeadroom(held);
+      record.held--;
+      this.updateHeadroom(record);
       this.active--;
       this.fill();
     };
