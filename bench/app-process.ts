@@ -2,7 +2,7 @@
 // /proc. Shared by bench:app-rss and bench:peer's rss-baseline row, so both measure the same thing
 // (a bench process that imports the app's modules itself would also carry the bench's own).
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +13,61 @@ export const APP_MAIN = join(packageRoot(), 'dist', 'src', 'main.js');
 export function rssOf(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) * 1024 : NaN;
+}
+
+/** Where a process's RSS lives, from /proc/PID/smaps: pages of the node binary itself (its code
+ * and read-only data, ICU's included, mapped from the file: they grow with the code paths a
+ * process runs, not with what it allocates), of other files (shared libraries), and anonymous
+ * memory (V8's heap, malloc, stacks). */
+export interface RssBreakdown {
+  nodeBinary: number;
+  otherFiles: number;
+  anonymous: number;
+}
+
+export function rssBreakdown(pid: number): RssBreakdown {
+  const binary = realpathSync(process.execPath);
+  const out: RssBreakdown = { nodeBinary: 0, otherFiles: 0, anonymous: 0 };
+  let kind: keyof RssBreakdown = 'anonymous';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    // A mapping's header: "start-end perms offset dev inode [path]".
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (header) {
+      const path = header[1] ?? '';
+      kind = path === binary ? 'nodeBinary' : path.startsWith('/') ? 'otherFiles' : 'anonymous';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) out[kind] += Number(rss[1]) * 1024;
+  }
+  return out;
+}
+
+/** V8's heap as the app's own /metrics reports it (prom-client's default metrics). */
+export interface HeapFigures {
+  used: number;
+  committed: number;
+  /** The young generation's committed size (both semi-spaces). */
+  newSpace: number;
+}
+
+export async function appHeap(out: string): Promise<HeapFigures | undefined> {
+  const port = /metrics on http:\/\/[^:]+:(\d+)\/metrics/.exec(out)?.[1];
+  if (!port) return undefined;
+  const text = await new Promise<string>((resolve) => {
+    get(`http://127.0.0.1:${port}/metrics`, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body));
+    }).on('error', () => resolve(''));
+  });
+  const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? NaN);
+  return {
+    used: value(/^nodejs_heap_size_used_bytes (\S+)$/m),
+    committed: value(/^nodejs_heap_size_total_bytes (\S+)$/m),
+    newSpace: value(/^nodejs_heap_space_size_total_bytes\{space="new"\} (\S+)$/m),
+  };
 }
 
 export function httpStatus(url: string): Promise<number> {
@@ -46,13 +101,22 @@ export function appEnv(manageKubeconfig: string): NodeJS.ProcessEnv {
   };
 }
 
+export interface ProcessMemory {
+  atReady: number;
+  settled: number;
+  /** The settled RSS by where it lives. */
+  breakdown: RssBreakdown;
+  /** V8's heap when settled, if the process serves /metrics. */
+  heap?: HeapFigures;
+}
+
 /** Starts `node args`, waits until `ready`, reads RSS then and `settleMs` later, stops it. */
 export async function measureProcess(
   args: string[],
   env: NodeJS.ProcessEnv,
   ready: (out: string) => Promise<boolean>,
   settleMs: number,
-): Promise<{ atReady: number; settled: number }> {
+): Promise<ProcessMemory> {
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -66,7 +130,8 @@ export async function measureProcess(
     }
     const atReady = rssOf(child.pid!);
     await sleep(settleMs);
-    return { atReady, settled: rssOf(child.pid!) };
+    const settled = rssOf(child.pid!);
+    return { atReady, settled, breakdown: rssBreakdown(child.pid!), heap: await appHeap(out) };
   } finally {
     child.kill('SIGTERM');
     await exited;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { installCrds } from '../src/testing/register.js';
-import { APP_MAIN, appEnv, appReady, measureProcess } from './app-process.js';
+import { APP_MAIN, appEnv, appReady, measureProcess, type ProcessMemory } from './app-process.js';
 import { median, mib, printMachine, report, summary, withClusters } from './support.js';
 
 const { values } = parseArgs({
@@ -28,8 +28,8 @@ await withClusters(1, async (clusters) => {
   kc.loadFromFile(manage);
   await installCrds(kc);
   const env = appEnv(manage);
-  const app: { atReady: number; settled: number }[] = [];
-  const bare: { atReady: number; settled: number }[] = [];
+  const app: ProcessMemory[] = [];
+  const bare: ProcessMemory[] = [];
   for (let i = 0; i < STARTS; i++) {
     app.push(await measureProcess([...NODE_ARGS, values.main ?? APP_MAIN], env, appReady, SETTLE_MS));
     bare.push(
@@ -42,6 +42,21 @@ await withClusters(1, async (clusters) => {
     );
   }
   const m = (xs: number[]): string => `${mib(median(xs))} (min ${mib(Math.min(...xs))}, max ${mib(Math.max(...xs))})`;
+  // Where the RSS lives (medians): what a flag, a lazy import or a smaller heap can reach, and
+  // what only running less of node's own code can.
+  const where = (ms: ProcessMemory[]): string =>
+    `node binary's pages ${mib(median(ms.map((x) => x.breakdown.nodeBinary)))}, ` +
+    `other files ${mib(median(ms.map((x) => x.breakdown.otherFiles)))}, ` +
+    `anonymous ${mib(median(ms.map((x) => x.breakdown.anonymous)))}`;
+  console.log(`app RSS by where it lives: ${where(app)}`);
+  console.log(`bare node RSS by where it lives: ${where(bare)}`);
+  const heaps = app.flatMap((a) => (a.heap ? [a.heap] : []));
+  if (heaps.length > 0) {
+    console.log(
+      `app V8 heap (its /metrics): used ${mib(median(heaps.map((h) => h.used)))}, committed ` +
+        `${mib(median(heaps.map((h) => h.committed)))}, of which the young generation ${mib(median(heaps.map((h) => h.newSpace)))}`,
+    );
+  }
   report({
     what: `process RSS of the ready-made app once /readyz answers, then ${SETTLE_MS / 1000} s later (median of ${STARTS})`,
     figure: `${m(app.map((a) => a.atReady))}; settled ${m(app.map((a) => a.settled))}`,
