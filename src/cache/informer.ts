@@ -2,7 +2,7 @@ import type { ClusterClient } from '../client/cluster-client.js';
 import { describeFailure, failureReason, KubeApiError, statusError, type FailureReason } from '../client/errors.js';
 import { collectionPath, guessResource, type ResourceInfo } from '../client/resources.js';
 import { Latch, sleep } from '../util/abort.js';
-import { Backoff } from '../util/backoff.js';
+import { Backoff, exponentialBackoff, withJitter } from '../util/backoff.js';
 import { ObjectStore, stripManagedFields } from './store.js';
 import { objectKey, type InformerEvent, type KubeObject, type WatchSpec } from './types.js';
 
@@ -50,10 +50,14 @@ interface ListPage {
 
 class Gone extends Error {}
 
+/** From this many 410s in a row with no event between them, the informer reports a failure. */
+export const GONE_IN_A_ROW_FAILURE = 5;
+
 /**
  * List-then-watch for one kind in one cluster, with the guarantees controller-runtime users rely
  * on: bookmarks, jittered server timeouts, an inactivity deadline, relist with a delete-emitting
- * diff on 410 Gone, and jittered, capped reconnects on every other failure. It never stops by
+ * diff on 410 Gone (backing off, and reporting it, when 410s follow each other with no event
+ * between them), and jittered, capped reconnects on every other failure. It never stops by
  * itself and never throws: failures go to state(), and onState() listeners hear of every change
  * of `synced` and `error`, until the signal passed to start() aborts.
  */
@@ -68,6 +72,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   private running?: Promise<void>;
   /** Whether the apiserver serves the WatchList initial stream: undefined until it has said. */
   private watchListServed?: boolean;
+  /** 410s with no event between them; see afterGone(). */
+  private gonesInARow = 0;
 
   constructor(
     private readonly client: ClusterClient,
@@ -139,7 +145,10 @@ export class Informer<T extends KubeObject = KubeObject> {
         resourceVersion = outcome.resourceVersion;
         if (outcome.healthy) backoff.reset();
         this.restarted(outcome.gone ? 'Gone' : outcome.healthy ? 'Timeout' : 'Closed');
-        if (outcome.gone) resourceVersion = undefined;
+        if (outcome.gone) {
+          resourceVersion = undefined;
+          await this.afterGone(signal);
+        }
         // A watch that closes at once without events is not healthy: do not spin on it.
         if (!outcome.healthy && !outcome.gone) await sleep(backoff.next(), signal);
       } catch (err) {
@@ -147,6 +156,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         if (err instanceof Gone) {
           resourceVersion = undefined;
           this.restarted('Gone');
+          await this.afterGone(signal);
           continue;
         }
         // An apiserver without WatchList refuses its parameters (400 or 422): list from now on.
@@ -188,6 +198,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     const items: T[] = [];
     let continueToken: string | undefined;
     let resourceVersion = '';
+    let restarted = false;
     for (;;) {
       let page: ListPage;
       try {
@@ -201,10 +212,12 @@ export class Informer<T extends KubeObject = KubeObject> {
           signal,
         });
       } catch (err) {
-        // An expired continue token: start the list over.
-        if (continueToken && err instanceof KubeApiError && err.status === 410) {
+        // An expired continue token: start the list over, once. A server that expires the
+        // token again fails this list, which then waits for the backoff like any failure.
+        if (continueToken && !restarted && err instanceof KubeApiError && err.status === 410) {
           items.length = 0;
           continueToken = undefined;
+          restarted = true;
           continue;
         }
         throw err;
@@ -288,6 +301,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       if (!initial) this.ok(false);
       for await (const event of stream) {
         events++;
+        if (event.type !== 'ERROR') this.progressed();
         const obj = event.object as unknown as T;
         switch (event.type) {
           case 'ADDED':
@@ -368,9 +382,41 @@ export class Informer<T extends KubeObject = KubeObject> {
     }
   }
 
-  /** A list or watch went through: the failure (if any) is over. */
+  /**
+   * After a 410 Gone (resourceVersion unset: the next step lists). The first relists at once, as
+   * an etcd compaction calls for. A 410 again with no event in between (a server, or a lagging
+   * watch cache behind a load balancer, that cannot serve a watch from its own fresh list) backs
+   * off exponentially, as client-go's reflector does, and from GONE_IN_A_ROW_FAILURE on it is
+   * reported: the cache is not being kept up to date. An event on a watch ends the series.
+   */
+  private async afterGone(signal: AbortSignal): Promise<void> {
+    const inARow = ++this.gonesInARow;
+    if (inARow < 2) return;
+    if (inARow >= GONE_IN_A_ROW_FAILURE) {
+      this.fail(
+        new KubeApiError(
+          410,
+          'Expired',
+          `watches keep ending in 410 Gone with no event between them (${GONE_IN_A_ROW_FAILURE} or more in a row)`,
+        ),
+      );
+    }
+    const { baseMs, maxMs } = this.opts.backoff;
+    await sleep(withJitter(exponentialBackoff(inARow - 1, baseMs, maxMs), 0.5), signal);
+  }
+
+  /** A watch delivered an event: a series of 410s is over, and so is its failure. */
+  private progressed(): void {
+    if (this.gonesInARow === 0) return;
+    const stuck = this.gonesInARow >= GONE_IN_A_ROW_FAILURE;
+    this.gonesInARow = 0;
+    if (stuck) this.ok(false);
+  }
+
+  /** A list or watch went through: the failure (if any) is over, unless it is a series of 410s
+   * (each of which follows a list that went through). */
   private ok(changed: boolean): void {
-    if (this.current.error) {
+    if (this.current.error && this.gonesInARow < GONE_IN_A_ROW_FAILURE) {
       this.current.error = undefined;
       changed = true;
     }

@@ -280,6 +280,60 @@ describe('Informer', () => {
       // The unchanged object is not reported again.
       expect(events.map((e) => e.type)).toEqual(['add']);
     });
+    it('backs off when 410 follows every fresh list, reports it from the fifth in a row, and clears it on an event', async () => {
+      fake.onList(PODS, page([pod('a', '1')], '10'));
+      fake.onWatch(PODS, status(410, 'Expired', 'too old resource version'));
+      const informer = start();
+      const watchesAt: number[] = [];
+      const watches = (): number => fake.sent(isWatch).length;
+      const waitWatch = async (n: number): Promise<void> => {
+        // Whatever is due now runs first; then the clock moves to the next timer (the backoff's
+        // sleep), so each watch is seen at the exact time it is sent.
+        for (;;) {
+          for (let turn = 0; turn < 50 && watches() < n; turn++) await settle();
+          if (watches() >= n) break;
+          jest.advanceTimersToNextTimer();
+        }
+        watchesAt.push(Date.now() - T0);
+      };
+      for (let n = 1; n <= 5; n++) await waitWatch(n);
+      // At once after the first 410 (a compaction), then 100, 200, 400 ms (base 100, doubling).
+      expect(watchesAt).toEqual([0, 0, 100, 300, 700]);
+      await settle();
+      expect(informer.state().error).toMatchObject({ reason: 'Gone' });
+      expect(informer.state().error?.message).toContain('410 Gone with no event between them');
+      // The next list goes through; the failure stays while the series goes on.
+      const healthy = new WatchStream();
+      fake.onWatch(PODS, healthy);
+      await waitWatch(6);
+      expect(watchesAt[5]).toBe(1500); // 800 ms after the fifth
+      expect(informer.state().error).toMatchObject({ reason: 'Gone' });
+      healthy.push('MODIFIED', pod('a', '11'));
+      await settle();
+      expect(informer.state().error).toBeUndefined();
+      expect(restarts).toEqual(['Gone', 'Gone', 'Gone', 'Gone', 'Gone']);
+    });
+
+    it('starts a list over once when its continue token expires, and backs off when it expires again', async () => {
+      const expired = status(410, 'Expired', 'The provided continue parameter is too old');
+      fake.onList(PODS, page([pod('a', '1')], '5', 'token-1'), expired, page([pod('a', '1')], '5', 'token-2'), expired);
+      fake.onWatch(PODS, new WatchStream());
+      const informer = start(PODS_SPEC, { pageSize: 1 });
+      await until(() => fake.sent().length === 4, 'four list requests');
+      await settle();
+      expect(fake.sent()).toEqual([
+        'GET /api/v1/pods?limit=1',
+        'GET /api/v1/pods?limit=1&continue=token-1',
+        'GET /api/v1/pods?limit=1',
+        'GET /api/v1/pods?limit=1&continue=token-2',
+      ]);
+      expect(informer.state()).toMatchObject({ synced: false, error: { reason: 'Gone' } });
+      // The failed list waits for the backoff (100 ms) like any failure, then lists again.
+      await advance(99);
+      expect(fake.sent()).toHaveLength(4);
+      await advance(1);
+      await until(() => fake.sent().length === 5, 'the list again');
+    });
   });
 
   describe('watch', () => {
