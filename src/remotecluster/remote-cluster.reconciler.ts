@@ -172,10 +172,17 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
       this.say(rc, 'Normal', 'KubeconfigChanged', note, 'Restart');
       await this.stopRuntime(name);
     }
+    // Stopping a runtime takes a while; if this replica stopped running meanwhile (its leadership
+    // or shard went, its controller stopped and aborted this reconcile), nothing may start here.
+    if (ctx.signal.aborted) return;
     if (!this.registry.has(name)) {
       try {
-        await this.registry.spawn(name, connection, { timeoutMs: this.options.spawnTimeoutMs ?? 30_000 });
+        await this.registry.spawn(name, connection, {
+          timeoutMs: this.options.spawnTimeoutMs ?? 30_000,
+          signal: ctx.signal,
+        });
       } catch (err) {
+        if (ctx.signal.aborted) return; // stopped meanwhile: the spawn was abandoned, nothing runs
         if (err instanceof ClusterNotOwnedError) return; // the shard went meanwhile: its event brings us back
         if (!(err instanceof ClusterSpawnError)) throw err;
         const message = `the runtime did not start: ${describeFailure(err.cause)}`;
