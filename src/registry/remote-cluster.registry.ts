@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { ClusterClient } from '../client/cluster-client.js';
 import { toConnectionConfig, type ClusterConfigInput } from '../client/connection.js';
 import type { ClusterConnectionConfig } from '../client/kubeconfig.js';
+import type { ClusterRuntime } from '../runtime/cluster-runtime.js';
 import { ClusterRuntimeHost, RemoteClusterModule } from '../runtime/remote-cluster.module.js';
 import type { Engine } from '../runtime/engine.js';
 import { ENGINE, MANAGE_CLIENT, RESERVED_CLUSTER_NAMES } from '../runtime/tokens.js';
@@ -71,6 +72,8 @@ export class RemoteClusterRegistry {
     this.entries.set(name, entry);
     this.announce({ cluster: name, to: 'starting', at: new Date() });
     let client: ClusterClient | undefined;
+    let runtime: ClusterRuntime | undefined;
+    let failed = false;
     try {
       client = new ClusterClient({
         name,
@@ -87,6 +90,11 @@ export class RemoteClusterRegistry {
         engine: this.engine,
         manageClient: this.manageClient,
         ...contents,
+        onRuntime: (made) => {
+          runtime = made;
+          // Made after this spawn gave up (an abandoned context coming up late): never started.
+          if (failed) void made.stop();
+        },
       });
       // abortOnError: false, or a failing context would exit the process. No logger option: a
       // child's logger would replace the process-wide one. No shutdown hooks: the root owns signals.
@@ -96,6 +104,12 @@ export class RemoteClusterRegistry {
       entry.attach(context, context.get(ClusterRuntimeHost).runtime);
       this.logger.log(`cluster ${name}: runtime started`);
     } catch (err) {
+      // The context is lost (a later bootstrap hook threw, or it was abandoned at the deadline),
+      // but its runtime may have started: stopped here, before the name is free again, so that
+      // nothing of it runs on, and a late close of that context, finding it stopped, leaves the
+      // name's limiter tenant and metric series to whatever runs under the name by then.
+      failed = true;
+      await runtime?.stop();
       await client?.close();
       if (this.entries.get(name) === entry) this.entries.delete(name);
       entry.markStopped();

@@ -26,6 +26,7 @@ export interface ClusterRuntimeOptions {
 export class ClusterRuntime {
   private readonly manager: ControllerManager;
   private readonly listeners = new Set<() => void>();
+  private started = false;
   private stopping?: Promise<void>;
 
   constructor(private readonly options: ClusterRuntimeOptions) {
@@ -49,8 +50,11 @@ export class ClusterRuntime {
     return this.options.client;
   }
 
-  /** Starts the given reconcilers; returns at once (see waitForSync and onChange). */
+  /** Starts the given reconcilers; returns at once (see waitForSync and onChange). Once stop()
+   * was called it does nothing: a stopped runtime never starts again. */
   start(reconcilers: DiscoveredReconciler[]): void {
+    if (this.started || this.stopping) return;
+    this.started = true;
     for (const reconciler of reconcilers) this.manager.add(reconciler);
     this.manager.start();
   }
@@ -85,7 +89,9 @@ export class ClusterRuntime {
       // Closing the client first aborts every request and watch at once; then the workers get
       // their grace period to return.
       const closing = this.options.ownsClient ? this.options.client.close() : Promise.resolve();
-      await this.manager.stop(this.options.engine.stopGraceMs);
+      // One never started holds nothing under its cluster's name (limiter tenant, metric series),
+      // which may belong to another runtime of that name by now.
+      if (this.started) await this.manager.stop(this.options.engine.stopGraceMs);
       await closing;
     })();
     return this.stopping;

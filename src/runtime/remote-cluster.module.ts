@@ -30,6 +30,9 @@ export interface RemoteClusterModuleOptions {
   /** Further modules and providers the reconcilers depend on (values the root shares, too). */
   imports?: ModuleMetadata['imports'];
   providers?: Provider[];
+  /** Hears of the runtime as soon as it exists, before the context is up: whoever creates the
+   * context can then stop it when the creation fails or is abandoned (the context is lost). */
+  onRuntime?: (runtime: ClusterRuntime) => void;
 }
 
 const OPTIONS = Symbol('REMOTE_CLUSTER_OPTIONS');
@@ -56,6 +59,7 @@ export class ClusterRuntimeHost implements OnApplicationBootstrap, OnModuleDestr
       ownsClient: true,
       events,
     });
+    options.onRuntime?.(this.runtime);
   }
 
   onApplicationBootstrap(): void {

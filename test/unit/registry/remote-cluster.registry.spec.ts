@@ -1,0 +1,205 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { parseKubeconfig } from '../../../src/client/kubeconfig.js';
+import type { ClusterClient } from '../../../src/client/cluster-client.js';
+import { NO_METRICS, type EngineMetrics } from '../../../src/manager/engine-metrics.js';
+import { FairLimiter } from '../../../src/queue/fair-limiter.js';
+import { Reconciler } from '../../../src/reconcile/reconciler.decorator.js';
+import type { ReconcileContext } from '../../../src/reconcile/types.js';
+import { RemoteClusterRegistry } from '../../../src/registry/remote-cluster.registry.js';
+import type { RegistryOptions } from '../../../src/registry/registry-options.js';
+import type { Orchestrator } from '../../../src/lifecycle/orchestrator.js';
+import { RemoteClusterReconciler } from '../../../src/remotecluster/remote-cluster.reconciler.js';
+import { FINALIZER, type RemoteCluster } from '../../../src/remotecluster/types.js';
+import type { EventRecorder } from '../../../src/events/types.js';
+import type { Engine } from '../../../src/runtime/engine.js';
+import { CLUSTER_CLIENT } from '../../../src/runtime/tokens.js';
+import { eventually } from '../../../src/testing/poll.js';
+
+// A cluster nobody answers for (connections are refused): the registry's lifecycle is what is
+// tested here, not a cluster. Real NestJS contexts, real timers.
+const kubeconfig = (token: string): string => `apiVersion: v1
+kind: Config
+current-context: c
+contexts: [{name: c, context: {cluster: c, user: u}}]
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: ${token}}}]
+`;
+
+@Reconciler({ apiVersion: 'v1', kind: 'Pod', name: 'pods' })
+class PodReconciler {
+  reconcile(): void {}
+}
+
+/** What the engine did under each cluster name, and what the registry said of that name then. */
+class Recorded {
+  readonly calls: string[] = [];
+  registry?: RemoteClusterRegistry;
+
+  engine(): Engine {
+    const limiter = new FairLimiter(8);
+    const drop = limiter.dropTenant.bind(limiter);
+    limiter.dropTenant = (tenant: string): void => {
+      this.calls.push(`dropTenant ${tenant} (${this.registry?.status(tenant)?.phase ?? 'absent'})`);
+      drop(tenant);
+    };
+    const metrics: EngineMetrics = {
+      ...NO_METRICS,
+      forgetCluster: (cluster: string) =>
+        this.calls.push(`forgetCluster ${cluster} (${this.registry?.status(cluster)?.phase ?? 'absent'})`),
+    };
+    return { limiter, metrics, stopGraceMs: 100, probeIntervalMs: 60_000 };
+  }
+}
+
+function registryWith(recorded: Recorded, providers: RegistryOptions['contents']): RemoteClusterRegistry {
+  const registry = new RemoteClusterRegistry(recorded.engine(), {} as ClusterClient, {
+    contents: providers,
+    connections: {},
+  });
+  recorded.registry = registry;
+  return registry;
+}
+
+describe('RemoteClusterRegistry when a spawn fails', () => {
+  let registry: RemoteClusterRegistry | undefined;
+
+  beforeAll(() => {
+    Logger.overrideLogger(false);
+  });
+  afterAll(() => {
+    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
+  });
+  afterEach(async () => {
+    await registry?.stopAll();
+    registry = undefined;
+  });
+
+  it('stops the runtime a context started before a later bootstrap hook of that context threw', async () => {
+    // Deeper in the dependency tree than the runtime's host, so its hook runs after the host's.
+    @Injectable()
+    class First {
+      constructor(@Inject(CLUSTER_CLIENT) readonly client: ClusterClient) {}
+    }
+    @Injectable()
+    class Second {
+      constructor(readonly first: First) {}
+    }
+    @Injectable()
+    class Third {
+      constructor(readonly second: Second) {}
+    }
+    @Injectable()
+    class Failing implements OnApplicationBootstrap {
+      constructor(readonly third: Third) {}
+      onApplicationBootstrap(): void {
+        throw new Error('a CRD check failed');
+      }
+    }
+    const recorded = new Recorded();
+    registry = registryWith(recorded, () => ({
+      reconcilers: [PodReconciler],
+      imports: [],
+      providers: [First, Second, Third, Failing],
+    }));
+
+    await expect(registry.spawn('x', parseKubeconfig(kubeconfig('t')))).rejects.toThrow('a CRD check failed');
+
+    // The runtime had started (its watch was connecting): it is stopped before spawn() rejects.
+    expect(recorded.calls).toEqual(['dropTenant x (starting)', 'forgetCluster x (starting)']);
+    expect(registry.has('x')).toBe(false);
+  });
+
+  it('leaves a runtime spawned again alone when the abandoned context of a timed-out spawn comes up late', async () => {
+    let first = true;
+    let lateContextClosed = false;
+    @Injectable()
+    class SlowOnce implements OnModuleDestroy {
+      readonly late = first;
+      async onModuleInit(): Promise<void> {
+        if (!this.late) return;
+        first = false;
+        // The first context comes up after its spawn's deadline.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      onModuleDestroy(): void {
+        if (this.late) lateContextClosed = true;
+      }
+    }
+    const recorded = new Recorded();
+    registry = registryWith(recorded, () => ({ reconcilers: [PodReconciler], imports: [], providers: [SlowOnce] }));
+    const config = parseKubeconfig(kubeconfig('t'));
+
+    await expect(registry.spawn('x', config, { timeoutMs: 100 })).rejects.toThrow('cluster x failed to start');
+    await registry.spawn('x', config);
+    await eventually('the late context closed', () => (lateContextClosed ? true : undefined), 10_000);
+
+    // Nothing was dropped under the name while the new runtime ran.
+    expect(recorded.calls).toEqual([]);
+    expect(registry.has('x')).toBe(true);
+    await registry.stop('x');
+    expect(recorded.calls).toEqual(['dropTenant x (stopping)', 'forgetCluster x (stopping)']);
+  });
+});
+
+describe('RemoteClusterReconciler after its controller stopped mid-reconcile', () => {
+  beforeAll(() => {
+    Logger.overrideLogger(false);
+  });
+  afterAll(() => {
+    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
+  });
+
+  it('does not spawn again the runtime it was restarting', async () => {
+    // A context whose stop takes a moment, as any does (events flush, reconciles get their grace).
+    @Injectable()
+    class SlowStop implements OnModuleDestroy {
+      async onModuleDestroy(): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+    }
+    const recorded = new Recorded();
+    const registry = registryWith(recorded, () => ({ reconcilers: [], imports: [], providers: [SlowStop] }));
+    await registry.spawn('east', kubeconfig('old'));
+    const orchestrator = { owns: () => true } as unknown as Orchestrator;
+    const manage = {
+      request: (_method: string, _path: string, options?: { signal?: AbortSignal }) =>
+        options?.signal?.aborted ? Promise.reject(options.signal.reason as Error) : Promise.resolve({}),
+    } as unknown as ClusterClient;
+    const recorder = { forController: () => ({ event: () => undefined }) } as unknown as EventRecorder;
+    const reconciler = new RemoteClusterReconciler(
+      registry,
+      orchestrator,
+      manage,
+      { secretNamespace: 'ops', stopTimeoutMs: 10_000 },
+      recorder,
+    );
+    const rc: RemoteCluster = {
+      apiVersion: 'clusterregistry.dev/v1alpha1',
+      kind: 'RemoteCluster',
+      metadata: { name: 'east', finalizers: [FINALIZER], resourceVersion: '1', generation: 1 },
+      spec: { kubeConfig: { secretRef: { namespace: 'ops', name: 's', key: 'kubeconfig' } } },
+    };
+    // The kubeconfig changed: the reconcile stops the runtime to start it on the new one.
+    const secret = {
+      metadata: { namespace: 'ops', name: 's' },
+      data: { kubeconfig: Buffer.from(kubeconfig('new')).toString('base64') },
+    };
+    const abort = new AbortController();
+    const ctx = {
+      signal: abort.signal,
+      cache: { get: () => rc, list: () => [rc] },
+      cacheOf: () => ({ get: () => secret, list: () => [secret] }),
+    } as unknown as ReconcileContext<RemoteCluster>;
+    const reconcile = reconciler.reconcile({ cluster: 'manage', name: 'east' }, ctx).catch(() => undefined);
+    await eventually('the old runtime stopping', () =>
+      registry.status('east')?.phase === 'stopping' ? true : undefined,
+    );
+
+    // Leadership lost meanwhile: the controller aborts the reconcile, then every runtime stops.
+    abort.abort(new Error('controller remoteclusters stopped'));
+    await registry.stopAll();
+    await reconcile;
+
+    expect(registry.names()).toEqual([]);
+  });
+});
