@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
 import { parseKubeconfig, type ClusterConnectionConfig, type TransportPolicy } from './kubeconfig.js';
-import { ManageKubeconfig } from './manage-kubeconfig.js';
+import { ManageKubeconfig, tokenFileHeaders } from './manage-kubeconfig.js';
 import type { NetworkPolicy } from './network-policy.js';
 import { createDispatcher } from './transport.js';
 
@@ -69,16 +69,18 @@ function fromDataOrFile(data: string | undefined, file: string | undefined): str
 
 /**
  * The manage cluster's connection, from the operator's own kubeconfig (KUBECONFIG or the pod's
- * service account): files are read, and token files, exec and auth-provider plugins are left to
- * client-node's authenticators, which refresh rotating tokens. Never used for a remote cluster.
+ * service account): files are read, a token file again every minute (it rotates), and exec and
+ * auth-provider plugins are left to client-node's authenticators. Never used for a remote cluster.
  */
 export function trustedConnection(
   source: KubeConfig | ManageKubeconfig,
   dispatcher?: Connection['dispatcher'],
+  /** The user's token file, read again as it rotates (client-node read it once). */
+  tokenFile?: string,
 ): Connection {
   if (source instanceof ManageKubeconfig) {
     if ('connection' in source.load) return source.load.connection();
-    return trustedConnection(source.load.kubeConfig, dispatcher);
+    return trustedConnection(source.load.kubeConfig, dispatcher, source.load.tokenFile);
   }
   const kc = source;
   const cluster = kc.getCurrentCluster();
@@ -103,8 +105,10 @@ export function trustedConnection(
     identity: '',
   };
   let authHeaders: Connection['authHeaders'];
-  if (user?.token) {
-    const header = { authorization: `Bearer ${user.token}` };
+  if (tokenFile) {
+    authHeaders = tokenFileHeaders(tokenFile);
+  } else if (user?.token) {
+    const header = { authorization: `Bearer ${user.token.trim()}` };
     authHeaders = () => header;
   } else if (user?.username) {
     const header = {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
 import type { Connection } from './connection.js';
 import { KubeconfigError, parseKubeconfig } from './kubeconfig.js';
 import { createDispatcher } from './transport.js';
@@ -10,19 +11,35 @@ const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** client-go re-reads a service-account token file about every minute: tokens rotate. */
 const TOKEN_REFRESH_MS = 60_000;
 
+/** An Authorization header from a token file, read again about every minute (a projected
+ * token rotates) and trimmed (`kubectl create token > file` ends it with a newline). */
+export function tokenFileHeaders(file: string): () => Record<string, string> {
+  let token = '';
+  let readAt = -Infinity;
+  return () => {
+    if (performance.now() - readAt > TOKEN_REFRESH_MS) {
+      token = readFileSync(file, 'utf8').trim();
+      readAt = performance.now();
+    }
+    return { authorization: `Bearer ${token}` };
+  };
+}
+
 /**
  * The manage cluster's kubeconfig, from the operator (trusted): KUBECONFIG, or the pod's service
  * account. Loaded without @kubernetes/client-node for the two common cases, a kubeconfig with its
  * credentials inline and the in-cluster config, because that library costs about 55 MiB of a
  * process that otherwise needs none of it; a kubeconfig that names files or runs a credential
- * plugin is handed to client-node (loaded then), which reads and refreshes them.
+ * plugin is handed to client-node (loaded then), which reads the files and runs the plugins. A
+ * token file it reads once is read again here every minute, as client-go does.
  */
 export class ManageKubeconfig {
   private constructor(
     /** Where it came from, for the log. */
     readonly source: string,
-    /** Our own connection, or, for files and plugins, client-node's KubeConfig. */
-    readonly load: { connection: () => Connection } | { kubeConfig: KubeConfig },
+    /** Our own connection, or, for files and plugins, client-node's KubeConfig (which reads a
+     * token file once: its path is kept to read it again as it rotates). */
+    readonly load: { connection: () => Connection } | { kubeConfig: KubeConfig; tokenFile?: string },
   ) {}
 
   /** KUBECONFIG (its first path), else the in-cluster config, else undefined. */
@@ -62,7 +79,10 @@ export class ManageKubeconfig {
     } catch (err) {
       if (!(err instanceof KubeconfigError && err.reason === 'UnsafeKubeconfig')) throw err;
       // Files and plugins: what client-node's KubeConfig is for.
-      return new ManageKubeconfig(`kubeconfig ${path} (through client-node)`, { kubeConfig: loadClientNode(path) });
+      return new ManageKubeconfig(`kubeconfig ${path} (through client-node)`, {
+        kubeConfig: loadClientNode(path),
+        tokenFile: currentTokenFile(text, path),
+      });
     }
   }
 
@@ -70,9 +90,6 @@ export class ManageKubeconfig {
     const server = new URL(`https://${host.includes(':') ? `[${host}]` : host}:${port}`);
     return new ManageKubeconfig('the pod service account', {
       connection: () => {
-        const tokenFile = join(SERVICE_ACCOUNT, 'token');
-        let token = '';
-        let readAt = -Infinity;
         return {
           origin: server.origin,
           basePath: '',
@@ -82,18 +99,26 @@ export class ManageKubeconfig {
             auth: { type: 'none' },
             identity: '',
           }),
-          authHeaders: () => {
-            if (performance.now() - readAt > TOKEN_REFRESH_MS) {
-              token = readFileSync(tokenFile, 'utf8').trim();
-              readAt = performance.now();
-            }
-            return { authorization: `Bearer ${token}` };
-          },
+          authHeaders: tokenFileHeaders(join(SERVICE_ACCOUNT, 'token')),
           credential: 'token',
         };
       },
     });
   }
+}
+
+/** The current user's `token-file`, as a path (relative ones from the kubeconfig's folder, as
+ * client-go reads them), if it has one. */
+function currentTokenFile(text: string, path: string): string | undefined {
+  type Named<T> = { name?: unknown } & T;
+  const doc = parseYaml(text) as {
+    'current-context'?: unknown;
+    contexts?: Named<{ context?: { user?: unknown } }>[];
+    users?: Named<{ user?: { 'token-file'?: unknown } }>[];
+  } | null;
+  const context = doc?.contexts?.find((c) => c?.name === doc['current-context'])?.context;
+  const file = doc?.users?.find((u) => u?.name === context?.user)?.user?.['token-file'];
+  return typeof file === 'string' && file !== '' ? resolve(dirname(path), file) : undefined;
 }
 
 function loadClientNode(path: string): KubeConfig {
