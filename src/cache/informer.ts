@@ -53,6 +53,11 @@ class Gone extends Error {}
 /** From this many 410s in a row with no event between them, the informer reports a failure. */
 export const GONE_IN_A_ROW_FAILURE = 5;
 
+/** The shortest wait after a response or watch event over its size limit. Not a blip that the
+ * next attempt may not see: each attempt reads up to the limit (32 MiB) before it fails, so a
+ * server sending endless bodies would otherwise draw that every half second. */
+export const TOO_LARGE_RETRY_FLOOR_MS = 5_000;
+
 /**
  * List-then-watch for one kind in one cluster, with the guarantees controller-runtime users rely
  * on: bookmarks, jittered server timeouts, an inactivity deadline, relist with a delete-emitting
@@ -186,7 +191,8 @@ export class Informer<T extends KubeObject = KubeObject> {
         this.restarted(failureReason(failure));
         const retryAfter =
           failure instanceof KubeApiError && failure.retryAfterSeconds ? failure.retryAfterSeconds * 1000 : 0;
-        await sleep(Math.max(retryAfter, backoff.next()), signal);
+        const floor = failureReason(failure) === 'ResponseTooLarge' ? TOO_LARGE_RETRY_FLOOR_MS : 0;
+        await sleep(Math.max(retryAfter, floor, backoff.next()), signal);
       }
     }
   }

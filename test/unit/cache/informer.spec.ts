@@ -683,6 +683,21 @@ describe('Informer', () => {
       });
     });
 
+    it('waits at least 5 s after a response over its size limit, then its backoff when that is longer', async () => {
+      // A content-length over the client's limit (32 MiB): refused before a byte is read.
+      const tooLarge = json(200, { items: [] }, { 'content-length': String(64 * 2 ** 20) });
+      fake.onList(PODS, tooLarge, tooLarge, page([], '10'));
+      fake.onWatch(PODS, new WatchStream());
+      const informer = start(PODS_SPEC, { backoff: { baseMs: 4_000, maxMs: 30_000 } });
+      await until(() => fake.requests.length === 1);
+      await settle();
+      expect(informer.state().error).toMatchObject({ reason: 'ResponseTooLarge' });
+      // The floor (5 s) over the first backoff step (4 s); then the second step (8 s) over the floor.
+      await advance(13_000);
+      await watchesOpened(1);
+      expect(fake.requests.filter(isList).map((r) => r.at - T0)).toEqual([0, 5_000, 13_000]);
+    });
+
     it('waits the longer of Retry-After and its backoff', async () => {
       const slowDown = status(429, 'TooManyRequests', 'slow down', { 'retry-after': '3' });
       fake.onList(PODS, slowDown, slowDown, slowDown, page([], '10'));
