@@ -93,7 +93,7 @@ export class RemoteClusterRegistry {
         onRuntime: (made) => {
           runtime = made;
           // Made after this spawn gave up (an abandoned context coming up late): never started.
-          if (failed) void made.stop();
+          if (failed) void made.stop().catch(() => undefined);
         },
       });
       // abortOnError: false, or a failing context would exit the process. No logger option: a
@@ -109,7 +109,7 @@ export class RemoteClusterRegistry {
       // nothing of it runs on, and a late close of that context, finding it stopped, leaves the
       // name's limiter tenant and metric series to whatever runs under the name by then.
       failed = true;
-      await runtime?.stop();
+      await runtime?.stop().catch(() => undefined);
       await client?.close();
       if (this.entries.get(name) === entry) this.entries.delete(name);
       entry.markStopped();
