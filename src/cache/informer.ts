@@ -1,4 +1,5 @@
 import type { ClusterClient } from '../client/cluster-client.js';
+import { ResponseTooLargeError } from '../client/body.js';
 import { describeFailure, failureReason, KubeApiError, statusError, type FailureReason } from '../client/errors.js';
 import { collectionPath, guessResource, type ResourceInfo } from '../client/resources.js';
 import { Latch, sleep } from '../util/abort.js';
@@ -24,6 +25,10 @@ export interface InformerOptions {
   backoff?: { baseMs: number; maxMs: number };
   /** Applied to every object before it is cached (default: drop managedFields). */
   transform?: (obj: KubeObject) => KubeObject;
+  /** Most objects one list (all its pages) or one WatchList initial state may hold (default
+   * 1,000,000, far above Kubernetes' tested 150,000 pods per cluster): each page is bounded in
+   * bytes, but a server may send `continue` forever. More fails as ResponseTooLarge. */
+  maxListObjects?: number;
   /** Sync from the WatchList initial stream (one request, objects decoded one by one) where the
    * apiserver offers it, as client-go does by default since 1.35; else list then watch
    * (default true). */
@@ -49,6 +54,19 @@ interface ListPage {
 }
 
 class Gone extends Error {}
+
+/** A list (all its pages) or a WatchList initial state with more objects than maxListObjects.
+ * Of the too-large family: its reason is ResponseTooLarge. No byte limit applies (NaN). */
+export class ListTooLargeError extends ResponseTooLargeError {
+  override readonly name: string = 'ListTooLargeError';
+
+  constructor(
+    what: string,
+    readonly limitObjects: number,
+  ) {
+    super(what, NaN, `${what}: more than ${limitObjects} objects in one list`);
+  }
+}
 
 /** From this many 410s in a row with no event between them, the informer reports a failure. */
 export const GONE_IN_A_ROW_FAILURE = 5;
@@ -92,6 +110,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       inactivityMs: options.inactivityMs ?? 150_000,
       backoff: options.backoff ?? { baseMs: 500, maxMs: 30_000 },
       transform: options.transform ?? stripManagedFields,
+      maxListObjects: options.maxListObjects ?? 1_000_000,
       metrics: options.metrics ?? {},
     };
   }
@@ -235,6 +254,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         item.apiVersion ??= resource.apiVersion;
         item.kind ??= resource.kind;
         items.push(this.opts.transform(item) as T);
+        if (items.length > this.opts.maxListObjects) throw this.tooManyObjects('list');
       }
       resourceVersion = stringOr(page?.metadata?.resourceVersion, resourceVersion);
       continueToken = stringOr(page?.metadata?.continue, '') || undefined;
@@ -320,6 +340,7 @@ export class Informer<T extends KubeObject = KubeObject> {
               item.apiVersion ??= this.resource!.apiVersion;
               item.kind ??= this.resource!.kind;
               initial.set(objectKey(item), item);
+              if (initial.size > this.opts.maxListObjects) throw this.tooManyObjects('watch');
               break;
             }
             this.current.resourceVersion = resourceVersion;
@@ -375,6 +396,13 @@ export class Informer<T extends KubeObject = KubeObject> {
     } finally {
       this.current.watching = false;
     }
+  }
+
+  private tooManyObjects(verb: 'list' | 'watch'): ListTooLargeError {
+    return new ListTooLargeError(
+      `${verb} ${collectionPath(this.resource!, this.spec.namespace)}`,
+      this.opts.maxListObjects,
+    );
   }
 
   private emit(event: InformerEvent<T>): void {

@@ -209,6 +209,45 @@ describe('Informer', () => {
     });
   });
 
+  describe('a list without end', () => {
+    it('fails as ResponseTooLarge past maxListObjects, however the pages come', async () => {
+      let n = 0;
+      // Every page has one object and a continue token: a server that never ends its list.
+      fake.onList(PODS, () => {
+        n++;
+        return page([pod(`p${n}`, '1')], '5', `token-${n}`);
+      });
+      const informer = start(PODS_SPEC, { maxListObjects: 3 });
+      await until(() => informer.state().error !== undefined, 'the failure');
+      expect(fake.sent()).toHaveLength(4);
+      expect(informer.state()).toMatchObject({
+        synced: false,
+        error: {
+          reason: 'ResponseTooLarge',
+          message: 'ResponseTooLarge: list /api/v1/pods: more than 3 objects in one list',
+        },
+      });
+      expect(informer.store.size).toBe(0);
+    });
+
+    it('fails a WatchList initial state past maxListObjects too', async () => {
+      const stream = new WatchStream();
+      fake.onWatch(PODS, stream);
+      const informer = start(PODS_SPEC, { watchList: true, maxListObjects: 3 });
+      await watchesOpened(1);
+      for (const name of ['a', 'b', 'c', 'd']) stream.push('ADDED', pod(name, '1'));
+      await until(() => informer.state().error !== undefined, 'the failure');
+      expect(informer.state()).toMatchObject({
+        synced: false,
+        error: {
+          reason: 'ResponseTooLarge',
+          message: 'ResponseTooLarge: watch /api/v1/pods: more than 3 objects in one list',
+        },
+      });
+      expect(events).toEqual([]);
+    });
+  });
+
   describe('410 Gone', () => {
     it('relists and emits exactly the difference: updates, adds and deletes', async () => {
       const [a, b, c] = [pod('a', '1'), pod('b', '1'), pod('c', '1')];
