@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import type { Connection } from './connection.js';
@@ -81,7 +81,7 @@ export class ManageKubeconfig {
       // Files and plugins: what client-node's KubeConfig is for.
       return new ManageKubeconfig(`kubeconfig ${path} (through client-node)`, {
         kubeConfig: loadClientNode(path),
-        tokenFile: currentTokenFile(text, path),
+        tokenFile: currentTokenFile(text),
       });
     }
   }
@@ -107,9 +107,9 @@ export class ManageKubeconfig {
   }
 }
 
-/** The current user's `token-file`, as a path (relative ones from the kubeconfig's folder, as
- * client-go reads them), if it has one. */
-function currentTokenFile(text: string, path: string): string | undefined {
+/** The current user's `token-file`, if it has one, as the path client-node read it from (a
+ * relative one from the working directory), so the file read again is the file it read. */
+function currentTokenFile(text: string): string | undefined {
   type Named<T> = { name?: unknown } & T;
   const doc = parseYaml(text) as {
     'current-context'?: unknown;
@@ -118,7 +118,7 @@ function currentTokenFile(text: string, path: string): string | undefined {
   } | null;
   const context = doc?.contexts?.find((c) => c?.name === doc['current-context'])?.context;
   const file = doc?.users?.find((u) => u?.name === context?.user)?.user?.['token-file'];
-  return typeof file === 'string' && file !== '' ? resolve(dirname(path), file) : undefined;
+  return typeof file === 'string' && file !== '' ? resolve(file) : undefined;
 }
 
 function loadClientNode(path: string): KubeConfig {
