@@ -15,16 +15,20 @@
 // bench:latency). A bare watch of each quiet namespace in the same process records when the event
 // reached the process, which splits the latency into the apiserver's part and ours.
 // The flood is sent from a child process, so its own work does not run on the event loop being
-// measured. That process and the flooded cluster's etcd and apiserver run at nice FAIR_NICE (19):
-// in a fleet the flooded cluster's control plane and its writers are other machines, while here
-// they share two cores with the quiet apiserver and with us, and at equal priority the flood's
-// CPU use, not our scheduling, set the quiet clusters' p99 (FAIR_NICE=0 measures that). Rounds alternate a flood and a quiet-only window of the same length, so both see
-// the same load of the machine; medians over the rounds. The event loop delay of each window is
-// printed: on a loaded 2-core machine it, not the limiter, is most of a quiet change's wait.
-// Environment: FAIR_ROUNDS (3), FAIR_FLOOD (10000), FAIR_RESERVE, FAIR_NICE (19).
+// measured. In a fleet the flooded cluster's control plane and its writers are other machines;
+// here they share two cores with the quiet apiserver and with this process, and at equal priority
+// their CPU use, not this process, sets the quiet clusters' p99. So that process and the flooded
+// cluster's etcd and apiserver run at nice FAIR_NICE (19; their sessions' autogroups too, which
+// is what counts where the kernel groups by session) and on the last CPU only (FAIR_PIN=0: on
+// any); the quiet side and this process may use every CPU. FAIR_NICE=0 FAIR_PIN=0 measures the
+// shared machine. Each window prints its event loop delay and how long the main thread waited
+// for a CPU. Rounds alternate a flood and a quiet-only window of the same length, so both see the
+// same load of the machine; medians over the rounds.
+// Environment: FAIR_ROUNDS (3), FAIR_FLOOD (10000), FAIR_RESERVE, FAIR_NICE (19), FAIR_PIN (1).
 // Run: npm run bench:fairness
-import { spawn } from 'node:child_process';
-import { setPriority } from 'node:os';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, setPriority } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -63,6 +67,8 @@ const LIMIT = 16;
 const RESERVE = env.FAIR_RESERVE === undefined ? undefined : Number(env.FAIR_RESERVE);
 /** FAIR_NICE: the niceness of the flood's writer and of the flooded cluster's etcd and apiserver. */
 const NICE = Number(env.FAIR_NICE ?? 19);
+/** FAIR_PIN (on; 0 for off): the flood's writer, etcd and apiserver also run on the last CPU only. */
+const PIN_CPU = env.FAIR_PIN !== '0' && availableParallelism() >= 2 ? availableParallelism() - 1 : undefined;
 
 const FLOOD_NS = 'fair-flood';
 const quietNs = (q: number): string => `fair-quiet-${q}`;
@@ -184,8 +190,13 @@ async function flood(client: ClusterClient): Promise<{ seconds: number; errors: 
  * threads: V8's GC helpers included). */
 function floodInChild(kubeconfig: string): Promise<{ seconds: number; errors: number }> {
   return new Promise((resolve, reject) => {
-    const argv = [process.execPath, fileURLToPath(import.meta.url)];
-    const child = spawn(NICE ? 'nice' : argv[0]!, NICE ? ['-n', String(NICE), ...argv] : argv.slice(1), {
+    const argv = [
+      ...(PIN_CPU === undefined ? [] : ['taskset', '-c', String(PIN_CPU)]),
+      ...(NICE ? ['nice', '-n', String(NICE)] : []),
+      process.execPath,
+      fileURLToPath(import.meta.url),
+    ];
+    const child = spawn(argv[0]!, argv.slice(1), {
       env: { ...process.env, FAIR_FLOOD_CHILD: '1' },
       stdio: ['pipe', 'pipe', 'inherit'],
     });
@@ -247,6 +258,43 @@ function sampleWaiting(engine: Engine, stop: AbortSignal): Promise<{ flood: numb
   })();
 }
 
+/** Lowers a process of the flooded cluster to nice NICE. Each local etcd and apiserver leads a
+ * session of its own, and with autogroup scheduling (Linux's default on desktops and many VMs)
+ * the CPU is shared between sessions first and by nice only inside one: so the session's group is
+ * reniced too, where the kernel allows it. */
+function deprioritize(pid: number): void {
+  if (PIN_CPU !== undefined)
+    execFileSync('taskset', ['-a', '-p', '-c', String(PIN_CPU), String(pid)], { stdio: 'ignore' });
+  setPriority(pid, NICE);
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(NICE));
+  } catch {
+    /* no autogroup scheduling here, or not allowed: nice alone */
+  }
+}
+
+/** The main thread's time on a CPU and waiting for one (Linux schedstat, ns), from now until the
+ * returned function is called: how much of a window the machine, not this process, took. */
+function cpuWait(): () => string {
+  const read = (): number[] => {
+    try {
+      return readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
+    } catch {
+      return [];
+    }
+  };
+  const start = read();
+  const t0 = performance.now();
+  return () => {
+    const end = read();
+    if (start.length < 2 || end.length < 2) return 'run-queue wait n/a';
+    const window = performance.now() - t0;
+    const ran = (end[0]! - start[0]!) / 1e6;
+    const waited = (end[1]! - start[1]!) / 1e6;
+    return `main thread on a CPU ${((ran / window) * 100).toFixed(1)} %, waiting for one ${((waited / window) * 100).toFixed(1)} % of the window`;
+  };
+}
+
 const loopP99 = (h: ReturnType<typeof monitorEventLoopDelay>): string => ms(h.percentile(99) / 1e6);
 
 const line = (label: string, l: Latencies): string =>
@@ -276,13 +324,14 @@ async function main(): Promise<void> {
     printMachine('fairness: one flooded cluster, three quiet ones');
     console.log(
       `limit ${LIMIT} reconciles at once in the process, ${CONCURRENCY} per runtime, ${RECONCILE_MS} ms of I/O each; ` +
-        `flood: ${int(FLOOD)} changes over ${FLOOD_PODS} pods, ${FLOOD_IN_FLIGHT} in flight (remote-1; writer, etcd and apiserver at nice ${NICE}); ` +
+        `flood: ${int(FLOOD)} changes over ${FLOOD_PODS} pods, ${FLOOD_IN_FLIGHT} in flight (remote-1; writer, etcd and apiserver at nice ${NICE}${PIN_CPU === undefined ? '' : ` on CPU ${PIN_CPU}`}); ` +
         `quiet: ${QUIET} clusters x ${QUIET_RATE} changes/s (remote-2)`,
     );
     await withClusters(3, async (clusters) => {
       const floodAdmin = clientOf(clusters.get('remote-1'), 'flood-admin');
       const floodKubeconfig = clusters.get('remote-1').kubeconfig();
-      if (NICE) for (const pid of Object.values(clusters.get('remote-1').pids)) if (pid) setPriority(pid, NICE);
+      if (NICE || PIN_CPU !== undefined)
+        for (const pid of Object.values(clusters.get('remote-1').pids)) if (pid) deprioritize(pid);
       const quietAdmin = clientOf(clusters.get('remote-2'), 'quiet-admin');
       await createNamespace(floodAdmin, FLOOD_NS);
       await createPods(floodAdmin, FLOOD_NS, FLOOD_PODS, { parallel: 8 });
@@ -339,6 +388,7 @@ async function main(): Promise<void> {
           const before = floodReconciles;
           const delayF = monitorEventLoopDelay({ resolution: 10 });
           delayF.enable();
+          const waitF = cpuWait();
           const sampling = new AbortController();
           const waiting = sampleWaiting(engine, sampling.signal);
           const { seconds, errors } = await floodInChild(floodKubeconfig);
@@ -346,6 +396,7 @@ async function main(): Promise<void> {
           await quietF;
           sampling.abort();
           delayF.disable();
+          const cpuF = waitF();
           const waited = await waiting;
           await sleep(2_000); // stragglers of both
           flooded.push(latencies(floodWindow));
@@ -354,20 +405,22 @@ async function main(): Promise<void> {
               `${errors} failed), ${int(floodReconciles - before)} flood reconciles; workers waiting for a slot, on average: ` +
               `flood ${waited.flood.toFixed(1)}, quiet ${waited.quiet.toFixed(2)}`,
           );
-          console.log(`  ${line('with flood', flooded.at(-1)!)}; event loop delay p99 ${loopP99(delayF)}`);
+          console.log(`  ${line('with flood', flooded.at(-1)!)}; event loop delay p99 ${loopP99(delayF)}; ${cpuF}`);
 
           const quietWindow: Change[] = [];
           const stopQ = new AbortController();
           const delayQ = monitorEventLoopDelay({ resolution: 10 });
           delayQ.enable();
+          const waitQ = cpuWait();
           const quietQ = quietLoad(quietAdmin, stopQ.signal, quietWindow);
           await sleep(seconds * 1000);
           stopQ.abort();
           await quietQ;
           delayQ.disable();
+          const cpuQ = waitQ();
           await sleep(2_000);
           baseline.push(latencies(quietWindow));
-          console.log(`  ${line('no flood', baseline.at(-1)!)}; event loop delay p99 ${loopP99(delayQ)}`);
+          console.log(`  ${line('no flood', baseline.at(-1)!)}; event loop delay p99 ${loopP99(delayQ)}; ${cpuQ}`);
         }
 
         const p99 = (ls: Latencies[], part: Exclude<keyof Latencies, 'missed'>): number =>
