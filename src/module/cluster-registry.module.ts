@@ -101,21 +101,19 @@ type Options = ClusterRegistryOptions;
     },
     {
       provide: REGISTRY_OPTIONS,
-      useFactory: (
-        options: Options,
-        features: RemoteFeatureExplorer,
-        shards: ShardCoordinator | null,
-      ): RegistryOptions => {
+      useFactory: (options: Options, features: RemoteFeatureExplorer, gate: RunGate): RegistryOptions => {
         const { networks, ...connections } = options.connections ?? {};
         return {
           contents: () => features.contents(),
           // Always a policy: without settings it still denies link-local (cloud metadata).
           connections: { ...connections, networkPolicy: NetworkPolicy.from(networks) },
-          // With sharding, a runtime starts only for a cluster whose shard Lease this replica holds.
-          admits: shards ? (name) => shards.owns(name) : undefined,
+          // A runtime starts only where it may run: with sharding, for a cluster whose shard Lease
+          // this replica holds; with leader election, on the leader (a standby's runtime would
+          // reconcile beside the leader's). A single replica runs whatever it is asked to.
+          ...admission(gate),
         };
       },
-      inject: [CLUSTER_REGISTRY_OPTIONS, RemoteFeatureExplorer, ShardCoordinator],
+      inject: [CLUSTER_REGISTRY_OPTIONS, RemoteFeatureExplorer, RUN_GATE],
     },
     {
       // Sharding: every replica runs (the coordinator is the gate); otherwise the leader, or always.
@@ -193,4 +191,12 @@ export class ClusterRegistryModule extends ClusterRegistryModuleBase {
   static forFeature(feature: RemoteClusterFeature): DynamicModule {
     return featureModule(feature);
   }
+}
+
+/** Which spawns this replica's run gate lets through (see RegistryOptions.admits). */
+function admission(gate: RunGate): Pick<RegistryOptions, 'admits' | 'refusal'> {
+  if (gate.owns) return { admits: (name) => gate.owns!(name), refusal: 'another replica holds its shard' };
+  if (gate instanceof LeaderElectionGate)
+    return { admits: () => gate.active, refusal: 'this replica is not the leader' };
+  return {};
 }

@@ -48,7 +48,7 @@ export class ClusterNameReservedError extends RegistryError {
 
 /** With sharding: this replica does not hold the Lease of the cluster's shard, so it may not run it. */
 export class ClusterNotOwnedError extends RegistryError {
-  constructor(cluster: string) {
-    super(cluster, `cluster ${cluster} is not owned by this replica (another replica holds its shard)`);
+  constructor(cluster: string, why = 'another replica holds its shard') {
+    super(cluster, `cluster ${cluster} is not owned by this replica (${why})`);
   }
 }

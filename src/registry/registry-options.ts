@@ -21,11 +21,13 @@ export interface RegistryOptions {
   /** Read at each spawn: feature modules are found at bootstrap, after the registry is made. */
   contents(): RemoteClusterContents;
   connections: RemoteConnections;
-  /** With sharding: whether this replica may run a cluster now (holds its shard's Lease). spawn()
-   * refuses any other name, at the moment its entry is made, so a runtime never starts after the
-   * Lease went (the runtimes that started before are stopped by the orchestrator, then the Lease
-   * is released). */
+  /** With sharding or leader election: whether this replica may run a cluster now (holds its
+   * shard's Lease, or leads). spawn() refuses any other name, at the moment its entry is made, so
+   * a runtime never starts after the Lease went (the runtimes that started before are stopped by
+   * the orchestrator, then the Lease is released). */
   admits?: (name: string) => boolean;
+  /** Why admits() refused, for the error: e.g. "another replica holds its shard". */
+  refusal?: string;
 }
 
 export const REGISTRY_OPTIONS = Symbol('REGISTRY_OPTIONS');

@@ -57,7 +57,7 @@ export class RemoteClusterRegistry {
     }
     // Checked where the entry is made, with no await in between: a shard given up after this
     // point finds the entry and stops it before its Lease goes.
-    if (this.options.admits && !this.options.admits(name)) throw new ClusterNotOwnedError(name);
+    if (this.options.admits && !this.options.admits(name)) throw new ClusterNotOwnedError(name, this.options.refusal);
     let markStarted!: () => void;
     const started = new Promise<void>((resolve) => (markStarted = resolve));
     const { connections } = this.options;
