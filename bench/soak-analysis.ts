@@ -50,7 +50,8 @@ export function growthPerHour(t: number[], r: number[], y: number[]): { perHour:
 }
 
 export interface FloorGrowth {
-  /** Per number of runtimes seen at least twice in each half: lowest count, first half -> last half. */
+  /** Per number of runtimes seen at least twice in each half: lowest count over as many samples in
+   * each, first half -> last half. */
   counts: { runtimes: number; first: number; last: number }[];
   /** The largest rise of those lowest counts, per hour between the halves' middles. */
   perHour: number;
@@ -61,7 +62,10 @@ export interface FloorGrowth {
 /**
  * Splits the samples into halves by time and, for every number of runtimes seen at least twice in
  * each half, compares the lowest value in each: a leak raises it, a transient (a handover's timers)
- * raises single samples only.
+ * raises single samples only. Both lowests are taken over the same number of samples, k (the
+ * smaller half's count): the k earliest of the first half and the k latest of the last, so the two
+ * are as far apart in time as they can be and neither is the lowest of more draws than the other
+ * (the lowest of 8 samples against the lowest of 2 leaned toward "grown").
  */
 export function floorGrowth(hours: number[], runtimes: number[], values: number[]): FloorGrowth {
   const n = hours.length;
@@ -72,8 +76,8 @@ export function floorGrowth(hours: number[], runtimes: number[], values: number[
   for (const r of [...new Set(runtimes)].sort((a, b) => a - b)) {
     const first = values.filter((_, i) => i < half && runtimes[i] === r);
     const last = values.filter((_, i) => i >= half && runtimes[i] === r);
-    if (first.length >= 2 && last.length >= 2)
-      counts.push({ runtimes: r, first: Math.min(...first), last: Math.min(...last) });
+    const k = Math.min(first.length, last.length);
+    if (k >= 2) counts.push({ runtimes: r, first: Math.min(...first.slice(0, k)), last: Math.min(...last.slice(-k)) });
   }
   const rise = Math.max(0, ...counts.map((c) => c.last - c.first));
   return { counts, perHour: span > 0 ? rise / span : 0, compared: counts.length };
