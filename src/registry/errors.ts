@@ -46,7 +46,7 @@ export class ClusterNameReservedError extends RegistryError {
   }
 }
 
-/** With sharding: this replica does not hold the Lease of the cluster's shard, so it may not run it. */
+/** This replica may not run the cluster now: it does not hold its shard's Lease, or is not the leader. */
 export class ClusterNotOwnedError extends RegistryError {
   constructor(cluster: string, why = 'another replica holds its shard') {
     super(cluster, `cluster ${cluster} is not owned by this replica (${why})`);
