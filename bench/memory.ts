@@ -5,9 +5,9 @@
 // For the cached pods, a second reference: the heap one bare copy of the 1,000 pods takes as the
 // cache holds them (parsed, managedFields dropped).
 // Run: npm run bench:memory
-import { readFileSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
 import type { ClusterClient } from '../src/client/cluster-client.js';
+import { rssBreakdown } from './app-process.js';
 import { stripManagedFields } from '../src/cache/store.js';
 import type { KubeObject } from '../src/cache/types.js';
 import {
@@ -40,22 +40,9 @@ interface Snapshot {
   /** V8's heap as committed (total_heap_size): used plus free space in its pages. */
   heapCommitted: number;
   arrayBuffers: number;
-  /** Resident anonymous and file-backed memory (/proc/self/smaps_rollup; 0 where there is none). */
+  /** Resident anonymous and file-backed memory (/proc/self/smaps; 0 where there is none). */
   anonymous: number;
   file: number;
-}
-
-/** Resident bytes by kind from /proc/self/smaps_rollup (Linux). */
-function residentByKind(): { anonymous: number; file: number } {
-  try {
-    const text = readFileSync('/proc/self/smaps_rollup', 'utf8');
-    const kb = (field: string): number =>
-      Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
-    const anonymous = kb('Anonymous');
-    return { anonymous, file: kb('Rss') - anonymous };
-  } catch {
-    return { anonymous: 0, file: 0 };
-  }
 }
 
 async function snapshot(): Promise<Snapshot> {
@@ -72,10 +59,20 @@ async function snapshot(): Promise<Snapshot> {
   };
 }
 
+/** Resident anonymous and file-backed bytes of this process (0 where /proc is not there). */
+function residentByKind(): { anonymous: number; file: number } {
+  try {
+    const r = rssBreakdown(process.pid);
+    return { anonymous: r.anonymous, file: r.nodeBinary + r.otherFiles };
+  } catch {
+    return { anonymous: 0, file: 0 };
+  }
+}
+
 /** Where the RSS that `n` runtimes added lives: V8's heap (used, and committed beyond that),
  * array buffers, other anonymous memory (malloc: TLS, HTTP/2 sessions, V8's own structures) and
  * file-backed pages (code). */
-function rssBreakdown(from: Snapshot, to: Snapshot, n: number): string {
+function perRuntimeRss(from: Snapshot, to: Snapshot, n: number): string {
   const per = (bytes: number): string => mib(bytes / n);
   const heapCommitted = to.heapCommitted - from.heapCommitted;
   const buffers = to.arrayBuffers - from.arrayBuffers;
@@ -149,7 +146,7 @@ await run(async () => {
       await sleep(1_000); // watches open
       const idleUp = await snapshot();
       show(`${IDLE} idle runtimes running`, idleUp);
-      console.log(`  ${rssBreakdown(before, idleUp, IDLE)}`);
+      console.log(`  ${perRuntimeRss(before, idleUp, IDLE)}`);
       await stopAll(root, idle);
       const idleDown = await snapshot();
       show(`after stopping them`, idleDown);
@@ -180,7 +177,7 @@ await run(async () => {
       await sleep(2_000); // the first reconcile of every pod is through
       const cachingUp = await snapshot();
       show(`${CACHING} runtimes caching ${PODS} pods each`, cachingUp);
-      console.log(`  ${rssBreakdown(before2, cachingUp, CACHING)}`);
+      console.log(`  ${perRuntimeRss(before2, cachingUp, CACHING)}`);
       for (const n of caching) {
         const objects = root.registry.status(n)!.watches[0]!.objects;
         if (objects !== PODS) throw new Error(`${n} caches ${objects} pods, expected ${PODS}`);
