@@ -66,9 +66,21 @@ const LIMIT = 16;
 /** FAIR_RESERVE: slots kept from any one cluster (the module's default when unset). */
 const RESERVE = env.FAIR_RESERVE === undefined ? undefined : Number(env.FAIR_RESERVE);
 /** FAIR_NICE: the niceness of the flood's writer and of the flooded cluster's etcd and apiserver. */
-const NICE = Number(env.FAIR_NICE ?? 19);
+/** Whether a command runs here (nice and taskset are coreutils and util-linux, not everywhere). */
+const hasCommand = (command: string, ...args: string[]): boolean => {
+  try {
+    execFileSync(command, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const NICE = hasCommand('nice', 'true') ? Number(env.FAIR_NICE ?? 19) : 0;
 /** FAIR_PIN (on; 0 for off): the flood's writer, etcd and apiserver also run on the last CPU only. */
-const PIN_CPU = env.FAIR_PIN !== '0' && availableParallelism() >= 2 ? availableParallelism() - 1 : undefined;
+const PIN_CPU =
+  env.FAIR_PIN !== '0' && availableParallelism() >= 2 && hasCommand('taskset', '-c', '0', 'true')
+    ? availableParallelism() - 1
+    : undefined;
 
 const FLOOD_NS = 'fair-flood';
 const quietNs = (q: number): string => `fair-quiet-${q}`;
