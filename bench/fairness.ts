@@ -274,14 +274,15 @@ function sampleWaiting(engine: Engine, stop: AbortSignal): Promise<{ flood: numb
  * session of its own, and with autogroup scheduling (Linux's default on desktops and many VMs)
  * the CPU is shared between sessions first and by nice only inside one: so the session's group is
  * reniced too, where the kernel allows it. */
-function deprioritize(pid: number): void {
+function deprioritize(pid: number): boolean {
   if (PIN_CPU !== undefined)
     execFileSync('taskset', ['-a', '-p', '-c', String(PIN_CPU), String(pid)], { stdio: 'ignore' });
   setPriority(pid, NICE);
   try {
     writeFileSync(`/proc/${pid}/autogroup`, String(NICE));
+    return true;
   } catch {
-    /* no autogroup scheduling here, or not allowed: nice alone */
+    return false; // no autogroup scheduling here, or not allowed: nice alone
   }
 }
 
@@ -342,8 +343,14 @@ async function main(): Promise<void> {
     await withClusters(3, async (clusters) => {
       const floodAdmin = clientOf(clusters.get('remote-1'), 'flood-admin');
       const floodKubeconfig = clusters.get('remote-1').kubeconfig();
-      if (NICE || PIN_CPU !== undefined)
-        for (const pid of Object.values(clusters.get('remote-1').pids)) if (pid) deprioritize(pid);
+      if (NICE || PIN_CPU !== undefined) {
+        const pids = Object.values(clusters.get('remote-1').pids).filter((pid): pid is number => pid !== undefined);
+        const grouped = pids.map(deprioritize).every(Boolean);
+        // Said, because without the groups' nice the flood's side is lowered much less (see above).
+        console.log(
+          `flooded cluster's etcd and apiserver: their session groups ${grouped ? 'at' : 'NOT at'} nice ${NICE}`,
+        );
+      }
       const quietAdmin = clientOf(clusters.get('remote-2'), 'quiet-admin');
       await createNamespace(floodAdmin, FLOOD_NS);
       await createPods(floodAdmin, FLOOD_NS, FLOOD_PODS, { parallel: 8 });
