@@ -9,8 +9,8 @@
 //   - SUMMARY_NAMESPACE: a ConfigMap soak-<cluster> in the manage cluster whose data is, for every
 //     pod in RECORD_NAMESPACE, its `gen` label: what the reconciler last saw, level-triggered.
 // With an IPC channel (a bench), {"type":"stats"} is answered with heap after gc, RSS, open
-// sockets, active handles, live timers (unref'd ones too, counted with async_hooks), process
-// listeners and the number of cluster runtimes running.
+// sockets, active handles, live timers (unref'd ones too, counted with async_hooks) by where they
+// were created, process listeners, the number of cluster runtimes running and of shards held.
 // Used by test/integration/sharding-process.spec.ts (fencing) and bench/soak.ts (endurance).
 import 'reflect-metadata';
 import { createHook } from 'node:async_hooks';
@@ -31,6 +31,9 @@ import {
   Reconciler,
   RemoteClusterRegistry,
   reportUnhandledErrors,
+  RUN_GATE,
+  ShardCoordinator,
+  type RunGate,
   type ClusterClient,
   type Reconcile,
   type ReconcileContext,
@@ -115,17 +118,41 @@ class SoakSummary implements Reconcile {
 }
 
 /** Live Timeout objects, unref'd ones included (getActiveResourcesInfo lists ref'd ones only). */
-function countTimers(): () => number {
-  const live = new Set<number>();
+/**
+ * Live timers (unref'd ones too), each with where it was created: the first frame outside node's
+ * own code and outside the async_hooks machinery. A soak that sees timers grow can say whose.
+ */
+function countTimers(): () => Record<string, number> {
+  const live = new Map<number, string>();
+  const origin = (): string => {
+    const holder: { stack?: string } = {};
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 12;
+    Error.captureStackTrace(holder);
+    Error.stackTraceLimit = limit;
+    const frames = (holder.stack ?? '').split('\n').slice(1);
+    const frame = frames.find((f) => !f.includes('node:') && !f.includes('replica-app.js'));
+    const at = /\(?([^()\s]+):(\d+):\d+\)?$/.exec(frame?.trim() ?? '');
+    if (!at) return 'node internals';
+    const file = at[1]!.replace(/^file:\/\//, '');
+    const short = file.includes('node_modules/')
+      ? file.slice(file.lastIndexOf('node_modules/') + 13)
+      : file.slice(file.lastIndexOf('/dist/') + 6);
+    return `${short}:${at[2]}`;
+  };
   createHook({
     init(id, type) {
-      if (type === 'Timeout') live.add(id);
+      if (type === 'Timeout') live.set(id, origin());
     },
     destroy(id) {
       live.delete(id);
     },
   }).enable();
-  return () => live.size;
+  return () => {
+    const byOrigin: Record<string, number> = {};
+    for (const where of live.values()) byOrigin[where] = (byOrigin[where] ?? 0) + 1;
+    return byOrigin;
+  };
 }
 
 async function main(): Promise<void> {
@@ -163,6 +190,8 @@ async function main(): Promise<void> {
       if (message?.type !== 'stats') return;
       gc();
       const memory = process.memoryUsage();
+      const timerOrigins = timers?.();
+      const gate = app.get<RunGate>(RUN_GATE);
       process.send!({
         type: 'stats',
         heap: memory.heapUsed,
@@ -170,7 +199,9 @@ async function main(): Promise<void> {
         sockets: openSockets(),
         resources: activeResources(),
         listeners: processListeners(),
-        timers: timers?.(),
+        timers: timerOrigins ? Object.values(timerOrigins).reduce((a, b) => a + b, 0) : undefined,
+        timerOrigins,
+        shards: gate instanceof ShardCoordinator ? gate.status().running.length : undefined,
         runtimes: app.get(RemoteClusterRegistry).names().length,
       });
     });

@@ -50,40 +50,40 @@ export function growthPerHour(t: number[], r: number[], y: number[]): { perHour:
 }
 
 export interface FloorGrowth {
-  /** Per number of runtimes seen at least twice in each half: lowest count over as many samples in
-   * each, first half -> last half. */
-  counts: { runtimes: number; first: number; last: number }[];
+  /** Per state (e.g. "7 runtimes, 5 shards") seen at least twice in each half: lowest count over
+   * as many samples in each, first half -> last half. */
+  counts: { state: string; first: number; last: number }[];
   /** The largest rise of those lowest counts, per hour between the halves' middles. */
   perHour: number;
-  /** How many runtime counts could be compared. */
+  /** How many states could be compared. */
   compared: number;
 }
 
 /**
- * Splits the samples into halves by time and, for every number of runtimes seen at least twice in
- * each half, compares the lowest value in each: a leak raises it, a transient (a handover's timers)
+ * Splits the samples into halves by time and, for every state of the process (what it runs: e.g.
+ * runtimes and shards held) seen at least twice in each half, compares the lowest value in each: a leak raises it, a transient (a handover's timers)
  * raises single samples only. Both lowests are taken over the same number of samples, k (the
  * smaller half's count): the k earliest of the first half and the k latest of the last, so the two
  * are as far apart in time as they can be and neither is the lowest of more draws than the other
  * (the lowest of 8 samples against the lowest of 2 leaned toward "grown").
  */
-export function floorGrowth(hours: number[], runtimes: number[], values: number[]): FloorGrowth {
+export function floorGrowth(hours: number[], states: string[], values: number[]): FloorGrowth {
   const n = hours.length;
   const half = Math.floor(n / 2);
   const middle = (from: number, to: number): number => (hours[from]! + hours[Math.max(from, to - 1)]!) / 2;
   const span = n >= 2 ? middle(half, n) - middle(0, half) : 0;
   const counts: FloorGrowth['counts'] = [];
-  for (const r of [...new Set(runtimes)].sort((a, b) => a - b)) {
-    const first = values.filter((_, i) => i < half && runtimes[i] === r);
-    const last = values.filter((_, i) => i >= half && runtimes[i] === r);
+  for (const state of [...new Set(states)].sort()) {
+    const first = values.filter((_, i) => i < half && states[i] === state);
+    const last = values.filter((_, i) => i >= half && states[i] === state);
     const k = Math.min(first.length, last.length);
-    if (k >= 2) counts.push({ runtimes: r, first: Math.min(...first.slice(0, k)), last: Math.min(...last.slice(-k)) });
+    if (k >= 2) counts.push({ state, first: Math.min(...first.slice(0, k)), last: Math.min(...last.slice(-k)) });
   }
   const rise = Math.max(0, ...counts.map((c) => c.last - c.first));
   return { counts, perHour: span > 0 ? rise / span : 0, compared: counts.length };
 }
 
 export function describeFloors(f: FloorGrowth): string {
-  const each = f.counts.map((c) => `${c.runtimes} runtimes ${c.first}->${c.last}`).join(', ');
-  return `${f.perHour >= 0 ? '+' : ''}${f.perHour.toFixed(2)}/hour (${each || 'no runtime count seen twice in both halves'})`;
+  const each = f.counts.map((c) => `${c.state} ${c.first}->${c.last}`).join(', ');
+  return `${f.perHour >= 0 ? '+' : ''}${f.perHour.toFixed(2)}/hour (${each || 'no state seen twice in both halves'})`;
 }

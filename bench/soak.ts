@@ -70,6 +70,10 @@ interface Stats {
   timers: number;
   /** Cluster runtimes it runs. */
   runtimes: number;
+  /** Shards whose Lease it holds and runs. */
+  shards: number;
+  /** Live timers by where they were created (file:line). */
+  timerOrigins: Record<string, number>;
 }
 
 class Replica {
@@ -434,7 +438,7 @@ await run(async () => {
           }
           console.log(
             `${((now - started) / 60_000).toFixed(1).padStart(5)} min: replica-0 heap ${mib(s.heap)} rss ${mib(s.rss)} ` +
-              `sockets ${s.sockets} timers ${s.timers} runtimes ${s.runtimes}; churn ${counts(churnCounts)}; dynamic clusters ${dynamic}`,
+              `sockets ${s.sockets} timers ${s.timers} runtimes ${s.runtimes} shards ${s.shards}; churn ${counts(churnCounts)}; dynamic clusters ${dynamic}`,
           );
         }
         if (now >= nextSpawn) {
@@ -549,34 +553,54 @@ await run(async () => {
         runtimes,
         warm.map((s) => s.timers),
       );
-      // A leak raises the lowest count seen at a given number of runtimes; timers of a handover
-      // (backoffs, grace periods) raise single samples only.
+      // A leak raises the lowest count seen in a given state (runtimes run, shards held: each held
+      // shard has a renew deadline); timers of a handover (backoffs, grace periods) raise single
+      // samples only.
+      const states = warm.map((s) => `${s.runtimes} runtimes/${s.shards} shards`);
       const socketFloors = floorGrowth(
         hours,
-        runtimes,
+        states,
         warm.map((s) => s.sockets),
       );
       const timerFloors = floorGrowth(
         hours,
-        runtimes,
+        states,
         warm.map((s) => s.timers),
+      );
+      // Whose timers: the same comparison per place of creation, for every place whose lowest
+      // count rose (the first suspect of a MISS above).
+      const origins = [...new Set(warm.flatMap((s) => Object.keys(s.timerOrigins)))].sort();
+      for (const origin of origins) {
+        const f = floorGrowth(
+          hours,
+          states,
+          warm.map((s) => s.timerOrigins[origin] ?? 0),
+        );
+        if (f.perHour > 0) console.log(`timers from ${origin}: ${describeFloors(f)}`);
+      }
+      console.log(
+        `timers by origin at the end: ${Object.entries(last.timerOrigins)
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
       );
       const listenerGrowth = grown(first.listeners, last.listeners);
       const series = (f: (s: Stats) => number): string => warm.map((s) => `${f(s)}`).join(' ');
       console.log(`replica-0 runtimes: ${series((s) => s.runtimes)}`);
+      console.log(`replica-0 shards:   ${series((s) => s.shards)}`);
       console.log(`replica-0 sockets:  ${series((s) => s.sockets)}`);
       console.log(`replica-0 timers:   ${series((s) => s.timers)}`);
       report({
-        what: "replica-0 sockets and timers (unref'd included) at a constant number of runtimes, process listeners",
+        what: "replica-0 sockets and timers (unref'd included) at a constant number of runtimes and shards, process listeners",
         figure:
-          `lowest count at equal runtimes, last half against first: sockets ${describeFloors(socketFloors)}, timers ${describeFloors(timerFloors)}; ` +
+          `lowest count at equal runtimes and shards held, last half against first: sockets ${describeFloors(socketFloors)}, timers ${describeFloors(timerFloors)}; ` +
           `linear fit: sockets ${sockets.perHour >= 0 ? '+' : ''}${sockets.perHour.toFixed(2)}/hour (${sockets.perRuntime.toFixed(2)} per runtime), ` +
           `timers ${timers.perHour >= 0 ? '+' : ''}${timers.perHour.toFixed(2)}/hour (${timers.perRuntime.toFixed(2)} per runtime); ` +
           `end: ${last.sockets} sockets, ${last.timers} timers, ${last.runtimes} runtimes, listeners ${counts(last.listeners)}`,
         floor: `after the warm-up: ${first.sockets} sockets, ${first.timers} timers, ${first.runtimes} runtimes, listeners ${counts(first.listeners)}`,
         ratio: `listeners grown: ${listenerGrowth.join(', ') || 'none'}`,
         target:
-          'no growth: lowest counts at equal runtimes up by under 1 socket and 5 timers per hour, listeners equal',
+          'no growth: lowest counts at equal runtimes and shards up by under 1 socket and 5 timers per hour, listeners equal',
         pass:
           socketFloors.perHour < 1 &&
           timerFloors.perHour < 5 &&
