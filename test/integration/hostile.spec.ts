@@ -24,8 +24,16 @@ const manage = new ManageApi(clusters.manage.kubeConfig());
 const ns = uniqueName('hostile');
 const MiB = 1024 * 1024;
 const SHUTDOWN_TIMEOUT_MS = 15_000;
-/** How long each hostile behaviour keeps streaming while the process is watched. */
+/** How long each hostile behaviour keeps streaming while the process is watched, at least. */
 const WINDOW_MS = 10_000;
+/**
+ * What RSS may grow by over one response limit: the response being read is live, V8 collects the
+ * buffers of the ones cut off only once they pass its external-memory allowance (64 MiB), and the
+ * rest is the allocator's and the young generation's slack. Runs have peaked at 60-104 MiB over the
+ * 32 MiB list limit; a reader without a bound grows with everything streamed, which the list
+ * window makes at least twice this.
+ */
+const SLACK_MIB = 100;
 const SIGTERM_RUNS = Number(process.env.RUNS ?? 5);
 
 /** The app's environment: its own namespace, ephemeral ports, only the RemoteClusters of `shard`. */
@@ -184,16 +192,19 @@ describe('one hostile cluster among good ones, in the real app process', () => {
     );
   }
 
-  /** Watches the process for at least WINDOW_MS while the hostile server streams, and proves the
-   * good cluster works meanwhile; returns what was seen. */
-  async function hostileWindow(label: string, baselineRss: number, limitMiB: number) {
+  /** Watches the process for at least WINDOW_MS, and until the hostile server has sent
+   * `streamMiB`, and proves the good cluster works meanwhile; returns what was seen. */
+  async function hostileWindow(label: string, baselineRss: number, limitMiB: number, streamMiB = 0) {
     const watcher = new Watcher(app!, probeUrl(app!)!);
     const started = Date.now();
     const sentBefore = hostile.bytesSent;
     try {
       await goodClusterWorks();
-      await eventually(`${label}: ${WINDOW_MS} ms of hostile streaming observed`, () =>
-        Date.now() - started >= WINDOW_MS ? true : undefined,
+      await eventually(
+        `${label}: ${WINDOW_MS} ms and ${streamMiB} MiB of hostile streaming observed`,
+        () =>
+          Date.now() - started >= WINDOW_MS && hostile.bytesSent - sentBefore >= streamMiB * MiB ? true : undefined,
+        120_000,
       );
     } finally {
       await watcher.stop();
@@ -226,7 +237,8 @@ describe('one hostile cluster among good ones, in the real app process', () => {
     expect(listMessage).toMatch(
       /^ResponseTooLarge: GET \/api\/v1\/pods: response body larger than (33554432|4194304) bytes$/,
     );
-    const list = await hostileWindow('endless list', baselineRss, 32);
+    // Streamed until a reader that kept it all would be past twice the bound checked below.
+    const list = await hostileWindow('endless list', baselineRss, 32, 2 * (32 + SLACK_MIB));
 
     // 2. Lists are fine now, but the watch sends one line that never ends.
     hostile.behave({ list: 'normal', watch: 'endless-line' });
@@ -242,7 +254,7 @@ describe('one hostile cluster among good ones, in the real app process', () => {
       expect(watcher.healthzFailures).toEqual([]);
       expect(watcher.healthzAnswers).toBeGreaterThanOrEqual(WINDOW_MS / 400);
       expect(watcher.worstHealthzMs).toBeLessThan(1_000);
-      expect(growthMiB).toBeLessThan(100);
+      expect(growthMiB).toBeLessThan(limitMiB + SLACK_MIB);
     }
     const peak = Math.max(list.growthMiB, watch.growthMiB);
     const worst = Math.max(list.watcher.worstHealthzMs, watch.watcher.worstHealthzMs);
@@ -251,7 +263,7 @@ describe('one hostile cluster among good ones, in the real app process', () => {
     );
     await manage.ready(goodName, 'True', 'Synced');
     hostile.reset();
-  });
+  }, 300_000);
 
   it('never reflects a response body into a condition, a log line or an event', async () => {
     // Told before the cluster is registered: the informer lists (no WatchList) and meets the
