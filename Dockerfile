@@ -28,7 +28,10 @@ RUN cp /pkg/package.json . && npm install --omit=dev --ignore-scripts --no-audit
 # Run: a small Node 24 image without shell or package manager, as a non-root user.
 FROM gcr.io/distroless/nodejs24-debian12:nonroot
 WORKDIR /app
-ENV NODE_ENV=production
+# MALLOC_ARENA_MAX=2: glibc gives each thread that mallocs an arena of its own and keeps what they
+# free; two arenas keep less of it (bench:peer, RSS per runtime caching 1,000 pods: 2.84-2.89 MiB,
+# against 2.77-4.64 MiB with glibc's default of 8 per core).
+ENV NODE_ENV=production MALLOC_ARENA_MAX=2
 COPY --from=install /app/package.json ./package.json
 COPY --from=install /app/node_modules ./node_modules
 USER 65532:65532

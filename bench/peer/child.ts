@@ -10,6 +10,8 @@ export interface Command {
   label: string;
   file: string;
   args: string[];
+  /** Added to this process's environment. */
+  env?: Record<string, string>;
 }
 
 export interface Child {
@@ -23,7 +25,10 @@ export interface Child {
 const STDERR_TAIL = 40;
 
 export function start(cmd: Command, options: { verbose: boolean; timeoutMs: number }): Child {
-  const proc: ChildProcessWithoutNullStreams = spawn(cmd.file, cmd.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc: ChildProcessWithoutNullStreams = spawn(cmd.file, cmd.args, {
+    env: { ...process.env, ...cmd.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   // A process that died before "stop" must not take the bench down with EPIPE.
   proc.stdin.on('error', () => undefined);
   const results: Result[] = [];

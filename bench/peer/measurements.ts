@@ -2,6 +2,7 @@
 // every figure of every process kept in Samples; the table takes their medians.
 import { spawnSync as runSync } from 'node:child_process';
 import { join } from 'node:path';
+import { IMAGE_ENV } from '../app-process.js';
 import { median, percentile } from '../support.js';
 import { runToEnd, start, type Child, type Command } from './child.js';
 import { readTimes, type Result, type Side } from './protocol.js';
@@ -79,7 +80,8 @@ const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(2);
 function command(b: Bench, side: Side, mode: string, args: string[], i: number): Command {
   const label = `${side} ${mode} #${i + 1}`;
   return side === 'ts'
-    ? { side, label, file: process.execPath, args: [b.peerSide, mode, '-manage', b.manage, ...args] }
+    ? // Our side as the image runs it (its allocator setting).
+      { side, label, file: process.execPath, args: [b.peerSide, mode, '-manage', b.manage, ...args], env: IMAGE_ENV }
     : { side, label, file: b.gocr, args: [mode, ...args] };
 }
 
@@ -160,7 +162,7 @@ export async function rssBaseline(b: Bench, s: Samples): Promise<void> {
     const bare = runSync(
       process.execPath,
       ['--expose-gc', '-e', 'gc(); process.stdout.write(String(process.memoryUsage.rss()))'],
-      { encoding: 'utf8' },
+      { encoding: 'utf8', env: { ...process.env, ...IMAGE_ENV } },
     );
     if (bare.status !== 0) throw new Error(`bare node: ${bare.stderr}`);
     s.add('ts', 'rssNode', Number(bare.stdout));

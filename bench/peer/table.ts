@@ -90,6 +90,16 @@ export function rows(s: Samples): Row[] {
     goFloor: `process before any runtime: ${mib(total.go.base)}`,
     ratio: ratio(total.ts.rss, total.go.rss),
   });
+  // The total is mostly each process's start (ours: node, the bench's own code, the root app); what
+  // the runtimes themselves add is the part a fleet multiplies.
+  out.push({
+    what: `RSS the ${SCALE_RUNTIMES} runtimes add (total minus the process before any runtime)`,
+    ts: mib(total.ts.rss - total.ts.base),
+    tsFloor: '–',
+    go: mib(total.go.rss - total.go.base),
+    goFloor: '–',
+    ratio: ratio(total.ts.rss - total.ts.base, total.go.rss - total.go.base),
+  });
   const scale = both((side) => ({ synced: m(side, 'scaleSynced'), floor: m(side, 'scaleFloor') }));
   out.push({
     what: `${SCALE_RUNTIMES} runtimes spawned at once until all synced`,
