@@ -117,10 +117,10 @@ class SoakSummary implements Reconcile {
   }
 }
 
-/** Live Timeout objects, unref'd ones included (getActiveResourcesInfo lists ref'd ones only). */
 /**
- * Live timers (unref'd ones too), each with where it was created: the first frame outside node's
- * own code and outside the async_hooks machinery. A soak that sees timers grow can say whose.
+ * Live Timeout objects, unref'd ones included (getActiveResourcesInfo lists ref'd ones only), each
+ * with where it was created: the first frame outside node's own code and this hook. A soak that
+ * sees timers grow can say whose.
  */
 function countTimers(): () => Record<string, number> {
   const live = new Map<number, string>();
