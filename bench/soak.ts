@@ -10,7 +10,7 @@
 //   - Leaks: replica 0's heap after gc (slope of a linear fit after the warm-up), open sockets,
 //     active handles and timers, process listeners, sampled every SOAK_SAMPLE_S.
 //   - Failover after each kill, and Lease writes per second on the manage apiserver.
-// Every sample is kept in samples.json beside the records (the first line names the folder).
+// Every sample is kept in samples.json beside the records (the folder is printed at the start).
 // Environment: SOAK_MINUTES (30), SOAK_CHURN (pod changes/s per remote cluster, 3),
 // SOAK_SPAWN_EVERY_S (10), SOAK_KILL_EVERY_S (300), SOAK_SAMPLE_S (30).
 // Run: npm run bench:soak
