@@ -283,11 +283,18 @@ export class Controller {
     } finally {
       attempt.fail = undefined;
       this.inFlight.delete(attempt);
+      // An idle controller holds no timer: one left armed until the deadline would outlive the
+      // reconcile by up to timeoutMs, and the process's timer count would follow recent activity.
+      if (this.inFlight.size === 0 && this.expiry) {
+        clearTimeout(this.expiry);
+        this.expiry = undefined;
+      }
     }
   }
 
   /** Arms the one expiry timer for the oldest reconcile in flight, unless it is armed already
-   * (a timer that fires early for a reconcile that ended re-arms for the next one). */
+   * (a timer that fires early for a reconcile that ended re-arms for the next one; the last one
+   * to end clears it). */
   private armExpiry(): void {
     if (this.expiry || this.inFlight.size === 0) return;
     const oldest = this.inFlight.values().next().value!;

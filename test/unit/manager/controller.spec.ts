@@ -378,6 +378,19 @@ describe('Controller', () => {
       expect(r.outcomes).toEqual(['success']);
     });
 
+    it('holds its one deadline timer only while a reconcile is in flight', async () => {
+      let finish: (() => void) | undefined;
+      const r = rigWith([cm('a')], () => new Promise<void>((resolve) => (finish = resolve)), { timeoutMs: 60_000 });
+      r.start();
+      await until(() => r.calls.length === 1 && !!r.watch);
+      const during = jest.getTimerCount();
+      finish!();
+      await until(() => r.outcomes.length === 1);
+      // The deadline timer is gone at once, not at the deadline 60 s later.
+      expect(r.outcomes).toEqual(['success']);
+      expect(jest.getTimerCount()).toBe(during - 1);
+    });
+
     it('aborts the requests of ctx.client, typed APIs included, when ctx.signal aborts', async () => {
       const errors: unknown[] = [];
       const r = rigWith(
