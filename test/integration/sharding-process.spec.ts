@@ -94,13 +94,19 @@ async function readyz(replica: Replica): Promise<Readyz | undefined> {
   return { status: res.status, clusters: (body.info ?? body.error)?.clusters?.clusters ?? {} };
 }
 
-/** One sample of a replica's /metrics (its own port, from its log), or undefined. */
-async function metric(replica: Replica, name: string): Promise<number | undefined> {
+/** One sample of a replica's /metrics (its own port, from its log), or undefined; `labels` are
+ * the ones after `replica`, as the exposition writes them (e.g. `,event="acquired"`). */
+async function metric(replica: Replica, name: string, labels = ''): Promise<number | undefined> {
   const m = /metrics on (http:\/\/[^\s"]+\/metrics)/.exec(replica.proc.output());
   if (!m) return undefined;
   const res = await fetchText(m[1]!, { timeoutMs: 5_000 }).catch(() => undefined);
-  const line = res?.body.split('\n').find((l) => l.startsWith(`${name}{replica="${replica.name}"}`));
+  const line = res?.body.split('\n').find((l) => l.startsWith(`${name}{replica="${replica.name}"${labels}}`));
   return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
+/** A replica's shard handovers of one kind so far; a series not written yet counts 0. */
+async function handovers(replica: Replica, event: 'acquired' | 'released' | 'lost'): Promise<number> {
+  return (await metric(replica, 'clusterregistry_shard_handovers_total', `,event="${event}"`)) ?? 0;
 }
 
 /** `kubectl get remoteclusters` as the apiserver renders it (a Table): name -> Owner column. */
@@ -372,6 +378,10 @@ describe('sharding: three app processes, 30 RemoteClusters, fencing by shard Lea
     const before = await shardHolders();
     const ownersBefore = new Map<string, string | undefined>();
     for (const name of names) ownersBefore.set(name, (await manage.read(name))?.status?.owner);
+    const others = [replicas.get('replica-b')!, replicas.get('replica-c')!];
+    const letGo = async (r: Replica): Promise<number> =>
+      (await handovers(r, 'released')) + (await handovers(r, 'lost'));
+    const letGoBefore = await Promise.all(others.map(letGo));
     const started = Date.now();
     const d = start('replica-d');
     await waitOutput(d.proc, /probes on/, 60_000);
@@ -384,6 +394,20 @@ describe('sharding: three app processes, 30 RemoteClusters, fencing by shard Lea
       const owner = (await manage.read(name))?.status?.owner;
       if (owner !== ownersBefore.get(name)) expect(owner).toBe('replica-d');
     }
+    // The handover metrics count each moved shard once: let go by its holder (released, or lost
+    // if its renewal came too late on a loaded machine), acquired by d.
+    const count = async (): Promise<{ fromOthers: number; acquired: number }> => ({
+      fromOthers: (await Promise.all(others.map(letGo))).reduce((sum, n, i) => sum + n - letGoBefore[i]!, 0),
+      acquired: await handovers(d, 'acquired'),
+    });
+    let counted = await count();
+    await eventually(
+      'the handovers counted on each side',
+      async () =>
+        ((counted = await count()).fromOthers === moved.length && counted.acquired === moved.length) || undefined,
+      30_000,
+    ).catch(() => undefined);
+    expect(counted).toEqual({ fromOthers: moved.length, acquired: moved.length });
     figures.push(
       `sharding: a fourth replica joined: ${moved.length} of ${SHARDS} shards moved (all to it), ` +
         `${clustersOf('replica-d', ['replica-b', 'replica-c', 'replica-d']).length} clusters, settled after ${Date.now() - started} ms`,
