@@ -62,10 +62,11 @@ export interface FloorGrowth {
 /**
  * Splits the samples into halves by time and, for every state of the process (what it runs: e.g.
  * runtimes and shards held) seen at least twice in each half, compares the lowest value in each: a
- * leak raises it, a transient (a handover's timers) raises single samples only. Both lowests are taken over the same number of samples, k (the
- * smaller half's count): the k earliest of the first half and the k latest of the last, so the two
- * are as far apart in time as they can be and neither is the lowest of more draws than the other
- * (the lowest of 8 samples against the lowest of 2 leaned toward "grown").
+ * leak raises it, a transient (a handover's timers) raises single samples only. Both lowests are
+ * taken over the same number of samples, k (the smaller half's count): the k earliest of the first
+ * half and the k latest of the last, so the two are as far apart in time as they can be and neither
+ * is the lowest of more draws than the other (the lowest of 8 samples against the lowest of 2
+ * leaned toward "grown").
  */
 export function floorGrowth(hours: number[], states: string[], values: number[]): FloorGrowth {
   const n = hours.length;
