@@ -105,6 +105,8 @@ export class ShardCoordinator implements RunGate {
   private readonly written = new Map<string, string>();
   private readonly held = new Map<number, HeldShard>();
   private readonly acquiring = new Set<number>();
+  /** Member Leases of others being released because they expired (one write each at a time). */
+  private readonly reaping = new Set<string>();
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly listeners = new Set<(change: OwnershipChange) => void>();
   private hooks?: RunHooks;
@@ -346,6 +348,7 @@ export class ShardCoordinator implements RunGate {
 
     this.refreshMembers(leases, now);
     const eligible = this.joined(now) && !this.leaving;
+    if (eligible) this.reapMembers(leases, now);
     for (let shard = 0; shard < shards; shard++) {
       const held = this.held.get(shard);
       const mine = eligible && this.owners[shard] === this.identity;
@@ -423,6 +426,38 @@ export class ShardCoordinator implements RunGate {
     this.logger.log(
       `members: ${members.join(', ') || 'none'}; ${assigned} of ${this.options.shards} shards assigned to ${this.identity}`,
     );
+  }
+
+  /**
+   * Releases the member Lease of a replica that stopped renewing it (expired on our clock), at
+   * the version we saw expire: a replica that starts later judges expiry from when it first sees
+   * a Lease, so without this it would count the dead one as a member for a lease duration and
+   * disagree with the others on the owners, leaving the shards they hand it untaken meanwhile.
+   * A replica that was only cut off finds its Lease written (409) and claims a slot again.
+   */
+  private reapMembers(leases: Map<string, Lease>, now: number): void {
+    for (let slot = 0; slot < this.options.maxReplicas; slot++) {
+      const name = this.memberName(slot);
+      const lease = leases.get(name);
+      if (slot === this.member?.slot || !lease || this.reaping.has(name)) continue;
+      if (!isHeld(lease.spec) || this.ours(lease) || !this.observation(name).expired(lease.spec, now)) continue;
+      this.reaping.add(name);
+      this.track(this.reap(name, lease).finally(() => this.reaping.delete(name)));
+    }
+  }
+
+  private async reap(name: string, lease: Lease): Promise<void> {
+    const lock = this.lock(name, true);
+    lock.assume(lease.metadata.resourceVersion);
+    try {
+      this.wrote(await lock.update(releasedRecord(lease.spec, new Date()), this.abort.signal));
+      this.count('member');
+      this.logger.log(
+        `${this.identity} released the member Lease ${name} of ${lease.spec.holderIdentity}: not renewed for ${this.options.leaseDurationMs} ms`,
+      );
+    } catch (err) {
+      this.failed(`releasing the expired member Lease ${name}`, err);
+    }
   }
 
   private claimSlot(leases: Map<string, Lease>, now: number): void {

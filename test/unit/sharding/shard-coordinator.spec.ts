@@ -165,6 +165,29 @@ describe('ShardCoordinator', () => {
     expect(d.running).toEqual(moved);
   });
 
+  it('a replica that starts after another died counts the same members as the others: the dead one’s member Lease was released', async () => {
+    const a = replica('a');
+    await run(1);
+    replica('b');
+    replica('c');
+    await run(30_000);
+    const aSlot = a.coordinator.status().slot!;
+    // a dies: nothing of it reaches the API any more.
+    a.link.partition(true);
+    await run(LEASE + 2 * RETRY);
+    // b or c saw a's member Lease expire on its clock and released it (once: the other got 409).
+    expect(api.holder(memberLease(aSlot))).toBeFalsy();
+    expect(holders()).toEqual(assign(['b', 'c'], SHARDS));
+
+    // A newcomer judges expiry from when it first sees a Lease: a's, still held, would count as
+    // a member for a lease duration, and the shards b and c hand d would stay untaken meanwhile.
+    const d = replica('d');
+    await run(2 * RETRY);
+    expect(d.coordinator.status().members).toEqual(['b', 'c', 'd']);
+    expect(holders()).toEqual(assign(['b', 'c', 'd'], SHARDS));
+    expect(d.coordinator.status().slot).toBe(aSlot);
+  });
+
   it('a partitioned replica stops its shards within the renew deadline; the others take them only after the lease duration on their own clock', async () => {
     const a = replica('a');
     await run(1);
