@@ -34,6 +34,9 @@ const WINDOW_MS = 10_000;
  * window makes at least twice this.
  */
 const SLACK_MIB = 100;
+/** How far past its limit one endless response may get before the client's cut reaches the
+ * server: the stream and session flow-control windows plus loopback socket buffers. */
+const CUT_SLACK_MIB = 8;
 const SIGTERM_RUNS = Number(process.env.RUNS ?? 5);
 
 /** The app's environment: its own namespace, ephemeral ports, only the RemoteClusters of `shard`. */
@@ -198,6 +201,7 @@ describe('one hostile cluster among good ones, in the real app process', () => {
     const watcher = new Watcher(app!, probeUrl(app!)!);
     const started = Date.now();
     const sentBefore = hostile.bytesSent;
+    hostile.largestStream = 0;
     try {
       await goodClusterWorks();
       await eventually(
@@ -212,11 +216,12 @@ describe('one hostile cluster among good ones, in the real app process', () => {
     const growthMiB = (watcher.peakRss - baselineRss) / MiB;
     const sentMiB = (hostile.bytesSent - sentBefore) / MiB;
     process.stderr.write(
-      `[figures] ${label}: ${Math.round(sentMiB)} MiB streamed in ${Date.now() - started} ms; ` +
+      `[figures] ${label}: ${Math.round(sentMiB)} MiB streamed in ${Date.now() - started} ms, ` +
+        `the longest response cut after ${(hostile.largestStream / MiB).toFixed(1)} MiB; ` +
         `peak RSS growth ${growthMiB.toFixed(1)} MiB over ${(baselineRss / MiB).toFixed(0)} MiB; ` +
         `worst /healthz ${Math.round(watcher.worstHealthzMs)} ms over ${watcher.healthzAnswers} answers\n`,
     );
-    return { watcher, growthMiB, sentMiB, limitMiB };
+    return { watcher, growthMiB, sentMiB, limitMiB, largestMiB: hostile.largestStream / MiB };
   }
 
   it('bounds an endless list and an endless watch line: ResponseTooLarge, flat memory, live /healthz, the good cluster unaffected', async () => {
@@ -246,11 +251,16 @@ describe('one hostile cluster among good ones, in the real app process', () => {
     const watchMessage = await readyWith(hostileName, 'False', 'ResponseTooLarge', /watch event larger than/);
     expect(watchMessage).toMatch(/watch \/api\/v1\/pods: watch event larger than 4194304 bytes/);
     expect(hostile.requests('WATCH /api/v1/pods')).toBeGreaterThan(watches);
-    const watch = await hostileWindow('endless watch line', baselineRss, 4);
+    // Measured from where the list window left RSS: the allocator keeps what it took there.
+    const watch = await hostileWindow('endless watch line', rssOf(app.child.pid!), 4);
 
-    for (const { watcher, growthMiB, sentMiB, limitMiB } of [list, watch]) {
+    for (const { watcher, growthMiB, sentMiB, limitMiB, largestMiB } of [list, watch]) {
       // It did stream: more than one full response or event limit went by in each window.
       expect(sentMiB).toBeGreaterThan(limitMiB);
+      // Every endless response was cut near the limit: past it by no more than what the HTTP/2
+      // flow-control windows and socket buffers held when the reader stopped.
+      expect(largestMiB).toBeGreaterThan(limitMiB);
+      expect(largestMiB).toBeLessThan(limitMiB + CUT_SLACK_MIB);
       expect(watcher.healthzFailures).toEqual([]);
       expect(watcher.healthzAnswers).toBeGreaterThanOrEqual(WINDOW_MS / 400);
       expect(watcher.worstHealthzMs).toBeLessThan(1_000);

@@ -68,10 +68,13 @@ function drained(res: Http2ServerResponse): Promise<void> {
 /** Writes what `next` returns as fast as the client reads, until `next` returns undefined or the
  * response closes (the client gave up, or close()). Returns whether the response is still open. */
 async function pump(call: Call, next: () => Buffer | undefined): Promise<boolean> {
-  const { res } = call;
+  const { res, server } = call;
+  let body = 0;
   for (let chunk = next(); chunk; chunk = next()) {
     if (res.destroyed) return false;
-    call.server.bytesSent += chunk.byteLength;
+    server.bytesSent += chunk.byteLength;
+    body += chunk.byteLength;
+    server.largestStream = Math.max(server.largestStream, body);
     if (!res.write(chunk)) await drained(res);
   }
   return !res.destroyed;
@@ -292,6 +295,9 @@ export class HostileServer {
   settings: Behaviours = { ...NORMAL };
   /** Bytes of response bodies written so far (all requests). */
   bytesSent = 0;
+  /** The most one streamed response wrote before it ended or the client cut it (set it to 0 to
+   * measure from then on). A reader without a bound would take one endless response whole. */
+  largestStream = 0;
   /** HTTP versions seen ("2.0", "1.1"). */
   readonly httpVersions = new Set<string>();
   private readonly counts = new Map<string, number>();
