@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
@@ -173,8 +173,16 @@ export function runMain(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  // APP_LOG_DIR keeps every app process's whole output (a flake's evidence outlives the run).
+  const keep = process.env.APP_LOG_DIR
+    ? join(process.env.APP_LOG_DIR, `${uniqueName(env.POD_NAME ?? 'app')}.log`)
+    : undefined;
+  const take = (c: Buffer): void => {
+    out += c.toString();
+    if (keep) appendFileSync(keep, c);
+  };
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
