@@ -9,6 +9,7 @@ import {
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { ClusterClient } from '../client/cluster-client.js';
+import { describeFailure } from '../client/errors.js';
 import type { ClusterEventRecorder } from '../events/event-recorder.js';
 import type { ManagerStatus } from '../manager/controller-manager.js';
 import { ReconcilerExplorer, type DiscoveredReconciler } from '../reconcile/reconciler.explorer.js';
@@ -113,18 +114,30 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
     });
   }
 
+  /** Every step runs even when one before it failed: a gate that never left would keep its
+   * Leases until they expire, and go on writing them under a closing client. */
   async beforeApplicationShutdown(): Promise<void> {
-    if (this.singletonsStarted) await this.singletonGate?.stop();
-    await this.gate.stop();
-    await this.deactivate();
-    await this.deactivateLeader();
+    if (this.singletonsStarted) await this.attempt('leaving the leader election', () => this.singletonGate?.stop());
+    await this.attempt('leaving the run gate', () => this.gate.stop());
+    await this.attempt('stopping the manage reconcilers', () => this.deactivate());
+    await this.attempt('stopping the singleton reconcilers', () => this.deactivateLeader());
   }
 
   /** After every runtime is gone: the manage cluster's events still queued are written (within
-   * 2 s), then only the root closes the shared manage client. */
+   * 2 s), then only the root closes the shared manage client, and only once the gate has left
+   * (stop() is the same promise each time: this waits for a leave still releasing Leases). */
   async onApplicationShutdown(): Promise<void> {
+    await this.attempt('leaving the run gate', () => this.gate.stop());
     await this.events.close(2_000);
     await this.manageClient.close();
+  }
+
+  private async attempt(what: string, step: () => Promise<void> | void): Promise<void> {
+    try {
+      await step();
+    } catch (err) {
+      this.logger.error(`${what} failed: ${describeFailure(err)}`);
+    }
   }
 
   private runtime(name: string, reconcilers: DiscoveredReconciler[]): ClusterRuntime {

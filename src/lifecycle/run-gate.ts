@@ -22,7 +22,8 @@ export interface OwnershipChange {
  */
 export interface RunGate {
   start(hooks: RunHooks): void;
-  /** Deactivates (if active) and releases what the gate holds (a Lease), for shutdown. */
+  /** Deactivates (if active) and releases what the gate holds (a Lease), for shutdown. Every
+   * call after the first resolves with it (one shutdown, however many callers). */
   stop(): Promise<void>;
   /** True while this replica may run. */
   readonly active: boolean;
@@ -44,6 +45,7 @@ export const SINGLETON_GATE = Symbol('SINGLETON_GATE');
 export class AlwaysRunGate implements RunGate {
   private hooks?: RunHooks;
   private running = false;
+  private stopping?: Promise<void>;
 
   get active(): boolean {
     return this.running;
@@ -55,9 +57,12 @@ export class AlwaysRunGate implements RunGate {
     void Promise.resolve(hooks.activate());
   }
 
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    this.running = false;
-    await this.hooks?.deactivate();
+  stop(): Promise<void> {
+    if (!this.hooks) return Promise.resolve();
+    this.stopping ??= (async () => {
+      this.running = false;
+      await this.hooks?.deactivate();
+    })();
+    return this.stopping;
   }
 }

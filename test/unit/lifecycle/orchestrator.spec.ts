@@ -1,0 +1,99 @@
+import { Logger } from '@nestjs/common';
+import { Orchestrator } from '../../../src/lifecycle/orchestrator.js';
+import type { RunGate, RunHooks } from '../../../src/lifecycle/run-gate.js';
+
+/** A gate whose stop() leaves only when `leave` is resolved by the test, as a shard gate still
+ * releasing its Leases; every step is written to `log`. */
+class SlowGate implements RunGate {
+  readonly active = true;
+  private stopping?: Promise<void>;
+  private release!: () => void;
+  private readonly left = new Promise<void>((resolve) => (this.release = resolve));
+
+  constructor(
+    private readonly log: string[],
+    private readonly name: string,
+    private readonly failStop = false,
+  ) {}
+
+  owns(): boolean {
+    return true;
+  }
+
+  start(_hooks: RunHooks): void {
+    this.log.push(`${this.name} started`);
+  }
+
+  stop(): Promise<void> {
+    if (this.failStop) return Promise.reject(new Error(`${this.name} broke`));
+    this.stopping ??= this.left.then(() => void this.log.push(`${this.name} left`));
+    return this.stopping;
+  }
+
+  leave(): void {
+    this.release();
+  }
+}
+
+/** The orchestrator's own shutdown order, with stand-ins for what it drives (no cluster here:
+ * the Leases' side is tested in shard-coordinator.spec and sharding-process.spec). */
+function orchestrator(log: string[], gate: RunGate, singletons: RunGate): Orchestrator {
+  const done = (line?: string): Promise<void> => {
+    if (line) log.push(line);
+    return Promise.resolve();
+  };
+  const manageClient = { close: () => done('manage client closed') };
+  const events = { close: () => done('events flushed') };
+  const registry = { stopAll: () => done(), names: () => [] };
+  const explorer = { explore: () => [{ options: { name: 'summary', singleton: true } }] };
+  return new Orchestrator(
+    gate,
+    manageClient as never,
+    {} as never,
+    registry as never,
+    explorer as never,
+    {} as never,
+    events as never,
+    singletons,
+  );
+}
+
+describe('Orchestrator shutdown', () => {
+  beforeAll(() => {
+    Logger.overrideLogger(false);
+  });
+  afterAll(() => {
+    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
+  });
+
+  it('closes the manage client only after the run gate has left, even when the leader election failed to stop', async () => {
+    const log: string[] = [];
+    const gate = new SlowGate(log, 'shards');
+    const o = orchestrator(log, gate, new SlowGate(log, 'leader', true));
+    o.onApplicationBootstrap();
+
+    const before = o.beforeApplicationShutdown();
+    // The shard gate is still releasing its Leases: nothing may close under it.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(log).toEqual(['leader started', 'shards started']);
+    gate.leave();
+    await before;
+    await o.onApplicationShutdown();
+    expect(log).toEqual(['leader started', 'shards started', 'shards left', 'events flushed', 'manage client closed']);
+  });
+
+  it('waits for a leave still in flight before it closes the manage client, if shutdown hooks overlap', async () => {
+    const log: string[] = [];
+    const gate = new SlowGate(log, 'shards');
+    const o = orchestrator(log, gate, new SlowGate(log, 'leader'));
+    o.onApplicationBootstrap();
+    void gate.stop();
+
+    const after = o.onApplicationShutdown();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(log).not.toContain('manage client closed');
+    gate.leave();
+    await after;
+    expect(log.slice(-3)).toEqual(['shards left', 'events flushed', 'manage client closed']);
+  });
+});
