@@ -29,9 +29,9 @@ const WINDOW_MS = 10_000;
 /**
  * What RSS may grow by over one response limit: the response being read is live, V8 collects the
  * buffers of the ones cut off only once they pass its external-memory allowance (64 MiB), and the
- * rest is the allocator's and the young generation's slack. Runs have peaked at 60-104 MiB over the
- * 32 MiB list limit; a reader without a bound grows with everything streamed, which the list
- * window makes at least twice this.
+ * rest is the allocator's and the young generation's slack. In the list window (a 32 MiB limit)
+ * RSS has grown by 56-109 MiB at its peak; a reader without a bound grows with everything
+ * streamed, which the list window makes at least twice the bound.
  */
 const SLACK_MIB = 100;
 /** How far past its limit one endless response may get before the client's cut reaches the
