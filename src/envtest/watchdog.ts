@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 
 /** What the watchdog cleans up if its owner dies without doing so: processes and directories. */
 export interface Guarded {
@@ -7,21 +7,70 @@ export interface Guarded {
   dirs: string[];
 }
 
-// Plain JavaScript, run with `node -e`, so it needs no file of its own wherever the package is.
-// It polls its own parent: once re-parented (the owner died, even by SIGKILL), it kills what the
-// state file lists and removes its directories. A missing state file means a clean stop. rmSync
-// retries ENOTEMPTY: a process just SIGKILLed may still add a file for a moment.
+/** What one look of the watchdog needs from its process (the real ones, or a test's). */
+export interface WatchdogIo {
+  read(path: string): string;
+  kill(pid: number): void;
+  remove(path: string): void;
+}
+
+/**
+ * One look of the watchdog at its owner and state file: 'stopped' when the file is gone (the owner
+ * cleaned up itself), 'cleaned' when the owner died and what the file lists is killed and removed,
+ * 'watching' otherwise. A file that does not parse is one being replaced or torn: watched again
+ * at the next look, never read as a clean stop. Self-contained (no import, no outer name): the
+ * watchdog process runs it from this source text.
+ */
+export function watchdogLook(
+  io: WatchdogIo,
+  state: string,
+  owner: number,
+  ppid: number,
+): 'stopped' | 'watching' | 'cleaned' {
+  let text: string;
+  try {
+    text = io.read(state);
+  } catch (err) {
+    return (err as { code?: string }).code === 'ENOENT' ? 'stopped' : 'watching';
+  }
+  if (ppid === owner) return 'watching';
+  let guarded: { pids: number[]; dirs: string[] };
+  try {
+    guarded = JSON.parse(text) as { pids: number[]; dirs: string[] };
+  } catch {
+    return 'watching';
+  }
+  for (const pid of guarded.pids) {
+    try {
+      io.kill(pid);
+    } catch {
+      /* already gone */
+    }
+  }
+  for (const path of [...guarded.dirs, state]) {
+    try {
+      io.remove(path);
+    } catch {
+      /* removed, or will be by the next run's sweep */
+    }
+  }
+  return 'cleaned';
+}
+
+// Run with `node -e`, so it needs no file of its own wherever the package is. It polls its own
+// parent: once re-parented (the owner died, even by SIGKILL), it cleans up. rmSync retries
+// ENOTEMPTY: a process just SIGKILLed may still add a file for a moment.
 const SCRIPT = `
 const fs = require('node:fs');
 const [owner, state] = [Number(process.argv[1]), process.argv[2]];
+const look = ${watchdogLook.toString()};
+const io = {
+  read: (path) => fs.readFileSync(path, 'utf8'),
+  kill: (pid) => process.kill(pid, 'SIGKILL'),
+  remove: (path) => fs.rmSync(path, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }),
+};
 setInterval(() => {
-  let guarded;
-  try { guarded = JSON.parse(fs.readFileSync(state, 'utf8')); } catch { process.exit(0); }
-  if (process.ppid === owner) return;
-  for (const pid of guarded.pids) { try { process.kill(pid, 'SIGKILL'); } catch {} }
-  for (const dir of guarded.dirs) { try { fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }); } catch {} }
-  try { fs.rmSync(state, { force: true }); } catch {}
-  process.exit(0);
+  if (look(io, state, owner, process.ppid) !== 'watching') process.exit(0);
 }, 250);
 `;
 
@@ -45,14 +94,17 @@ export class Watchdog {
     this.pid = child.pid;
   }
 
-  /** Records what to clean up; call it whenever a guarded process (re)starts. */
+  /** Records what to clean up; call it whenever a guarded process (re)starts. Written beside and
+   * renamed over, so the watchdog never reads it half-written. */
   update(guarded: Guarded): void {
-    writeFileSync(this.statePath, JSON.stringify(guarded), { mode: 0o600 });
+    writeFileSync(`${this.statePath}.next`, JSON.stringify(guarded), { mode: 0o600 });
+    renameSync(`${this.statePath}.next`, this.statePath);
   }
 
   /** The owner cleaned up itself: the watchdog has nothing left to do. */
   dismiss(): void {
     rmSync(this.statePath, { force: true });
+    rmSync(`${this.statePath}.next`, { force: true });
     try {
       if (this.pid) process.kill(this.pid, 'SIGKILL');
     } catch {
