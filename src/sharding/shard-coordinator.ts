@@ -453,7 +453,7 @@ export class ShardCoordinator implements RunGate {
       this.wrote(await lock.update(releasedRecord(lease.spec, new Date()), this.abort.signal));
       this.count('member');
       this.logger.log(
-        `${this.identity} released the member Lease ${name} of ${lease.spec.holderIdentity}: not renewed for ${this.options.leaseDurationMs} ms`,
+        `${this.identity} released the member Lease ${name} of ${lease.spec.holderIdentity}: not renewed within its lease duration (${lease.spec.leaseDurationSeconds ?? 0} s)`,
       );
     } catch (err) {
       this.failed(`releasing the expired member Lease ${name}`, err);
