@@ -348,7 +348,10 @@ export class ShardCoordinator implements RunGate {
 
     this.refreshMembers(leases, now);
     const eligible = this.joined(now) && !this.leaving;
-    if (eligible) this.reapMembers(leases, now);
+    if (eligible) {
+      this.reapMembers(leases, now);
+      if (!this.mixed) this.reapShards(leases, now);
+    }
     for (let shard = 0; shard < shards; shard++) {
       const held = this.held.get(shard);
       const mine = eligible && this.owners[shard] === this.identity;
@@ -359,7 +362,7 @@ export class ShardCoordinator implements RunGate {
           if (held.state === 'releasing' && held.stopped) this.track(this.giveUp(held));
           else if (now - held.attemptedAt >= retryPeriodMs) this.track(this.renew(held));
         }
-      } else if (mine && !this.mixed && !this.acquiring.has(shard)) {
+      } else if (mine && !this.mixed && !this.acquiring.has(shard) && !this.reaping.has(this.shardName(shard))) {
         const lease = leases.get(this.shardName(shard));
         if (this.free(lease, now)) this.track(this.acquire(shard, lease));
       }
@@ -446,17 +449,39 @@ export class ShardCoordinator implements RunGate {
     }
   }
 
-  private async reap(name: string, lease: Lease): Promise<void> {
-    const lock = this.lock(name, true);
+  /**
+   * Releases the Lease of a shard assigned to another member once it has been expired on our
+   * clock for a retry period (its owner, if it saw the Lease as long as we did, took it by then),
+   * at the version we saw expire. An owner that joined just after the holder died judges expiry
+   * from when it first saw the Lease: without this it would wait up to a lease duration longer.
+   * The holder stopped running the shard by its renew deadline, before it expired on our clock.
+   */
+  private reapShards(leases: Map<string, Lease>, now: number): void {
+    for (let shard = 0; shard < this.options.shards; shard++) {
+      const name = this.shardName(shard);
+      const lease = leases.get(name);
+      if (this.owners[shard] === this.identity || this.held.has(shard) || !lease || this.reaping.has(name)) continue;
+      if (!isHeld(lease.spec) || this.ours(lease)) continue;
+      if (this.observation(name).expiresAt(lease.spec) + this.options.retryPeriodMs >= now) continue;
+      this.reaping.add(name);
+      this.track(this.reap(name, lease, false).finally(() => this.reaping.delete(name)));
+    }
+  }
+
+  private async reap(name: string, lease: Lease, member = true): Promise<void> {
+    const lock = this.lock(name, member);
+    const what = member ? 'member Lease' : 'Lease';
     lock.assume(lease.metadata.resourceVersion);
     try {
       this.wrote(await lock.update(releasedRecord(lease.spec, new Date()), this.abort.signal));
-      this.count('member');
+      this.count(member ? 'member' : 'shard');
       this.logger.log(
-        `${this.identity} released the member Lease ${name} of ${lease.spec.holderIdentity}: not renewed within its lease duration (${lease.spec.leaseDurationSeconds ?? 0} s)`,
+        `${this.identity} released the ${what} ${name} of ${lease.spec.holderIdentity}: not renewed within its lease duration (${lease.spec.leaseDurationSeconds ?? 0} s)`,
       );
     } catch (err) {
-      this.failed(`releasing the expired member Lease ${name}`, err);
+      this.failed(`releasing the expired ${what} ${name}`, err);
+    } finally {
+      this.kick();
     }
   }
 

@@ -188,6 +188,32 @@ describe('ShardCoordinator', () => {
     expect(d.coordinator.status().slot).toBe(aSlot);
   });
 
+  it('a replica that joined just after another died takes the dead one’s shards when the others see them expire, not a lease duration after it first saw them', async () => {
+    const a = replica('a');
+    await run(1);
+    replica('b');
+    replica('c');
+    await run(30_000);
+    const aShards = [...a.running];
+    expect(aShards.length).toBeGreaterThan(0);
+    const lastRenewal = Math.max(...api.writes.filter((w) => w.replica === 'a').map((w) => w.at));
+    a.link.partition(true);
+    // d starts half a lease duration later: it first sees a's Leases then, still held.
+    await run(lastRenewal + LEASE / 2 - now());
+    const d = replica('d');
+    // b and c see a's Leases expire a lease duration after its last renewal; d would only half
+    // a lease duration later. Once they do, every shard has its owner among b, c and d.
+    await run(lastRenewal + LEASE + 2 * RETRY - now());
+    expect(d.coordinator.status().members).toEqual(['b', 'c', 'd']);
+    expect(holders()).toEqual(assign(['b', 'c', 'd'], SHARDS));
+    // Some of a's shards went to d: those are the ones the release made free for it.
+    expect(aShards.some((s) => assign(['b', 'c', 'd'], SHARDS)[s] === 'd')).toBe(true);
+    // Released by one replica each (the other got 409), at the version that expired.
+    const released = api.writes.filter((w) => aShards.some((s) => w.name === shardLease(s)) && !w.holder);
+    expect(released.map((w) => w.replica).every((r) => r === 'b' || r === 'c')).toBe(true);
+    expect(new Set(released.map((w) => w.name)).size).toBe(released.length);
+  });
+
   it('a partitioned replica stops its shards within the renew deadline; the others take them only after the lease duration on their own clock', async () => {
     const a = replica('a');
     await run(1);
