@@ -531,6 +531,8 @@ describe('RemoteManifest and its clusters', () => {
       // seconds: the deadline may start up to 1 s before the delete), then gave up: gone() polls
       // for 30 s, half the default timeout (60 s), so the setting is what bounded it.
       expect(took).toBeGreaterThanOrEqual(DELETE_TIMEOUT_MS - 1_000);
+      // Logged once the finalizer is gone: the object may be seen gone a moment before.
+      await eventually('deletion logged', () => logs.lines.find((l) => l.includes(`${ns}/stranded: deleted`)));
       expect(logs.lines.join('\n')).toContain(`${ns}/stranded: deleted (left objects in ${cut})`);
       const said = `left behind in cluster ${cut}`;
       expect(logs.lines.join('\n')).toContain(said);
@@ -567,6 +569,8 @@ describe('RemoteManifest and its clusters', () => {
       const took = Date.now() - started;
       process.stderr.write(`[figures] RemoteManifest deleted with its cluster hanging: ${took} ms\n`);
       expect(logs.lines.join('\n')).toMatch(new RegExp(`left behind in cluster ${hung} \\(Timeout`));
+      // Logged once the finalizer is gone: the object may be seen gone a moment before.
+      await eventually('deletion logged', () => logs.lines.find((l) => l.includes(`${ns}/hanging: deleted`)));
       expect(logs.lines.join('\n')).toContain(`${ns}/hanging: deleted (left objects in ${hung})`);
     } finally {
       await proxy.close();
@@ -591,6 +595,7 @@ describe('RemoteManifest and its clusters', () => {
     // Deleting the RemoteManifest now has nothing to wait for: it goes without a round of waiting.
     await rms.delete('orphaned');
     await rms.gone('orphaned');
+    await eventually('deletion logged', () => logs.lines.find((l) => l.includes(`${ns}/orphaned: deleted`)));
     const said = logs.lines.filter((l) => l.includes(`${ns}/orphaned: delet`));
     expect(said.map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual([`${ns}/orphaned: deleted`]);
   });
