@@ -85,6 +85,9 @@ export async function appReady(out: string): Promise<boolean> {
   return port !== undefined && (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200;
 }
 
+/** What the app logs once it has released the boot's memory (src/app/boot-memory.ts). */
+export const BOOT_MEMORY_RELEASED = /released the boot's memory/;
+
 /** The app's environment against `manageKubeconfig`: probes and metrics on free ports. */
 export function appEnv(manageKubeconfig: string): NodeJS.ProcessEnv {
   return {
@@ -114,12 +117,14 @@ export interface ProcessMemory {
   heap?: HeapFigures;
 }
 
-/** Starts `node args`, waits until `ready`, reads RSS then and `settleMs` later, stops it. */
+/** Starts `node args`, waits until `ready`, reads RSS then and `settleMs` later (counted from
+ * when the output also shows `settledAfter`, if given), stops it. */
 export async function measureProcess(
   args: string[],
   env: NodeJS.ProcessEnv,
   ready: (out: string) => Promise<boolean>,
   settleMs: number,
+  settledAfter?: RegExp,
 ): Promise<ProcessMemory> {
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -133,6 +138,10 @@ export async function measureProcess(
       await sleep(50);
     }
     const atReady = rssOf(child.pid!);
+    while (settledAfter && !settledAfter.test(out)) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`no ${settledAfter}:\n${out.slice(-2000)}`);
+      await sleep(50);
+    }
     await sleep(settleMs);
     const settled = rssOf(child.pid!);
     return { atReady, settled, breakdown: rssBreakdown(child.pid!), heap: await appHeap(out) };

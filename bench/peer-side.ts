@@ -9,7 +9,7 @@
 // ready-made app (src/main.ts's modules, probes and metrics on) up and ready, no runtime.
 import { createInterface } from 'node:readline';
 import { mono, parseFlags, printResult, writeTimes } from './peer/protocol.js';
-import { APP_MAIN, appEnv, appReady, measureProcess } from './app-process.js';
+import { APP_MAIN, appEnv, appReady, BOOT_MEMORY_RELEASED, measureProcess } from './app-process.js';
 import { bareClient, startRuntimes, type OurRuntimes } from './peer/our-runtime.js';
 import { gc, median, sleep } from './support.js';
 
@@ -357,12 +357,12 @@ async function watchfloor(f: Flags): Promise<void> {
   await Promise.all(clients.map((c) => c.close()));
 }
 
-/** RSS of the ready-made app up and ready, before any runtime; as the peer's snapshot, after a
- * full collection too. */
+/** RSS of the ready-made app up and ready, before any runtime; as the peer's snapshot (runtime.GC
+ * and debug.FreeOSMemory), after a full collection too: the app's own, once it is ready. */
 async function rssBaseline(f: Flags): Promise<void> {
   if (!f.manage) throw new Error('-manage <kubeconfig> is required');
   // The app's own process (dist/src/main.js), as a pod runs it: this process carries the bench's code.
-  const m = await measureProcess([APP_MAIN], appEnv(f.manage), appReady, 500);
+  const m = await measureProcess([APP_MAIN], appEnv(f.manage), appReady, 500, BOOT_MEMORY_RELEASED);
   printResult({
     mode: 'rss-baseline',
     rssAtReady: m.atReady,

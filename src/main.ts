@@ -2,10 +2,17 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app/app.module.js';
+import { releaseBootMemory } from './app/boot-memory.js';
 import { manageKubeConfig } from './app/manage-config.js';
 import { ProbeServer } from './app/probe.server.js';
 import { loadSettings } from './app/settings.js';
-import { exitOnSignals, JsonLogger, MetricsServer, reportUnhandledErrors } from './index.js';
+import {
+  ClusterRegistryHealthIndicator,
+  exitOnSignals,
+  JsonLogger,
+  MetricsServer,
+  reportUnhandledErrors,
+} from './index.js';
 
 async function main(): Promise<void> {
   const settings = loadSettings();
@@ -29,6 +36,8 @@ async function main(): Promise<void> {
   });
   const probePort = app.get(ProbeServer).port ?? 0;
   logger.log(`probes on :${probePort} (/healthz, /readyz)`, 'Main');
+  const health = app.get(ClusterRegistryHealthIndicator);
+  releaseBootMemory({ ready: () => health.clusters().clusters?.status === 'up', logger });
   if (embedded) process.stdout.write(embedded.instructions(probePort, app.get(MetricsServer).port ?? 0) + '\n');
 }
 

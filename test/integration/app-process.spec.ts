@@ -162,6 +162,12 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
     );
     const ready = await fetchText(`${probeUrl(app)!}/readyz`);
     expect(ready.status).toBe(200);
+    // Once ready, it gave the boot's memory back: V8's committed heap shrank (the young
+    // generation the boot grew to 32 MiB goes back to its smallest size).
+    await waitOutput(app, /released the boot's memory/);
+    const released = /V8 heap committed ([\d.]+) → ([\d.]+) MiB/.exec(app.output());
+    expect(released).not.toBeNull();
+    expect(Number(released![1]) - Number(released![2])).toBeGreaterThan(4);
 
     // A RemoteManifest with the same token: finalizer, status by server-side apply, removal.
     const rms = new ManifestApi(manage.kc, DEPLOY_NS);
