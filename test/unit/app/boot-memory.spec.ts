@@ -14,7 +14,8 @@ class CapturedLogs {
   };
 }
 
-/** A process whose memory is `rss`/`heap` and drops to `after` when collected. */
+/** A process that is ready `readyAt` ms from now (its check throws before, if `throwsBefore`),
+ * whose RSS and heap drop from 110 / 54 to 93 / 24 MiB once collected. */
 function fakeProcess(readyAt: number | 'never', throwsBefore = false) {
   let collections = 0;
   let collected = false;
