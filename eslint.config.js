@@ -77,7 +77,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.js', 'test/harness/*.js'] },
+        projectService: { allowDefaultProject: ['*.js', 'test/harness/*.js', 'scripts/*.mjs'] },
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -92,7 +92,7 @@ export default tseslint.config(
   ...layerRules,
   appRule,
   {
-    files: ['**/*.js'],
+    files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { globals: globals.node },
   },

@@ -1,4 +1,5 @@
-// The ready-made app as a pod runs it: dist/src/main.js in a process of its own, its RSS read from
+// The ready-made app as a pod runs it: its bundle (dist/app/main.mjs, scripts/bundle-app.mjs) in a
+// process of its own, its RSS read from
 // /proc. Shared by bench:app-rss and bench:peer's rss-baseline row, so both measure the same thing
 // (a bench process that imports the app's modules itself would also carry the bench's own).
 import { spawn } from 'node:child_process';
@@ -8,7 +9,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot } from '../src/envtest/binaries.js';
 
-export const APP_MAIN = join(packageRoot(), 'dist', 'src', 'main.js');
+export const APP_MAIN = join(packageRoot(), 'dist', 'app', 'main.mjs');
+/** The same entry point unbundled, as the package's `clusterregistry` bin runs it. */
+export const APP_MAIN_UNBUNDLED = join(packageRoot(), 'dist', 'src', 'main.js');
 
 export function rssOf(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

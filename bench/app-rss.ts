@@ -1,14 +1,23 @@
-// The ready-made app's process memory before any runtime, as a pod would show it: the real entry
-// point (dist/src/main.js) as its own process with probes and metrics on, its RSS read from /proc
-// once /readyz answers and again after it settles, the median of several starts. Floor: a bare
-// `node` process started the same way.
+// The ready-made app's process memory before any runtime, as a pod would show it: the image's
+// entry point (the bundle, dist/app/main.mjs) as its own process with probes and metrics on, its
+// RSS read from /proc once /readyz answers and again after it settles, the median of several
+// starts. Floor: a bare `node` process started the same way. The unbundled entry point
+// (dist/src/main.js) is measured beside it, for what the bundle saves.
 // Run: npm run bench:app-rss [-- --starts N] [--node-args='--flag ...' (V8 flags NODE_OPTIONS refuses)]
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { installCrds } from '../src/testing/register.js';
-import { APP_MAIN, appEnv, appReady, BOOT_MEMORY_RELEASED, measureProcess, type ProcessMemory } from './app-process.js';
+import {
+  APP_MAIN,
+  APP_MAIN_UNBUNDLED,
+  appEnv,
+  appReady,
+  BOOT_MEMORY_RELEASED,
+  measureProcess,
+  type ProcessMemory,
+} from './app-process.js';
 import { median, mib, printMachine, report, summary, withClusters } from './support.js';
 
 const { values } = parseArgs({
@@ -29,10 +38,14 @@ await withClusters(1, async (clusters) => {
   await installCrds(kc);
   const env = appEnv(manage);
   const app: ProcessMemory[] = [];
+  const unbundled: ProcessMemory[] = [];
   const bare: ProcessMemory[] = [];
   for (let i = 0; i < STARTS; i++) {
     app.push(
       await measureProcess([...NODE_ARGS, values.main ?? APP_MAIN], env, appReady, SETTLE_MS, BOOT_MEMORY_RELEASED),
+    );
+    unbundled.push(
+      await measureProcess([...NODE_ARGS, APP_MAIN_UNBUNDLED], env, appReady, SETTLE_MS, BOOT_MEMORY_RELEASED),
     );
     bare.push(
       await measureProcess(
@@ -51,6 +64,7 @@ await withClusters(1, async (clusters) => {
     `other files ${mib(median(ms.map((x) => x.breakdown.otherFiles)))}, ` +
     `anonymous ${mib(median(ms.map((x) => x.breakdown.anonymous)))}`;
   console.log(`app RSS by where it lives: ${where(app)}`);
+  console.log(`unbundled app RSS by where it lives: ${where(unbundled)}`);
   console.log(`bare node RSS by where it lives: ${where(bare)}`);
   const heaps = app.flatMap((a) => (a.heap ? [a.heap] : []));
   if (heaps.length > 0) {
@@ -59,6 +73,9 @@ await withClusters(1, async (clusters) => {
         `${mib(median(heaps.map((h) => h.committed)))}, of which the young generation ${mib(median(heaps.map((h) => h.newSpace)))}`,
     );
   }
+  console.log(
+    `unbundled app (dist/src/main.js), settled: ${m(unbundled.map((a) => a.settled))}; at ready ${m(unbundled.map((a) => a.atReady))}`,
+  );
   report({
     what: `process RSS of the ready-made app once /readyz answers, then ${SETTLE_MS / 1000} s after it released the boot's memory (median of ${STARTS})`,
     figure: `${m(app.map((a) => a.atReady))}; settled ${m(app.map((a) => a.settled))}`,
