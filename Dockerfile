@@ -1,5 +1,6 @@
 # The ready-made app is the package's first consumer: the image installs the packed package with
-# its peers, as a platform team's own image would (README, "Deploy your own image").
+# its peers, as a platform team's own image would (README, "Deploy your own image"), then bundles
+# that install (test/integration/package.spec.ts does the same from the packed tarball).
 
 # Build: compile and pack the package exactly as it is published.
 FROM node:24-bookworm-slim AS build
@@ -25,6 +26,12 @@ WORKDIR /app
 COPY --from=build /pkg /pkg
 RUN cp /pkg/package.json . && npm install --omit=dev --ignore-scripts --no-audit --no-fund
 
+# Bundle: the app as installed (the package and its peers) into a few files, with the build
+# stage's esbuild. What it saves and why: scripts/bundle-app.mjs (README, "Benchmarks": app RSS).
+FROM build AS bundle
+COPY --from=install /app /app
+RUN node scripts/bundle-app.mjs /app/node_modules/clusterregistry/dist/src/main.js /app/dist
+
 # Run: a small Node 24 image without shell or package manager, as a non-root user.
 FROM gcr.io/distroless/nodejs24-debian12:nonroot
 WORKDIR /app
@@ -32,9 +39,10 @@ WORKDIR /app
 # free; two arenas keep less of it (bench:peer, RSS per runtime caching 1,000 pods: 2.84-2.89 MiB,
 # against 2.77-4.64 MiB with glibc's default of 8 per core).
 ENV NODE_ENV=production MALLOC_ARENA_MAX=2
-COPY --from=install /app/package.json ./package.json
-COPY --from=install /app/node_modules ./node_modules
+# The bundle needs no node_modules: the packages it does not hold are optional ones of NestJS
+# that the app never loads.
+COPY --from=bundle /app/dist ./dist
 USER 65532:65532
 EXPOSE 8080 8081
 # node itself is PID 1's program (the image's entrypoint), so SIGTERM reaches the app directly.
-CMD ["node_modules/clusterregistry/dist/src/main.js"]
+CMD ["dist/main.mjs"]

@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
   CoreV1Api,
   KubeConfig,
@@ -11,10 +13,19 @@ import {
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { fetchText } from '../../src/envtest/http.js';
-import { ManageApi, probeUrl, runMain, stopProcess as stop, waitOutput, type MainProcess } from '../support/app.js';
+import {
+  APP_BUNDLE,
+  ManageApi,
+  probeUrl,
+  runMain,
+  stopProcess as stop,
+  waitOutput,
+  type MainProcess,
+} from '../support/app.js';
 import { testClusters, uniqueName } from '../support/clusters.js';
 import { configMap, ManifestApi, RemoteObjects } from '../support/manifests.js';
 import { eventually } from '../support/poll.js';
+import { installCrds } from '../../src/testing/register.js';
 import { testPod } from '../support/recorder.js';
 
 const clusters = testClusters();
@@ -232,6 +243,63 @@ describe('deploy/ and the app with the ServiceAccount of the manifests', () => {
     // Leave the object to nobody: remove our finalizer's owner first, then the object.
     await manage.setFinalizers(second, null);
     await manage.deleteRemoteCluster(second);
+  });
+});
+
+describe("the image's bundle (scripts/bundle-app.mjs)", () => {
+  // Preloaded into the app: counts the Intl objects made and, on SIGUSR2, prints them and whether
+  // Node's own copy of undici was loaded (README, "Benchmarks": each costs RSS before any runtime).
+  const probe = join(tmpdir(), `${uniqueName('lean')}.mjs`);
+  beforeAll(async () => {
+    writeFileSync(
+      probe,
+      [
+        'let made = 0;',
+        "for (const name of ['DateTimeFormat', 'NumberFormat', 'Collator', 'PluralRules', 'RelativeTimeFormat', 'ListFormat', 'Segmenter', 'DisplayNames']) {",
+        '  const Real = Intl[name];',
+        '  Intl[name] = new Proxy(Real, { construct: (target, args, newTarget) => { made++; return Reflect.construct(target, args, newTarget); } });',
+        '}',
+        "process.on('SIGUSR2', () => {",
+        "  const nodeUndici = process.moduleLoadList.includes('NativeModule internal/deps/undici/undici');",
+        '  process.stdout.write(`LEAN ${JSON.stringify({ intl: made, nodeUndici })}\\n`);',
+        '});',
+      ].join('\n'),
+    );
+    await installCrds(clusters.manage.kubeConfig());
+  });
+  afterAll(() => rmSync(probe, { force: true }));
+
+  async function startupOf(script: string): Promise<{ intl: number; nodeUndici: boolean }> {
+    const app = runMain(
+      clusters.manage.kubeconfigText(),
+      {
+        POD_NAMESPACE: 'default',
+        POD_NAME: uniqueName('lean'),
+        PROBE_PORT: '0',
+        METRICS_PORT: '0',
+        BIND_ADDRESS: '127.0.0.1',
+        LEADER_ELECTION: 'false',
+        REMOTECLUSTER_SELECTOR: `shard=${uniqueName('lean')}`,
+        NODE_OPTIONS: `--import ${pathToFileURL(probe).href}`,
+      },
+      script,
+    );
+    try {
+      await waitOutput(app, /ready: released the boot's memory/);
+      app.child.kill('SIGUSR2');
+      await waitOutput(app, /^LEAN /m);
+      return JSON.parse(/^LEAN (.*)$/m.exec(app.output())![1]!) as { intl: number; nodeUndici: boolean };
+    } finally {
+      await stop(app);
+    }
+  }
+
+  it("starts without an Intl object or Node's own undici, which the unbundled entry point loads", async () => {
+    expect(await startupOf(APP_BUNDLE)).toEqual({ intl: 0, nodeUndici: false });
+    // The same probe sees both in dist/src/main.js (the package's bin): it can tell them apart.
+    const unbundled = await startupOf(join(packageRoot(), 'dist', 'src', 'main.js'));
+    expect(unbundled.intl).toBeGreaterThanOrEqual(2);
+    expect(unbundled.nodeUndici).toBe(true);
   });
 });
 

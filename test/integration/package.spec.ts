@@ -158,6 +158,43 @@ describe('the package, installed into a fresh NestJS app', () => {
     }
   });
 
+  it("bundles the installed package's app as the Dockerfile does, and the bundle runs until stopped", async () => {
+    const image = join(work, 'image');
+    const entry = join(app, 'node_modules', 'clusterregistry', 'dist', 'src', 'main.js');
+    expectSuccess(await run(process.execPath, [join(root, 'scripts', 'bundle-app.mjs'), entry, image], app), 'bundle');
+    await installCrds(manage.kc);
+    const kubeconfigPath = join(work, 'bundle-manage.kubeconfig');
+    writeFileSync(kubeconfigPath, clusters.manage.kubeconfigText(), { mode: 0o600 });
+    // Without the install's node_modules on its path, as in the image (which has none).
+    const child = spawn(process.execPath, [join(image, 'main.mjs')], {
+      cwd: image,
+      env: {
+        PATH: process.env.PATH ?? '',
+        KUBECONFIG: kubeconfigPath,
+        PROBE_PORT: '0',
+        METRICS_PORT: '0',
+        BIND_ADDRESS: '127.0.0.1',
+        LEADER_ELECTION: 'false',
+        REMOTECLUSTER_SELECTOR: `shard=${uniqueName('image')}`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    const bundled: MainProcess = { child, output: () => out, exited };
+    try {
+      await waitOutput(bundled, /ready: released the boot's memory/);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect((await exited).code).toBe(0);
+    expect(out).toMatch(/"msg":"stopped"/);
+  });
+
   it('runs against the real clusters: a manage reconciler reaches the remotes, a remote one writes back', async () => {
     await installCrds(manage.kc);
     await manage.namespace(ns);

@@ -159,13 +159,12 @@ export interface MainProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs the real entry point (dist/src/main.js, or another built `script`) as its own process
+/** The ready-made app as its image runs it: the bundle of `npm run build` (scripts/bundle-app.mjs). */
+export const APP_BUNDLE = join(packageRoot(), 'dist', 'app', 'main.mjs');
+
+/** Runs the real entry point (the app's bundle, or another built `script`) as its own process
  * against a manage kubeconfig. */
-export function runMain(
-  manageKubeconfig: string,
-  env: Record<string, string>,
-  script = join(packageRoot(), 'dist', 'src', 'main.js'),
-): MainProcess {
+export function runMain(manageKubeconfig: string, env: Record<string, string>, script = APP_BUNDLE): MainProcess {
   const path = join(tmpdir(), `${uniqueName('manage')}.kubeconfig`);
   writeFileSync(path, manageKubeconfig, { mode: 0o600 });
   const child = spawn(process.execPath, [script], {
