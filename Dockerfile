@@ -39,8 +39,8 @@ WORKDIR /app
 # free; two arenas keep less of it (bench:peer, RSS per runtime caching 1,000 pods: 2.84-2.89 MiB,
 # against 2.77-4.64 MiB with glibc's default of 8 per core).
 ENV NODE_ENV=production MALLOC_ARENA_MAX=2
-# The bundle needs no node_modules: the packages it does not hold are optional ones of NestJS
-# that the app never loads.
+# The bundle needs no node_modules: the bundler fails if an output would still load a package
+# other than the optional ones it lists (NestJS's and ws's, loaded only when installed).
 COPY --from=bundle /app/dist ./dist
 USER 65532:65532
 EXPOSE 8080 8081

@@ -1,7 +1,7 @@
 // The ready-made app as a pod runs it: its bundle (dist/app/main.mjs, scripts/bundle-app.mjs) in a
-// process of its own, its RSS read from
-// /proc. Shared by bench:app-rss and bench:peer's rss-baseline row, so both measure the same thing
-// (a bench process that imports the app's modules itself would also carry the bench's own).
+// process of its own, its RSS read from /proc. Shared by bench:app-rss and bench:peer's
+// rss-baseline row, so both measure the same thing (a bench process that imports the app's
+// modules itself would also carry the bench's own).
 import { spawn } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';
 import { get } from 'node:http';

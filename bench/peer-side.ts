@@ -361,7 +361,7 @@ async function watchfloor(f: Flags): Promise<void> {
  * and debug.FreeOSMemory), after a full collection too: the app's own, once it is ready. */
 async function rssBaseline(f: Flags): Promise<void> {
   if (!f.manage) throw new Error('-manage <kubeconfig> is required');
-  // The app's own process (dist/src/main.js), as a pod runs it: this process carries the bench's code.
+  // The app's own process (its bundle, dist/app/main.mjs), as a pod runs it: this process carries the bench's code.
   const m = await measureProcess([APP_MAIN], appEnv(f.manage), appReady, 500, BOOT_MEMORY_RELEASED);
   printResult({
     mode: 'rss-baseline',

@@ -10,9 +10,10 @@
 // below 77.8 (Nest's clock alone 79.7, builtins alone 84.7).
 //
 // usage: node scripts/bundle-app.mjs [entry] [outdir]
+import { readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -20,14 +21,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = resolve(process.argv[2] ?? join(root, 'dist', 'src', 'main.js'));
 const outdir = resolve(process.argv[3] ?? join(root, 'dist', 'app'));
 
-// Packages that NestJS and Terminus load only when an app uses them, inside try/catch: the app
-// does not, and they are not installed.
+// Packages loaded inside try/catch only when installed: NestJS's for features the app does not
+// use, and ws's native speed-ups (client-node's websockets). None is installed.
 const optional = [
   '@nestjs/microservices',
   '@nestjs/websockets',
   '@nestjs/platform-express',
   'class-validator',
   'class-transformer',
+  'bufferutil',
+  'utf-8-validate',
 ];
 
 /**
@@ -41,6 +44,12 @@ const optional = [
 const lazyNestLoggerClock = {
   name: 'lazy-nest-logger-clock',
   setup(b) {
+    const patched = new Set();
+    b.onEnd((result) => {
+      if (result.errors.length === 0 && patched.size !== 2) {
+        throw new Error(`expected @nestjs/common's two logger modules in the bundle, patched ${patched.size}`);
+      }
+    });
     b.onLoad({ filter: /[\\/]@nestjs[\\/]common[\\/]services[\\/](console-)?logger\.service\.js$/ }, async (args) => {
       const source = await readFile(args.path, 'utf8');
       const eager = /const dateTimeFormatter = new Intl\.DateTimeFormat\(undefined, (\{[^}]*\})\);/g;
@@ -51,6 +60,7 @@ const lazyNestLoggerClock = {
       const lazy =
         'let dateTimeFormat;\n' +
         'const dateTimeFormatter = { format: (date) => (dateTimeFormat ??= new Intl.DateTimeFormat(undefined, $1)).format(date) };';
+      patched.add(args.path.replace(/.*[\\/]/, ''));
       return { contents: source.replace(eager, lazy), loader: 'js' };
     });
   },
@@ -68,7 +78,7 @@ const builtinsByRequire = {
   name: 'builtins-by-require',
   setup(b) {
     const names = new Set(builtinModules.filter((m) => !m.startsWith('_')));
-    b.onResolve({ filter: /^[a-z_/:]+$/ }, (args) => {
+    b.onResolve({ filter: /^(node:)?[a-z0-9_/]+$/ }, (args) => {
       const bare = args.path.replace(/^node:/, '');
       if (!names.has(bare) || args.namespace === 'builtin') return undefined;
       return { path: bare, namespace: 'builtin' };
@@ -80,9 +90,53 @@ const builtinsByRequire = {
   },
 };
 
+/**
+ * The package loads @kubernetes/client-node only when it is needed, synchronously, with
+ * `createRequire(import.meta.url)('@kubernetes/client-node')`: for a manage kubeconfig that names
+ * files or runs a command (src/client/manage-kubeconfig.ts) and on the first typed API call
+ * (src/client/typed-api.ts). esbuild cannot follow that call, and the image has no node_modules.
+ * So client-node is an entry of the bundle (client-node.mjs, its code shared with whatever else
+ * imports it) and those calls require that file: still loaded only when used.
+ */
+const clientNodeEntry = {
+  name: 'client-node-entry',
+  setup(b) {
+    b.onResolve({ filter: /^client-node-entry$/ }, () => ({ path: 'client-node', namespace: 'client-node-entry' }));
+    b.onLoad({ filter: /.*/, namespace: 'client-node-entry' }, () => ({
+      contents: "export * from '@kubernetes/client-node';",
+      resolveDir: dirname(entry),
+      loader: 'js',
+    }));
+    b.onLoad({ filter: /[\\/]src[\\/]client[\\/](manage-kubeconfig|typed-api)\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const lazy = "createRequire(import.meta.url)('@kubernetes/client-node')";
+      const found = source.split(lazy).length - 1;
+      if (found !== 1) throw new Error(`${args.path}: expected ${lazy} once, found it ${found} times`);
+      return { contents: source.replace(lazy, "createRequire(import.meta.url)('./client-node.mjs')"), loader: 'js' };
+    });
+  },
+};
+
+/** Fails the build if an output still loads a package at run time: the image has no node_modules. */
+function packagesLoadedAtRunTime(outputs) {
+  const allowed = (name) => name.startsWith('./') || name.startsWith('node:') || optional.includes(name);
+  const found = new Set();
+  for (const file of outputs) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:createRequire\)?\(import\.meta\.url\)|__require)\("([^"]+)"\)/g)) {
+      if (!allowed(m[1])) found.add(`${m[1]} (${file})`);
+    }
+  }
+  if (found.size > 0) throw new Error(`the bundle would load these at run time: ${[...found].join(', ')}`);
+}
+
+// Only a directory of the bundle's own: it is emptied first.
+if (outdir === dirname(outdir) || outdir === process.cwd() || entry.startsWith(outdir + sep)) {
+  throw new Error(`refusing to empty ${outdir}: give a directory for the bundle alone`);
+}
 await rm(outdir, { recursive: true, force: true });
 const result = await build({
-  entryPoints: { main: entry },
+  entryPoints: { main: entry, 'client-node': 'client-node-entry' },
   outdir,
   outExtension: { '.js': '.mjs' },
   bundle: true,
@@ -91,8 +145,8 @@ const result = await build({
   format: 'esm',
   platform: 'node',
   target: 'node22.19',
-  // Whitespace and syntax only: identifiers stay, so stack traces and class names (NestJS logs
-  // and resolves providers by them) read as in the source.
+  // Whitespace and syntax only: identifiers stay, so class names (NestJS logs and resolves
+  // providers by them) and the function names in stack traces are the source's.
   minifyWhitespace: true,
   minifySyntax: true,
   keepNames: true,
@@ -102,11 +156,12 @@ const result = await build({
   banner: {
     js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
   },
-  plugins: [lazyNestLoggerClock, builtinsByRequire],
+  plugins: [lazyNestLoggerClock, builtinsByRequire, clientNodeEntry],
   metafile: true,
   logLevel: 'warning',
 });
 
+packagesLoadedAtRunTime(Object.keys(result.metafile.outputs));
 const outputs = Object.entries(result.metafile.outputs).map(
   ([file, o]) => `${file} (${(o.bytes / 1024).toFixed(0)} KiB)`,
 );

@@ -19,7 +19,8 @@ export interface WatchdogIo {
  * cleaned up itself), 'cleaned' when the owner died and what the file lists is killed and removed,
  * 'watching' otherwise. A file that does not parse is one being replaced or torn: watched again
  * at the next look, never read as a clean stop. Self-contained (no import, no outer name): the
- * watchdog process runs it from this source text.
+ * watchdog process runs it from this source text. No named function inside it either: the app's
+ * bundle (esbuild's keepNames) would wrap one in a helper the watchdog process does not have.
  */
 export function watchdogLook(
   io: WatchdogIo,

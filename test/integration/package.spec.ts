@@ -158,41 +158,65 @@ describe('the package, installed into a fresh NestJS app', () => {
     }
   });
 
-  it("bundles the installed package's app as the Dockerfile does, and the bundle runs until stopped", async () => {
+  it("bundles the installed package's app (the Dockerfile's bundle step) and runs it without node_modules", async () => {
     const image = join(work, 'image');
     const entry = join(app, 'node_modules', 'clusterregistry', 'dist', 'src', 'main.js');
     expectSuccess(await run(process.execPath, [join(root, 'scripts', 'bundle-app.mjs'), entry, image], app), 'bundle');
     await installCrds(manage.kc);
-    const kubeconfigPath = join(work, 'bundle-manage.kubeconfig');
-    writeFileSync(kubeconfigPath, clusters.manage.kubeconfigText(), { mode: 0o600 });
-    // Without the install's node_modules on its path, as in the image (which has none).
-    const child = spawn(process.execPath, [join(image, 'main.mjs')], {
-      cwd: image,
-      env: {
-        PATH: process.env.PATH ?? '',
-        KUBECONFIG: kubeconfigPath,
-        PROBE_PORT: '0',
-        METRICS_PORT: '0',
-        BIND_ADDRESS: '127.0.0.1',
-        LEADER_ELECTION: 'false',
-        REMOTECLUSTER_SELECTOR: `shard=${uniqueName('image')}`,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once('exit', (code, signal) => resolve({ code, signal })),
-    );
-    const bundled: MainProcess = { child, output: () => out, exited };
-    try {
-      await waitOutput(bundled, /ready: released the boot's memory/);
-    } finally {
-      child.kill('SIGTERM');
+    // The kubeconfig as the testing kit writes it (inline credentials), and the same with its
+    // credentials in files, which the app reads through client-node: loaded only then, from the
+    // bundle's own client-node.mjs.
+    const inline = clusters.manage.kubeconfigText();
+    const files = JSON.parse(inline) as {
+      clusters: { cluster: Record<string, string> }[];
+      users: { user: Record<string, string> }[];
+    };
+    const toFile = (fields: Record<string, string>, key: string, name: string): void => {
+      const path = join(work, name);
+      writeFileSync(path, Buffer.from(fields[`${key}-data`]!, 'base64'), { mode: 0o600 });
+      delete fields[`${key}-data`];
+      fields[key] = path;
+    };
+    toFile(files.clusters[0]!.cluster, 'certificate-authority', 'bundle-ca.crt');
+    toFile(files.users[0]!.user, 'client-certificate', 'bundle-admin.crt');
+    toFile(files.users[0]!.user, 'client-key', 'bundle-admin.key');
+    for (const [kind, text, source] of [
+      ['inline', inline, /manage cluster from kubeconfig \S+"/],
+      ['files', JSON.stringify(files), /manage cluster from kubeconfig \S+ \(through client-node\)/],
+    ] as const) {
+      const kubeconfigPath = join(work, `bundle-${kind}.kubeconfig`);
+      writeFileSync(kubeconfigPath, text, { mode: 0o600 });
+      // Outside the install (no node_modules above it), as in the image.
+      const child = spawn(process.execPath, [join(image, 'main.mjs')], {
+        cwd: image,
+        env: {
+          PATH: process.env.PATH ?? '',
+          KUBECONFIG: kubeconfigPath,
+          PROBE_PORT: '0',
+          METRICS_PORT: '0',
+          BIND_ADDRESS: '127.0.0.1',
+          LEADER_ELECTION: 'false',
+          REMOTECLUSTER_SELECTOR: `shard=${uniqueName('image')}`,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.once('exit', (code, signal) => resolve({ code, signal })),
+      );
+      const bundled: MainProcess = { child, output: () => out, exited };
+      try {
+        await waitOutput(bundled, /ready: released the boot's memory/);
+        child.kill('SIGTERM');
+        await waitOutput(bundled, /"msg":"stopped"/);
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }
+      expect({ kind, exit: (await exited).code }).toEqual({ kind, exit: 0 });
+      expect(out).toMatch(source);
     }
-    expect((await exited).code).toBe(0);
-    expect(out).toMatch(/"msg":"stopped"/);
   });
 
   it('runs against the real clusters: a manage reconciler reaches the remotes, a remote one writes back', async () => {
