@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { installCrds } from '../../src/testing/index.js';
-import { ManageApi, waitOutput, type MainProcess } from '../support/app.js';
+import { ManageApi, waitOutput, watchProcess, type MainProcess } from '../support/app.js';
 import { testClusters, uniqueName } from '../support/clusters.js';
 import { eventually } from '../support/poll.js';
 
@@ -200,13 +200,7 @@ describe('the package, installed into a fresh NestJS app', () => {
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      let out = '';
-      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-        child.once('exit', (code, signal) => resolve({ code, signal })),
-      );
-      const bundled: MainProcess = { child, output: () => out, exited };
+      const bundled = watchProcess(child);
       try {
         await waitOutput(bundled, /ready: released the boot's memory/);
         child.kill('SIGTERM');
@@ -214,8 +208,8 @@ describe('the package, installed into a fresh NestJS app', () => {
       } finally {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       }
-      expect({ kind, exit: (await exited).code }).toEqual({ kind, exit: 0 });
-      expect(out).toMatch(source);
+      expect({ kind, exit: (await bundled.exited).code }).toEqual({ kind, exit: 0 });
+      expect(bundled.output()).toMatch(source);
     }
   });
 
@@ -242,13 +236,7 @@ describe('the package, installed into a fresh NestJS app', () => {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once('exit', (code, signal) => resolve({ code, signal })),
-    );
-    userApp = { child, output: () => out, exited };
+    userApp = watchProcess(child);
     await waitOutput(userApp, /user app started/);
 
     for (const remote of [remote1, remote2]) {
@@ -289,7 +277,8 @@ describe('the package, installed into a fresh NestJS app', () => {
     expect(mirror.data).toMatchObject({ cluster: `${shard}-${remote2.name}`, pod });
 
     child.kill('SIGTERM');
-    expect(await exited).toEqual({ code: 0, signal: null });
+    expect(await userApp.exited).toEqual({ code: 0, signal: null });
+    const out = userApp.output();
     const lines = out.trim().split('\n');
     process.stderr.write(
       `[figures] the user app's output (${lines.length} lines):\n${lines.map((l) => `  ${l}`).join('\n')}\n`,

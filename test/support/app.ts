@@ -171,17 +171,23 @@ export function runMain(manageKubeconfig: string, env: Record<string, string>, s
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', KUBECONFIG: path, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
   // APP_LOG_DIR keeps every app process's whole output (a flake's evidence outlives the run).
   const keep = process.env.APP_LOG_DIR
     ? join(process.env.APP_LOG_DIR, `${uniqueName(env.POD_NAME ?? 'app')}.log`)
     : undefined;
+  return watchProcess(child, keep);
+}
+
+/** A spawned process with its output (stdout and stderr, also appended to `keep` if given) and
+ * its exit. */
+export function watchProcess(child: ChildProcess, keep?: string): MainProcess {
+  let out = '';
   const take = (c: Buffer): void => {
     out += c.toString();
     if (keep) appendFileSync(keep, c);
   };
-  child.stdout.on('data', take);
-  child.stderr.on('data', take);
+  child.stdout?.on('data', take);
+  child.stderr?.on('data', take);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
