@@ -54,9 +54,13 @@ export const REMOTECLUSTER_EVENT_SOURCE = 'clusterregistry.dev/remotecluster';
 })
 export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
   private readonly logger = new Logger('RemoteCluster');
-  /** The status each object was last given, and the resourceVersion it was written over: until
-   * the cache moves past that version it has not seen the write, and the write stands for it. */
-  private readonly written = new Map<string, { over: string; status: RemoteCluster['status'] }>();
+  /** The status each object was last given, and the resourceVersions known to come before that
+   * write (the one it was written over, and those of our own writes before it while the cache
+   * lagged): while the cache shows one of them it has not seen the write, which stands for it. */
+  private readonly written = new Map<
+    string,
+    { before: Set<string>; status: RemoteCluster['status']; written?: string }
+  >();
   private readonly events: EventRecorder;
   /** What the events last said of each runtime's health, so each transition is told once. */
   private readonly told = new Map<string, { phase: 'synced' | 'degraded'; reason?: string }>();
@@ -348,7 +352,7 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
   /** The status as we know it: our own last write until the cache has moved past it. */
   private current(rc: RemoteCluster): RemoteCluster['status'] {
     const ours = this.written.get(rc.metadata!.name!);
-    return ours && ours.over === rc.metadata?.resourceVersion ? ours.status : rc.status;
+    return ours?.before.has(rc.metadata?.resourceVersion ?? '') ? ours.status : rc.status;
   }
 
   /** Writes Ready (and, with a runtime, ReconcilersHealthy) and the owner when anything differs. */
@@ -391,9 +395,16 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
 
   private async patchStatus(rc: RemoteCluster, status: RemoteCluster['status'], signal: AbortSignal): Promise<void> {
     const name = rc.metadata!.name!;
+    const over = rc.metadata?.resourceVersion ?? '';
+    // Written over a version the cache showed in place of our last write: that write comes before
+    // this one too (a cache that shows it next has not seen this one).
+    const ours = this.written.get(name);
+    const before = new Set<string>([over]);
+    if (ours?.before.has(over)) for (const v of [...ours.before, ours.written]) if (v) before.add(v);
     this.written.delete(name);
+    let answer: RemoteCluster | undefined;
     try {
-      await this.manage.request('PATCH', `${PATH}/${encodeURIComponent(name)}/status`, {
+      answer = await this.manage.request<RemoteCluster>('PATCH', `${PATH}/${encodeURIComponent(name)}/status`, {
         // A merge patch replaces the list whole: conditions we do not own are gone by design.
         body: { status },
         contentType: 'application/merge-patch+json',
@@ -403,7 +414,7 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
       if (err instanceof KubeApiError && err.status === 404) return; // deleted meanwhile
       throw err;
     }
-    this.written.set(name, { over: rc.metadata?.resourceVersion ?? '', status });
+    this.written.set(name, { before, status, written: answer?.metadata?.resourceVersion });
   }
 }
 

@@ -266,8 +266,14 @@ describe('deploy/monitoring', () => {
       process.stderr.write(
         `[figures] dashboard: ${panels.length} panels, ${queries} queries, every one returned data\n`,
       );
-      // Nothing else fires: the leader is there, nothing loops or grows.
-      const others = (await p.alerts()).filter((a) => a.labels.alertname !== 'RemoteClusterNotReady');
+      // Nothing else fires: the leader is there, nothing loops or grows. The unreachable cluster's
+      // failing watches may count towards a pending WatchRestartsLooping of its own (its `for:` is
+      // 15 m; a loaded machine retries more often): part of the same outage.
+      const others = (await p.alerts()).filter(
+        (a) =>
+          a.labels.alertname !== 'RemoteClusterNotReady' &&
+          !(a.labels.alertname === 'ClusterRegistryWatchRestartsLooping' && a.labels.cluster === names.r2),
+      );
       expect(others).toEqual([]);
 
       // Fixed: the alert goes away.
