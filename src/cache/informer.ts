@@ -1,7 +1,9 @@
 import type { ClusterClient } from '../client/cluster-client.js';
 import { ResponseTooLargeError } from '../client/body.js';
 import { describeFailure, failureReason, KubeApiError, statusError, type FailureReason } from '../client/errors.js';
+import { servedAsProtobuf } from '../client/protobuf/schema.js';
 import { collectionPath, guessResource, type ResourceInfo } from '../client/resources.js';
+import { MalformedWatchEventError } from '../client/watch-decoder.js';
 import { Latch, sleep } from '../util/abort.js';
 import { Backoff, exponentialBackoff, withJitter } from '../util/backoff.js';
 import { ObjectStore, stripManagedFields } from './store.js';
@@ -33,6 +35,11 @@ export interface InformerOptions {
    * apiserver offers it, as client-go does by default since 1.35; else list then watch
    * (default true). */
   watchList?: boolean;
+  /** Watch built-in kinds in protobuf, as client-go's typed clients do: the apiserver encodes it
+   * in about half the time of JSON. Objects keep the JSON shape (a table generated from the Go
+   * types says how); a stream the table cannot read exactly (a field newer than it) is read as
+   * JSON from then on. Custom resources are JSON either way (default true). */
+  protobuf?: boolean;
   metrics?: InformerMetrics;
 }
 
@@ -97,6 +104,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   private watchListServed?: boolean;
   /** 410s with no event between them; see afterGone(). */
   private gonesInARow = 0;
+  /** Whether watches ask for protobuf: a built-in kind, until a stream could not be read. */
+  private protobuf: boolean;
 
   constructor(
     private readonly client: ClusterClient,
@@ -106,6 +115,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.opts = {
       pageSize: options.pageSize ?? 500,
       watchList: options.watchList ?? true,
+      protobuf: options.protobuf ?? true,
       watchTimeoutSeconds: options.watchTimeoutSeconds ?? [300, 600],
       inactivityMs: options.inactivityMs ?? 150_000,
       backoff: options.backoff ?? { baseMs: 500, maxMs: 30_000 },
@@ -113,6 +123,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       maxListObjects: options.maxListObjects ?? 1_000_000,
       metrics: options.metrics ?? {},
     };
+    this.protobuf = this.opts.protobuf && servedAsProtobuf(spec.apiVersion, spec.kind);
   }
 
   /** Subscribes to events; returns the unsubscribe function. Handlers must not throw (errors are swallowed). */
@@ -309,6 +320,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     let initial: Map<string, T> | undefined = from === undefined ? new Map() : undefined;
     let events = 0;
     const opened = Date.now();
+    const protobuf = this.protobuf;
     try {
       const stream = await this.client.watch(
         collectionPath(this.resource!, this.spec.namespace),
@@ -322,6 +334,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         },
         signal,
         this.opts.inactivityMs,
+        protobuf,
       );
       this.current.watching = true;
       if (!initial) this.ok(false);
@@ -392,6 +405,8 @@ export class Informer<T extends KubeObject = KubeObject> {
       return { resourceVersion, healthy: events > 0 || Date.now() - opened > 10_000, gone: false };
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 410) throw new Gone();
+      // What the protobuf table cannot read exactly is read as JSON from now on.
+      if (protobuf && err instanceof MalformedWatchEventError) this.protobuf = false;
       throw err;
     } finally {
       this.current.watching = false;

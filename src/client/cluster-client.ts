@@ -9,7 +9,12 @@ import type { ClusterConnectionConfig } from './kubeconfig.js';
 import type { ManageKubeconfig } from './manage-kubeconfig.js';
 import { ResourceResolver } from './resources.js';
 import { generatedConfiguration, type ApiConstructor, type GeneratedConfiguration } from './typed-api.js';
+import { decodeProtobufWatchEvents, PROTOBUF_WATCH } from './protobuf/watch.js';
 import { decodeWatchEvents, type WatchEvent } from './watch-decoder.js';
+
+/** What a watch asks for: protobuf first (for the built-in kinds the apiserver encodes so; a
+ * custom resource is answered in JSON), as client-go's typed clients do. */
+const ACCEPT_PROTOBUF_WATCH = `${PROTOBUF_WATCH}, application/json`;
 
 export interface ClusterClientOptions {
   /** The cluster's name, for errors and logs. */
@@ -181,7 +186,8 @@ export class ClusterClient {
     query: RequestOptions['query'],
     signal: AbortSignal,
     inactivityMs: number,
-  ): Promise<{ body: Readable }> {
+    accept?: string,
+  ): Promise<{ body: Readable; contentType: string }> {
     const { connection } = this.shared;
     const { dispatcher } = connection;
     // Linked to the client, the view and the caller until the stream is over (see util/abort).
@@ -191,7 +197,7 @@ export class ClusterClient {
         origin: connection.origin,
         path: connection.basePath + path + queryString(query),
         method: 'GET',
-        headers: await this.headers(),
+        headers: await this.headers(accept === undefined ? {} : { accept }),
         signal: link.signal,
         headersTimeout: inactivityMs,
         bodyTimeout: inactivityMs,
@@ -202,22 +208,35 @@ export class ClusterClient {
         throw KubeApiError.fromResponse(res.statusCode, res.headers, body, what);
       }
       res.body.once('close', () => link.clear());
-      return { body: res.body };
+      const contentType = res.headers['content-type'];
+      return { body: res.body, contentType: typeof contentType === 'string' ? contentType : '' };
     } catch (err) {
       link.clear();
       throw err;
     }
   }
 
-  /** A watch: decoded events until the server ends the stream (see stream()). */
+  /** A watch: decoded events until the server ends the stream (see stream()). With `protobuf`, it
+   * asks for protobuf and reads whichever of the two the server answers in; the events' objects
+   * have the JSON shape either way. */
   async watch(
     path: string,
     query: RequestOptions['query'],
     signal: AbortSignal,
     inactivityMs: number,
+    protobuf = false,
   ): Promise<AsyncIterable<WatchEvent>> {
-    const { body } = await this.stream(path, query, signal, inactivityMs);
-    return decodeWatchEvents(body, { maxEventBytes: this.shared.maxWatchEventBytes, what: `watch ${path}` });
+    const { body, contentType } = await this.stream(
+      path,
+      query,
+      signal,
+      inactivityMs,
+      protobuf ? ACCEPT_PROTOBUF_WATCH : undefined,
+    );
+    const options = { maxEventBytes: this.shared.maxWatchEventBytes, what: `watch ${path}` };
+    return protobuf && contentType.startsWith('application/vnd.kubernetes.protobuf')
+      ? decodeProtobufWatchEvents(body, options)
+      : decodeWatchEvents(body, options);
   }
 
   /** A client-node typed API (CoreV1Api, AppsV1Api…) that goes through this client's pool; on a

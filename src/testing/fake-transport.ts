@@ -59,11 +59,14 @@ class FakeBody extends PassThrough {
   }
 }
 
-/** A watch response the test drives: events go out as JSON lines while it is open. */
+/** A watch response the test drives: events go out as JSON lines while it is open (or as the
+ * raw bytes of another content type, e.g. protobuf frames). */
 export class WatchStream {
   readonly body = new FakeBody();
   /** The request that opened it (set when served). */
   request?: RecordedRequest;
+
+  constructor(readonly contentType = 'application/json') {}
 
   get open(): boolean {
     return !this.body.writableEnded && !this.body.destroyed;
@@ -73,7 +76,7 @@ export class WatchStream {
     return this.raw(`${JSON.stringify({ type, object })}\n`);
   }
 
-  raw(chunk: string): this {
+  raw(chunk: string | Buffer): this {
     this.body.write(chunk);
     return this;
   }
@@ -172,7 +175,7 @@ export class FakeTransport {
       reply.request = req;
       this.watches.push(reply);
       if (signal) signal.addEventListener('abort', () => reply.body.destroy(signal.reason as Error), { once: true });
-      return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: reply.body as never };
+      return { statusCode: 200, headers: { 'content-type': reply.contentType }, body: reply.body as never };
     }
     const body = new FakeBody();
     body.end(reply.body === undefined ? '' : JSON.stringify(reply.body));

@@ -1,0 +1,178 @@
+import { KINDS, MESSAGES } from './schema.generated.js';
+
+/** How one protobuf value becomes the JSON value an apiserver would have sent. */
+export enum ValueType {
+  String,
+  Bool,
+  Int,
+  Bytes,
+  Time,
+  MicroTime,
+  Quantity,
+  IntOrString,
+  RawJson,
+  Message,
+  /** A named list with a message of its own (ExtraValue): its field 1, as an array. */
+  List,
+  Map,
+}
+
+/** Flags of a field, as scripts/protobuf-schema writes them. */
+const REPEATED = 1;
+const OMIT_EMPTY = 2;
+const POINTER = 4;
+const INLINE = 8;
+const OMIT_ZERO = 16;
+
+export interface ValueCodec {
+  type: ValueType;
+  /** For Message and List. */
+  message?: MessageCodec;
+  /** For Map. */
+  key?: ValueCodec;
+  value?: ValueCodec;
+}
+
+export interface FieldCodec extends ValueCodec {
+  json: string;
+  repeated: boolean;
+  /** A present value that JSON leaves out all the same: omitempty on a string, bool, number or
+   * byte slice that is not a pointer, whose value is zero (Kubernetes' protobuf writes those). */
+  dropZero: boolean;
+  /** omitzero (times only): a zero time is left out, not null. */
+  omitZero: boolean;
+  /** An embedded struct whose fields JSON writes into the parent. */
+  inline: boolean;
+}
+
+export interface MessageCodec {
+  name: string;
+  /** By field number. */
+  fields: (FieldCodec | undefined)[];
+  /** What Go's JSON writes for this struct when a field is absent: [name, zero value maker]. */
+  zeros: [string, () => unknown][];
+}
+
+const messages = new Map<string, MessageCodec>();
+
+/** Scalars Go's encoding/json leaves out under omitempty when zero (slices and maps when empty,
+ * pointers when nil; never structs). */
+const SCALARS = new Set([ValueType.String, ValueType.Bool, ValueType.Int, ValueType.Bytes]);
+
+function valueCodec(code: string): ValueCodec {
+  const colon = code.indexOf(':');
+  const head = colon === -1 ? code : code.slice(0, colon);
+  const rest = code.slice(colon + 1);
+  switch (head) {
+    case 'string':
+      return { type: ValueType.String };
+    case 'bool':
+      return { type: ValueType.Bool };
+    case 'int':
+      return { type: ValueType.Int };
+    case 'bytes':
+      return { type: ValueType.Bytes };
+    case 'time':
+      return { type: ValueType.Time };
+    case 'microtime':
+      return { type: ValueType.MicroTime };
+    case 'quantity':
+      return { type: ValueType.Quantity };
+    case 'intorstring':
+      return { type: ValueType.IntOrString };
+    case 'rawjson':
+      return { type: ValueType.RawJson };
+    case 'm':
+      return { type: ValueType.Message, message: messageCodec(rest) };
+    case 'list':
+      return { type: ValueType.List, message: messageCodec(rest) };
+    case 'map': {
+      // map:<key>:<value>, keys are scalars (no colon).
+      const split = rest.indexOf(':');
+      return { type: ValueType.Map, key: valueCodec(rest.slice(0, split)), value: valueCodec(rest.slice(split + 1)) };
+    }
+  }
+  throw new Error(`protobuf schema: unknown type ${code}`);
+}
+
+/** The zero value Go's JSON writes for a field of this codec (struct fields are never omitted). */
+function zeroOf(codec: ValueCodec): () => unknown {
+  switch (codec.type) {
+    case ValueType.String:
+      return () => '';
+    case ValueType.Bool:
+      return () => false;
+    case ValueType.Int:
+    case ValueType.IntOrString:
+      return () => 0;
+    case ValueType.Quantity:
+      return () => '0';
+    case ValueType.Message: {
+      const message = codec.message!;
+      return () => zeroObject(message);
+    }
+    default:
+      // Nil slices, maps, byte slices, times and raw extensions are null.
+      return () => null;
+  }
+}
+
+/** A struct as Go's JSON writes it with every field zero. */
+export function zeroObject(message: MessageCodec): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const zeros = message.zeros;
+  for (let i = 0; i < zeros.length; i++) out[zeros[i]![0]] = zeros[i]![1]();
+  return out;
+}
+
+/** The codec of a message, compiled from the generated table on first use (lazily, as most of
+ * the table's ~1,800 messages are never met). */
+export function messageCodec(name: string): MessageCodec {
+  let message = messages.get(name);
+  if (message) return message;
+  const spec = MESSAGES[name];
+  if (spec === undefined) throw new Error(`protobuf schema: no message ${name}`);
+  message = { name, fields: [], zeros: [] };
+  // Registered before its fields: a message may refer to itself through a pointer.
+  messages.set(name, message);
+  for (const entry of spec === '' ? [] : spec.split(' ')) {
+    const [num, json, code, flagText] = entry.split(',') as [string, string, string, string];
+    const flags = Number(flagText);
+    const codec = valueCodec(code);
+    const repeated = (flags & REPEATED) !== 0;
+    const pointer = (flags & POINTER) !== 0;
+    const omitEmpty = (flags & OMIT_EMPTY) !== 0;
+    const scalar = !repeated && !pointer && SCALARS.has(codec.type);
+    const field: FieldCodec = {
+      ...codec,
+      json,
+      repeated,
+      dropZero: omitEmpty && scalar,
+      omitZero: (flags & OMIT_ZERO) !== 0,
+      inline: (flags & INLINE) !== 0,
+    };
+    message.fields[Number(num)] = field;
+    // What JSON shows when the field is absent: nothing (omitempty on what it applies to, or
+    // omitzero), its zero (a value or a struct), or null (a nil pointer, slice or map).
+    const omittedWhenAbsent =
+      field.omitZero || (omitEmpty && (repeated || pointer || scalar || codec.type === ValueType.Map));
+    if (field.inline) {
+      // Its fields are the parent's in JSON, zeros included.
+      message.zeros.push(...codec.message!.zeros);
+    } else if (!omittedWhenAbsent) {
+      message.zeros.push([json, repeated || pointer ? () => null : zeroOf(codec)]);
+    }
+  }
+  return message;
+}
+
+/** The message of a kind the table knows ("v1/Pod", "apps/v1/Deployment"), else undefined. */
+export function kindCodec(apiVersion: string, kind: string): MessageCodec | undefined {
+  const name = KINDS[`${apiVersion}/${kind}`];
+  return name === undefined ? undefined : messageCodec(name);
+}
+
+/** Whether the apiserver can send this kind as protobuf and the table can read it. */
+export function servedAsProtobuf(apiVersion: string, kind: string): boolean {
+  return KINDS[`${apiVersion}/${kind}`] !== undefined;
+}

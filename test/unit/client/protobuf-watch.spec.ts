@@ -1,0 +1,236 @@
+import { Readable } from 'node:stream';
+import { decodeProtobufWatchEvents } from '../../../src/client/protobuf/watch.js';
+import {
+  MalformedWatchEventError,
+  WatchEventTooLargeError,
+  type WatchEvent,
+} from '../../../src/client/watch-decoder.js';
+import { bool, bytes, entry, envelope, int, msg, str, varint, watchFrame } from '../../support/protobuf.js';
+
+const SECONDS = 1_700_000_000; // 2023-11-14T22:13:20Z
+
+async function decode(chunks: Buffer[], maxEventBytes?: number): Promise<WatchEvent[]> {
+  const events: WatchEvent[] = [];
+  for await (const e of decodeProtobufWatchEvents(Readable.from(chunks), {
+    what: 'watch /api/v1/pods',
+    maxEventBytes,
+  })) {
+    events.push(e);
+  }
+  return events;
+}
+
+const failure = async (chunks: Buffer[], maxEventBytes?: number): Promise<Error> => {
+  try {
+    await decode(chunks, maxEventBytes);
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('decoded without an error');
+};
+
+/** A Pod as an apiserver writes it: non-pointer fields even when zero, as Kubernetes' protobuf does. */
+const POD = envelope(
+  'v1',
+  'Pod',
+  msg(
+    1,
+    str(1, 'p1'),
+    str(2, ''), // generateName: omitempty, left out
+    str(3, 'default'),
+    str(5, 'u1'),
+    str(6, '42'),
+    int(7, 0), // generation: omitempty, left out
+    msg(8, int(1, SECONDS)),
+    entry(11, 'app', 'web'),
+  ),
+  msg(
+    2,
+    msg(
+      2,
+      str(1, 'c'),
+      str(2, 'nginx'),
+      msg(6, int(3, 80), int(2, 0), str(4, 'TCP')),
+      msg(8, entry(1, 'cpu', msg(2, str(1, '500m')))),
+      bool(18, false),
+    ),
+    msg(1, str(1, 'scratch'), msg(2, msg(2, str(1, 'Memory')))), // a volume: its source is inline in JSON
+    int(4, 0), // terminationGracePeriodSeconds: a pointer, kept at zero
+    msg(22, str(1, 'k'), int(5, -1)),
+  ),
+  msg(3, str(1, 'Running'), msg(7, int(1, SECONDS))),
+);
+
+/** The same Pod as the apiserver's JSON. */
+const POD_JSON = {
+  kind: 'Pod',
+  apiVersion: 'v1',
+  metadata: {
+    name: 'p1',
+    namespace: 'default',
+    uid: 'u1',
+    resourceVersion: '42',
+    creationTimestamp: '2023-11-14T22:13:20Z',
+    labels: { app: 'web' },
+  },
+  spec: {
+    volumes: [{ name: 'scratch', emptyDir: { medium: 'Memory' } }],
+    containers: [
+      {
+        name: 'c',
+        image: 'nginx',
+        ports: [{ containerPort: 80, protocol: 'TCP' }],
+        resources: { limits: { cpu: '500m' } },
+      },
+    ],
+    terminationGracePeriodSeconds: 0,
+    tolerations: [{ key: 'k', tolerationSeconds: -1 }],
+  },
+  status: { phase: 'Running', startTime: '2023-11-14T22:13:20Z' },
+};
+
+describe('decodeProtobufWatchEvents', () => {
+  it('gives each object the JSON shape: zeros left out or written as Go writes them, inline structs, times, quantities', async () => {
+    expect(await decode([watchFrame('ADDED', POD)])).toEqual([{ type: 'ADDED', object: POD_JSON }]);
+  });
+
+  it('writes the zero of every field JSON never leaves out: struct fields, non-omitempty scalars, nil slices as null', async () => {
+    const bare = envelope('v1', 'Pod', msg(2, msg(2, str(1, 'c'))));
+    const [event] = await decode([watchFrame('MODIFIED', bare)]);
+    expect(event!.object).toEqual({
+      kind: 'Pod',
+      apiVersion: 'v1',
+      metadata: {},
+      spec: { containers: [{ name: 'c', resources: {} }] },
+      status: {},
+    });
+    const empty = await decode([watchFrame('DELETED', envelope('v1', 'Pod'))]);
+    expect(empty[0]!.object).toEqual({
+      kind: 'Pod',
+      apiVersion: 'v1',
+      metadata: {},
+      spec: { containers: null },
+      status: {},
+    });
+  });
+
+  it('reads MicroTime to the microsecond, a pointer string that is empty, IntOrString in both forms, bytes as base64', async () => {
+    const lease = envelope(
+      'coordination.k8s.io/v1',
+      'Lease',
+      msg(1, str(1, 'l')),
+      msg(2, str(1, ''), msg(4, int(1, SECONDS), int(2, 123_456_789))),
+    );
+    const service = envelope(
+      'v1',
+      'Service',
+      msg(
+        2,
+        msg(1, int(3, 80), msg(4, int(1, 0), int(2, 8080))),
+        msg(1, int(3, 443), msg(4, int(1, 1), str(3, 'https'))),
+      ),
+    );
+    const configMap = envelope('v1', 'ConfigMap', entry(3, 'blob', bytes(2, Buffer.from([0, 1, 254, 255]))));
+    const events = await decode([
+      watchFrame('ADDED', lease),
+      watchFrame('ADDED', service),
+      watchFrame('ADDED', configMap),
+    ]);
+    expect(events.map((e) => e.object)).toEqual([
+      {
+        kind: 'Lease',
+        apiVersion: 'coordination.k8s.io/v1',
+        metadata: { name: 'l' },
+        spec: { holderIdentity: '', renewTime: '2023-11-14T22:13:20.123456Z' },
+      },
+      {
+        kind: 'Service',
+        apiVersion: 'v1',
+        metadata: {},
+        spec: {
+          ports: [
+            { port: 80, targetPort: 8080 },
+            { port: 443, targetPort: 'https' },
+          ],
+        },
+        status: { loadBalancer: {} },
+      },
+      { kind: 'ConfigMap', apiVersion: 'v1', metadata: {}, binaryData: { blob: 'AAH+/w==' } },
+    ]);
+  });
+
+  it('reads frames split anywhere across chunks, and several frames in one chunk', async () => {
+    const stream = Buffer.concat([
+      watchFrame('ADDED', POD),
+      watchFrame('BOOKMARK', envelope('v1', 'Pod', msg(1, str(6, '43')))),
+    ]);
+    const byteByByte = [...stream].map((b) => Buffer.from([b]));
+    const expected = await decode([stream]);
+    expect(expected.map((e) => e.type)).toEqual(['ADDED', 'BOOKMARK']);
+    expect(await decode(byteByByte)).toEqual(expected);
+  });
+
+  it('fails a frame over the limit from its header, before buffering it', async () => {
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(1_000_000);
+    const err = await failure([head], 1024);
+    expect(err).toBeInstanceOf(WatchEventTooLargeError);
+  });
+
+  // Each check names what failed and never what the bytes held.
+  it.each([
+    [
+      'a length past the end of its message',
+      watchFrame('ADDED', Buffer.concat([envelope('v1', 'Pod'), Buffer.from([0x0a, 0x7f])])),
+      'length runs past its message',
+    ],
+    [
+      'a field the table does not know (newer than it)',
+      watchFrame('ADDED', envelope('v1', 'Pod', msg(1, str(99, 'secret-value')))),
+      'field 99 of meta/v1.ObjectMeta is not in the table',
+    ],
+    [
+      'a kind the table does not know',
+      watchFrame('ADDED', envelope('example.com/v1', 'Widget')),
+      'kind not in the protobuf table',
+    ],
+    ['no envelope', watchFrame('ADDED', Buffer.from('{"kind":"Pod"}')), 'no protobuf envelope'],
+    [
+      'a varint longer than 10 bytes',
+      watchFrame('ADDED', envelope('v1', 'Pod', msg(1, Buffer.from([0x38]), Buffer.alloc(11, 0xff)))),
+      'varint',
+    ],
+    [
+      'a wire type where another is due',
+      watchFrame('ADDED', envelope('v1', 'Pod', msg(1, int(1, 5)))),
+      'wire type 0 where String needs 2',
+    ],
+    ['an unknown event type', watchFrame('SECRET', envelope('v1', 'Pod')), '"type" is not one of'],
+    [
+      'an embedded object that is not JSON',
+      watchFrame('ADDED', envelope('apps/v1', 'ControllerRevision', msg(2, bytes(1, 'not-json-secret')))),
+      'an embedded object is not JSON',
+    ],
+  ])('ends the stream on %s', async (_what, frame, check) => {
+    const err = await failure([frame]);
+    expect(err).toBeInstanceOf(MalformedWatchEventError);
+    expect((err as MalformedWatchEventError).check).toContain(check);
+    expect(err.message).not.toMatch(/secret/);
+  });
+
+  it('ends the stream when it stops inside a frame', async () => {
+    const frame = watchFrame('ADDED', POD);
+    const err = await failure([frame.subarray(0, frame.length - 3)]);
+    expect((err as MalformedWatchEventError).check).toBe('stream ended inside a frame');
+  });
+
+  it('reads 64-bit negative numbers and large ones as Go writes them', async () => {
+    const pod = envelope('v1', 'Pod', msg(1, int(10, -5)), msg(2, int(5, 2 ** 40)));
+    const [event] = await decode([watchFrame('ADDED', pod)]);
+    expect(event!.object).toMatchObject({
+      metadata: { deletionGracePeriodSeconds: -5 },
+      spec: { activeDeadlineSeconds: 2 ** 40 },
+    });
+    expect(varint(-1)).toHaveLength(10);
+  });
+});
