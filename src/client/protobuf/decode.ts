@@ -252,7 +252,11 @@ function readEntry(field: FieldCodec, map: Record<string, unknown>, end: number,
     else if (num === 2) value = readValue(field.value!, tag & 7, stop, depth + 1);
     else skip(tag & 7, stop);
   }
-  map[key] = value === undefined ? entryZero(field.value!) : value;
+  const entryValue = value === undefined ? entryZero(field.value!) : value;
+  // An own property, as JSON.parse makes it: assigning "__proto__" would set the map's prototype.
+  if (key === '__proto__')
+    Object.defineProperty(map, key, { value: entryValue, enumerable: true, writable: true, configurable: true });
+  else map[key] = entryValue;
 }
 
 const isZero = (value: unknown): boolean => value === '' || value === 0 || value === false;

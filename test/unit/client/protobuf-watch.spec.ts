@@ -159,6 +159,24 @@ describe('decodeProtobufWatchEvents', () => {
     ]);
   });
 
+  it('keeps a map key "__proto__" as an own entry, as JSON.parse does, not as the map\'s prototype', async () => {
+    const resources = msg(8, entry(1, '__proto__', msg(2, str(1, '1'))), entry(1, 'cpu', msg(2, str(1, '2'))));
+    const pod = envelope('v1', 'Pod', msg(1, entry(11, '__proto__', 'x')), msg(2, msg(2, str(1, 'c'), resources)));
+    const [event] = await decode([watchFrame('ADDED', pod)]);
+    const object = event!.object as {
+      metadata: { labels: object };
+      spec: { containers: { resources: { limits: object } }[] };
+    };
+    const limits = object.spec.containers[0]!.resources.limits;
+    expect(Object.getPrototypeOf(object.metadata.labels)).toBe(Object.prototype);
+    expect(Object.getPrototypeOf(limits)).toBe(Object.prototype);
+    expect(object.metadata.labels).toEqual(JSON.parse('{"__proto__":"x"}'));
+    expect(Object.entries(limits)).toEqual([
+      ['__proto__', '1'],
+      ['cpu', '2'],
+    ]);
+  });
+
   it('reads frames split anywhere across chunks, and several frames in one chunk', async () => {
     const stream = Buffer.concat([
       watchFrame('ADDED', POD),
