@@ -203,6 +203,14 @@ func main() {
 		if _, ok := reflect.New(t).Interface().(interface{ Marshal() ([]byte, error) }); !ok {
 			continue
 		}
+		// Objects a watch can carry (they have metadata), in GA versions: alpha and beta kinds are
+		// read as JSON. The table stays small (it is loaded by every process that watches).
+		if f, ok := t.FieldByName("ObjectMeta"); !ok || f.Type != reflect.TypeOf(metav1.ObjectMeta{}) {
+			continue
+		}
+		if strings.Contains(gvk.Version, "alpha") || strings.Contains(gvk.Version, "beta") {
+			continue
+		}
 		kinds[gvk.GroupVersion().String()+"/"+gvk.Kind] = register(t)
 	}
 	// What a watch may carry besides its kind's objects.
@@ -221,8 +229,14 @@ func main() {
 		fmt.Fprintf(&b, "  %q: %q,\n", k, kinds[k])
 	}
 	b.WriteString("};\n\nexport const MESSAGES: Record<string, string> = {\n")
+	reachable := map[string]bool{}
+	for _, k := range sortedKeys(kinds) {
+		if _, bad := closureUnsupported(kinds[k], map[string]bool{}); !bad {
+			reach(kinds[k], reachable)
+		}
+	}
 	for _, n := range sortedKeys(messages) {
-		if _, bad := unsupported[n]; bad {
+		if _, bad := unsupported[n]; bad || !reachable[n] {
 			continue
 		}
 		parts := make([]string, len(messages[n]))
@@ -253,6 +267,18 @@ func closureUnsupported(n string, seen map[string]bool) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+func reach(n string, seen map[string]bool) {
+	if seen[n] {
+		return
+	}
+	seen[n] = true
+	for _, f := range messages[n] {
+		for _, ref := range refs(f.typ) {
+			reach(ref, seen)
+		}
+	}
 }
 
 func refs(code string) []string {

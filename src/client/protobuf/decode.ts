@@ -82,19 +82,22 @@ function advance(n: number, end: number): void {
   pos += n;
 }
 
-/** Short ASCII strings (most names, labels, enum values) are built here: cheaper than a call
- * into the runtime's UTF-8 decoder for each; anything else goes to it. */
+/** Short strings seen, each kept once: names, enum values and label values repeat across the
+ * objects of a cache, and JSON.parse shares them too (V8 internalizes short string values).
+ * Bounded: a server sending endless distinct values only makes it start over. */
+const interned = new Map<string, string>();
+const MAX_INTERNED = 16_384;
+const INTERN_MAX_BYTES = 16;
+
+/** A string field, through the runtime's UTF-8 decoder (one flat string). */
 function utf8(start: number, end: number): string {
-  if (end - start <= 16) {
-    let s = '';
-    for (let i = start; i < end; i++) {
-      const c = buf[i]!;
-      if (c >= 0x80) return buf.toString('utf8', start, end);
-      s += String.fromCharCode(c);
-    }
-    return s;
-  }
-  return buf.toString('utf8', start, end);
+  const text = buf.toString('utf8', start, end);
+  if (end - start > INTERN_MAX_BYTES) return text;
+  const known = interned.get(text);
+  if (known !== undefined) return known;
+  if (interned.size >= MAX_INTERNED) interned.clear();
+  interned.set(text, text);
+  return text;
 }
 
 /** The last seconds formatted: the objects of one stream share few distinct times. */
@@ -304,6 +307,13 @@ function decodeMessage(
     if (!((field.dropZero && isZero(value)) || (field.omitZero && value === null))) out[field.json] = value;
   }
   if (pos !== end) throw new ProtobufDecodeError('message runs past its length');
+  // Arrays grown by push keep spare room (16 slots and more); the cache keeps them, so each
+  // becomes an exact copy, as JSON.parse makes them.
+  const lists = message.lists;
+  for (let i = 0; i < lists.length; i++) {
+    const list = out[lists[i]!];
+    if (Array.isArray(list)) out[lists[i]!] = list.slice();
+  }
   return out;
 }
 

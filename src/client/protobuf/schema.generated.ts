@@ -2,724 +2,82 @@
 // k8s.io/api and k8s.io/apimachinery v0.36.3. Do not edit.
 // A message: its fields, space-separated, each "number,JSON name,type,flags"; see ./schema.ts.
 export const KINDS: Record<string, string> = {
-  'admissionregistration.k8s.io/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'admissionregistration.k8s.io/v1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'admissionregistration.k8s.io/v1/GetOptions': 'meta/v1.GetOptions',
-  'admissionregistration.k8s.io/v1/ListOptions': 'meta/v1.ListOptions',
   'admissionregistration.k8s.io/v1/MutatingAdmissionPolicy': 'admissionregistration/v1.MutatingAdmissionPolicy',
   'admissionregistration.k8s.io/v1/MutatingAdmissionPolicyBinding':
     'admissionregistration/v1.MutatingAdmissionPolicyBinding',
-  'admissionregistration.k8s.io/v1/MutatingAdmissionPolicyBindingList':
-    'admissionregistration/v1.MutatingAdmissionPolicyBindingList',
-  'admissionregistration.k8s.io/v1/MutatingAdmissionPolicyList': 'admissionregistration/v1.MutatingAdmissionPolicyList',
   'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration':
     'admissionregistration/v1.MutatingWebhookConfiguration',
-  'admissionregistration.k8s.io/v1/MutatingWebhookConfigurationList':
-    'admissionregistration/v1.MutatingWebhookConfigurationList',
-  'admissionregistration.k8s.io/v1/PatchOptions': 'meta/v1.PatchOptions',
-  'admissionregistration.k8s.io/v1/UpdateOptions': 'meta/v1.UpdateOptions',
   'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy': 'admissionregistration/v1.ValidatingAdmissionPolicy',
   'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding':
     'admissionregistration/v1.ValidatingAdmissionPolicyBinding',
-  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBindingList':
-    'admissionregistration/v1.ValidatingAdmissionPolicyBindingList',
-  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyList':
-    'admissionregistration/v1.ValidatingAdmissionPolicyList',
   'admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration':
     'admissionregistration/v1.ValidatingWebhookConfiguration',
-  'admissionregistration.k8s.io/v1/ValidatingWebhookConfigurationList':
-    'admissionregistration/v1.ValidatingWebhookConfigurationList',
-  'admissionregistration.k8s.io/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'admissionregistration.k8s.io/v1alpha1/CreateOptions': 'meta/v1.CreateOptions',
-  'admissionregistration.k8s.io/v1alpha1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'admissionregistration.k8s.io/v1alpha1/GetOptions': 'meta/v1.GetOptions',
-  'admissionregistration.k8s.io/v1alpha1/ListOptions': 'meta/v1.ListOptions',
-  'admissionregistration.k8s.io/v1alpha1/MutatingAdmissionPolicy':
-    'admissionregistration/v1alpha1.MutatingAdmissionPolicy',
-  'admissionregistration.k8s.io/v1alpha1/MutatingAdmissionPolicyBinding':
-    'admissionregistration/v1alpha1.MutatingAdmissionPolicyBinding',
-  'admissionregistration.k8s.io/v1alpha1/MutatingAdmissionPolicyBindingList':
-    'admissionregistration/v1alpha1.MutatingAdmissionPolicyBindingList',
-  'admissionregistration.k8s.io/v1alpha1/MutatingAdmissionPolicyList':
-    'admissionregistration/v1alpha1.MutatingAdmissionPolicyList',
-  'admissionregistration.k8s.io/v1alpha1/PatchOptions': 'meta/v1.PatchOptions',
-  'admissionregistration.k8s.io/v1alpha1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'admissionregistration.k8s.io/v1alpha1/ValidatingAdmissionPolicy':
-    'admissionregistration/v1alpha1.ValidatingAdmissionPolicy',
-  'admissionregistration.k8s.io/v1alpha1/ValidatingAdmissionPolicyBinding':
-    'admissionregistration/v1alpha1.ValidatingAdmissionPolicyBinding',
-  'admissionregistration.k8s.io/v1alpha1/ValidatingAdmissionPolicyBindingList':
-    'admissionregistration/v1alpha1.ValidatingAdmissionPolicyBindingList',
-  'admissionregistration.k8s.io/v1alpha1/ValidatingAdmissionPolicyList':
-    'admissionregistration/v1alpha1.ValidatingAdmissionPolicyList',
-  'admissionregistration.k8s.io/v1alpha1/WatchEvent': 'meta/v1.WatchEvent',
-  'admissionregistration.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'admissionregistration.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'admissionregistration.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'admissionregistration.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicy':
-    'admissionregistration/v1beta1.MutatingAdmissionPolicy',
-  'admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicyBinding':
-    'admissionregistration/v1beta1.MutatingAdmissionPolicyBinding',
-  'admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicyBindingList':
-    'admissionregistration/v1beta1.MutatingAdmissionPolicyBindingList',
-  'admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicyList':
-    'admissionregistration/v1beta1.MutatingAdmissionPolicyList',
-  'admissionregistration.k8s.io/v1beta1/MutatingWebhookConfiguration':
-    'admissionregistration/v1beta1.MutatingWebhookConfiguration',
-  'admissionregistration.k8s.io/v1beta1/MutatingWebhookConfigurationList':
-    'admissionregistration/v1beta1.MutatingWebhookConfigurationList',
-  'admissionregistration.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'admissionregistration.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'admissionregistration.k8s.io/v1beta1/ValidatingAdmissionPolicy':
-    'admissionregistration/v1beta1.ValidatingAdmissionPolicy',
-  'admissionregistration.k8s.io/v1beta1/ValidatingAdmissionPolicyBinding':
-    'admissionregistration/v1beta1.ValidatingAdmissionPolicyBinding',
-  'admissionregistration.k8s.io/v1beta1/ValidatingAdmissionPolicyBindingList':
-    'admissionregistration/v1beta1.ValidatingAdmissionPolicyBindingList',
-  'admissionregistration.k8s.io/v1beta1/ValidatingAdmissionPolicyList':
-    'admissionregistration/v1beta1.ValidatingAdmissionPolicyList',
-  'admissionregistration.k8s.io/v1beta1/ValidatingWebhookConfiguration':
-    'admissionregistration/v1beta1.ValidatingWebhookConfiguration',
-  'admissionregistration.k8s.io/v1beta1/ValidatingWebhookConfigurationList':
-    'admissionregistration/v1beta1.ValidatingWebhookConfigurationList',
-  'admissionregistration.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
   'apps/v1/ControllerRevision': 'apps/v1.ControllerRevision',
-  'apps/v1/ControllerRevisionList': 'apps/v1.ControllerRevisionList',
-  'apps/v1/CreateOptions': 'meta/v1.CreateOptions',
   'apps/v1/DaemonSet': 'apps/v1.DaemonSet',
-  'apps/v1/DaemonSetList': 'apps/v1.DaemonSetList',
-  'apps/v1/DeleteOptions': 'meta/v1.DeleteOptions',
   'apps/v1/Deployment': 'apps/v1.Deployment',
-  'apps/v1/DeploymentList': 'apps/v1.DeploymentList',
-  'apps/v1/GetOptions': 'meta/v1.GetOptions',
-  'apps/v1/ListOptions': 'meta/v1.ListOptions',
-  'apps/v1/PatchOptions': 'meta/v1.PatchOptions',
   'apps/v1/ReplicaSet': 'apps/v1.ReplicaSet',
-  'apps/v1/ReplicaSetList': 'apps/v1.ReplicaSetList',
   'apps/v1/StatefulSet': 'apps/v1.StatefulSet',
-  'apps/v1/StatefulSetList': 'apps/v1.StatefulSetList',
-  'apps/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'apps/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'apps/v1beta1/ControllerRevision': 'apps/v1beta1.ControllerRevision',
-  'apps/v1beta1/ControllerRevisionList': 'apps/v1beta1.ControllerRevisionList',
-  'apps/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'apps/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'apps/v1beta1/Deployment': 'apps/v1beta1.Deployment',
-  'apps/v1beta1/DeploymentList': 'apps/v1beta1.DeploymentList',
-  'apps/v1beta1/DeploymentRollback': 'apps/v1beta1.DeploymentRollback',
-  'apps/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'apps/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'apps/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'apps/v1beta1/Scale': 'apps/v1beta1.Scale',
-  'apps/v1beta1/StatefulSet': 'apps/v1beta1.StatefulSet',
-  'apps/v1beta1/StatefulSetList': 'apps/v1beta1.StatefulSetList',
-  'apps/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'apps/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'apps/v1beta2/ControllerRevision': 'apps/v1beta2.ControllerRevision',
-  'apps/v1beta2/ControllerRevisionList': 'apps/v1beta2.ControllerRevisionList',
-  'apps/v1beta2/CreateOptions': 'meta/v1.CreateOptions',
-  'apps/v1beta2/DaemonSet': 'apps/v1beta2.DaemonSet',
-  'apps/v1beta2/DaemonSetList': 'apps/v1beta2.DaemonSetList',
-  'apps/v1beta2/DeleteOptions': 'meta/v1.DeleteOptions',
-  'apps/v1beta2/Deployment': 'apps/v1beta2.Deployment',
-  'apps/v1beta2/DeploymentList': 'apps/v1beta2.DeploymentList',
-  'apps/v1beta2/GetOptions': 'meta/v1.GetOptions',
-  'apps/v1beta2/ListOptions': 'meta/v1.ListOptions',
-  'apps/v1beta2/PatchOptions': 'meta/v1.PatchOptions',
-  'apps/v1beta2/ReplicaSet': 'apps/v1beta2.ReplicaSet',
-  'apps/v1beta2/ReplicaSetList': 'apps/v1beta2.ReplicaSetList',
-  'apps/v1beta2/Scale': 'apps/v1beta2.Scale',
-  'apps/v1beta2/StatefulSet': 'apps/v1beta2.StatefulSet',
-  'apps/v1beta2/StatefulSetList': 'apps/v1beta2.StatefulSetList',
-  'apps/v1beta2/UpdateOptions': 'meta/v1.UpdateOptions',
-  'apps/v1beta2/WatchEvent': 'meta/v1.WatchEvent',
-  'authentication.k8s.io/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'authentication.k8s.io/v1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'authentication.k8s.io/v1/GetOptions': 'meta/v1.GetOptions',
-  'authentication.k8s.io/v1/ListOptions': 'meta/v1.ListOptions',
-  'authentication.k8s.io/v1/PatchOptions': 'meta/v1.PatchOptions',
   'authentication.k8s.io/v1/SelfSubjectReview': 'authentication/v1.SelfSubjectReview',
   'authentication.k8s.io/v1/TokenRequest': 'authentication/v1.TokenRequest',
   'authentication.k8s.io/v1/TokenReview': 'authentication/v1.TokenReview',
-  'authentication.k8s.io/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'authentication.k8s.io/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'authentication.k8s.io/v1alpha1/CreateOptions': 'meta/v1.CreateOptions',
-  'authentication.k8s.io/v1alpha1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'authentication.k8s.io/v1alpha1/GetOptions': 'meta/v1.GetOptions',
-  'authentication.k8s.io/v1alpha1/ListOptions': 'meta/v1.ListOptions',
-  'authentication.k8s.io/v1alpha1/PatchOptions': 'meta/v1.PatchOptions',
-  'authentication.k8s.io/v1alpha1/SelfSubjectReview': 'authentication/v1alpha1.SelfSubjectReview',
-  'authentication.k8s.io/v1alpha1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'authentication.k8s.io/v1alpha1/WatchEvent': 'meta/v1.WatchEvent',
-  'authentication.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'authentication.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'authentication.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'authentication.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'authentication.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'authentication.k8s.io/v1beta1/SelfSubjectReview': 'authentication/v1beta1.SelfSubjectReview',
-  'authentication.k8s.io/v1beta1/TokenReview': 'authentication/v1beta1.TokenReview',
-  'authentication.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'authentication.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'authorization.k8s.io/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'authorization.k8s.io/v1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'authorization.k8s.io/v1/GetOptions': 'meta/v1.GetOptions',
-  'authorization.k8s.io/v1/ListOptions': 'meta/v1.ListOptions',
   'authorization.k8s.io/v1/LocalSubjectAccessReview': 'authorization/v1.LocalSubjectAccessReview',
-  'authorization.k8s.io/v1/PatchOptions': 'meta/v1.PatchOptions',
   'authorization.k8s.io/v1/SelfSubjectAccessReview': 'authorization/v1.SelfSubjectAccessReview',
   'authorization.k8s.io/v1/SelfSubjectRulesReview': 'authorization/v1.SelfSubjectRulesReview',
   'authorization.k8s.io/v1/SubjectAccessReview': 'authorization/v1.SubjectAccessReview',
-  'authorization.k8s.io/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'authorization.k8s.io/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'authorization.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'authorization.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'authorization.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'authorization.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'authorization.k8s.io/v1beta1/LocalSubjectAccessReview': 'authorization/v1beta1.LocalSubjectAccessReview',
-  'authorization.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'authorization.k8s.io/v1beta1/SelfSubjectAccessReview': 'authorization/v1beta1.SelfSubjectAccessReview',
-  'authorization.k8s.io/v1beta1/SelfSubjectRulesReview': 'authorization/v1beta1.SelfSubjectRulesReview',
-  'authorization.k8s.io/v1beta1/SubjectAccessReview': 'authorization/v1beta1.SubjectAccessReview',
-  'authorization.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'authorization.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'autoscaling/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'autoscaling/v1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'autoscaling/v1/GetOptions': 'meta/v1.GetOptions',
   'autoscaling/v1/HorizontalPodAutoscaler': 'autoscaling/v1.HorizontalPodAutoscaler',
-  'autoscaling/v1/HorizontalPodAutoscalerList': 'autoscaling/v1.HorizontalPodAutoscalerList',
-  'autoscaling/v1/ListOptions': 'meta/v1.ListOptions',
-  'autoscaling/v1/PatchOptions': 'meta/v1.PatchOptions',
   'autoscaling/v1/Scale': 'autoscaling/v1.Scale',
-  'autoscaling/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'autoscaling/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'autoscaling/v2/CreateOptions': 'meta/v1.CreateOptions',
-  'autoscaling/v2/DeleteOptions': 'meta/v1.DeleteOptions',
-  'autoscaling/v2/GetOptions': 'meta/v1.GetOptions',
   'autoscaling/v2/HorizontalPodAutoscaler': 'autoscaling/v2.HorizontalPodAutoscaler',
-  'autoscaling/v2/HorizontalPodAutoscalerList': 'autoscaling/v2.HorizontalPodAutoscalerList',
-  'autoscaling/v2/ListOptions': 'meta/v1.ListOptions',
-  'autoscaling/v2/PatchOptions': 'meta/v1.PatchOptions',
-  'autoscaling/v2/UpdateOptions': 'meta/v1.UpdateOptions',
-  'autoscaling/v2/WatchEvent': 'meta/v1.WatchEvent',
-  'batch/v1/CreateOptions': 'meta/v1.CreateOptions',
   'batch/v1/CronJob': 'batch/v1.CronJob',
-  'batch/v1/CronJobList': 'batch/v1.CronJobList',
-  'batch/v1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'batch/v1/GetOptions': 'meta/v1.GetOptions',
   'batch/v1/Job': 'batch/v1.Job',
-  'batch/v1/JobList': 'batch/v1.JobList',
-  'batch/v1/ListOptions': 'meta/v1.ListOptions',
-  'batch/v1/PatchOptions': 'meta/v1.PatchOptions',
-  'batch/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'batch/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'batch/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'batch/v1beta1/CronJob': 'batch/v1beta1.CronJob',
-  'batch/v1beta1/CronJobList': 'batch/v1beta1.CronJobList',
-  'batch/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'batch/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'batch/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'batch/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'batch/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'batch/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
   'certificates.k8s.io/v1/CertificateSigningRequest': 'certificates/v1.CertificateSigningRequest',
-  'certificates.k8s.io/v1/CertificateSigningRequestList': 'certificates/v1.CertificateSigningRequestList',
-  'certificates.k8s.io/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'certificates.k8s.io/v1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'certificates.k8s.io/v1/GetOptions': 'meta/v1.GetOptions',
-  'certificates.k8s.io/v1/ListOptions': 'meta/v1.ListOptions',
-  'certificates.k8s.io/v1/PatchOptions': 'meta/v1.PatchOptions',
-  'certificates.k8s.io/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'certificates.k8s.io/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'certificates.k8s.io/v1alpha1/ClusterTrustBundle': 'certificates/v1alpha1.ClusterTrustBundle',
-  'certificates.k8s.io/v1alpha1/ClusterTrustBundleList': 'certificates/v1alpha1.ClusterTrustBundleList',
-  'certificates.k8s.io/v1alpha1/CreateOptions': 'meta/v1.CreateOptions',
-  'certificates.k8s.io/v1alpha1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'certificates.k8s.io/v1alpha1/GetOptions': 'meta/v1.GetOptions',
-  'certificates.k8s.io/v1alpha1/ListOptions': 'meta/v1.ListOptions',
-  'certificates.k8s.io/v1alpha1/PatchOptions': 'meta/v1.PatchOptions',
-  'certificates.k8s.io/v1alpha1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'certificates.k8s.io/v1alpha1/WatchEvent': 'meta/v1.WatchEvent',
-  'certificates.k8s.io/v1beta1/CertificateSigningRequest': 'certificates/v1beta1.CertificateSigningRequest',
-  'certificates.k8s.io/v1beta1/CertificateSigningRequestList': 'certificates/v1beta1.CertificateSigningRequestList',
-  'certificates.k8s.io/v1beta1/ClusterTrustBundle': 'certificates/v1beta1.ClusterTrustBundle',
-  'certificates.k8s.io/v1beta1/ClusterTrustBundleList': 'certificates/v1beta1.ClusterTrustBundleList',
-  'certificates.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'certificates.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'certificates.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'certificates.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'certificates.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'certificates.k8s.io/v1beta1/PodCertificateRequest': 'certificates/v1beta1.PodCertificateRequest',
-  'certificates.k8s.io/v1beta1/PodCertificateRequestList': 'certificates/v1beta1.PodCertificateRequestList',
-  'certificates.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'certificates.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'coordination.k8s.io/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'coordination.k8s.io/v1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'coordination.k8s.io/v1/GetOptions': 'meta/v1.GetOptions',
   'coordination.k8s.io/v1/Lease': 'coordination/v1.Lease',
-  'coordination.k8s.io/v1/LeaseList': 'coordination/v1.LeaseList',
-  'coordination.k8s.io/v1/ListOptions': 'meta/v1.ListOptions',
-  'coordination.k8s.io/v1/PatchOptions': 'meta/v1.PatchOptions',
-  'coordination.k8s.io/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'coordination.k8s.io/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'coordination.k8s.io/v1alpha2/CreateOptions': 'meta/v1.CreateOptions',
-  'coordination.k8s.io/v1alpha2/DeleteOptions': 'meta/v1.DeleteOptions',
-  'coordination.k8s.io/v1alpha2/GetOptions': 'meta/v1.GetOptions',
-  'coordination.k8s.io/v1alpha2/LeaseCandidate': 'coordination/v1alpha2.LeaseCandidate',
-  'coordination.k8s.io/v1alpha2/LeaseCandidateList': 'coordination/v1alpha2.LeaseCandidateList',
-  'coordination.k8s.io/v1alpha2/ListOptions': 'meta/v1.ListOptions',
-  'coordination.k8s.io/v1alpha2/PatchOptions': 'meta/v1.PatchOptions',
-  'coordination.k8s.io/v1alpha2/UpdateOptions': 'meta/v1.UpdateOptions',
-  'coordination.k8s.io/v1alpha2/WatchEvent': 'meta/v1.WatchEvent',
-  'coordination.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'coordination.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'coordination.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'coordination.k8s.io/v1beta1/Lease': 'coordination/v1beta1.Lease',
-  'coordination.k8s.io/v1beta1/LeaseCandidate': 'coordination/v1beta1.LeaseCandidate',
-  'coordination.k8s.io/v1beta1/LeaseCandidateList': 'coordination/v1beta1.LeaseCandidateList',
-  'coordination.k8s.io/v1beta1/LeaseList': 'coordination/v1beta1.LeaseList',
-  'coordination.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'coordination.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'coordination.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'coordination.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'discovery.k8s.io/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'discovery.k8s.io/v1/DeleteOptions': 'meta/v1.DeleteOptions',
   'discovery.k8s.io/v1/EndpointSlice': 'discovery/v1.EndpointSlice',
-  'discovery.k8s.io/v1/EndpointSliceList': 'discovery/v1.EndpointSliceList',
-  'discovery.k8s.io/v1/GetOptions': 'meta/v1.GetOptions',
-  'discovery.k8s.io/v1/ListOptions': 'meta/v1.ListOptions',
-  'discovery.k8s.io/v1/PatchOptions': 'meta/v1.PatchOptions',
-  'discovery.k8s.io/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'discovery.k8s.io/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'discovery.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'discovery.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'discovery.k8s.io/v1beta1/EndpointSlice': 'discovery/v1beta1.EndpointSlice',
-  'discovery.k8s.io/v1beta1/EndpointSliceList': 'discovery/v1beta1.EndpointSliceList',
-  'discovery.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'discovery.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'discovery.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'discovery.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'discovery.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'events.k8s.io/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'events.k8s.io/v1/DeleteOptions': 'meta/v1.DeleteOptions',
   'events.k8s.io/v1/Event': 'events/v1.Event',
-  'events.k8s.io/v1/EventList': 'events/v1.EventList',
-  'events.k8s.io/v1/GetOptions': 'meta/v1.GetOptions',
-  'events.k8s.io/v1/ListOptions': 'meta/v1.ListOptions',
-  'events.k8s.io/v1/PatchOptions': 'meta/v1.PatchOptions',
-  'events.k8s.io/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'events.k8s.io/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'events.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'events.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'events.k8s.io/v1beta1/Event': 'events/v1beta1.Event',
-  'events.k8s.io/v1beta1/EventList': 'events/v1beta1.EventList',
-  'events.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'events.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'events.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'events.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'events.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'extensions/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'extensions/v1beta1/DaemonSet': 'extensions/v1beta1.DaemonSet',
-  'extensions/v1beta1/DaemonSetList': 'extensions/v1beta1.DaemonSetList',
-  'extensions/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'extensions/v1beta1/Deployment': 'extensions/v1beta1.Deployment',
-  'extensions/v1beta1/DeploymentList': 'extensions/v1beta1.DeploymentList',
-  'extensions/v1beta1/DeploymentRollback': 'extensions/v1beta1.DeploymentRollback',
-  'extensions/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'extensions/v1beta1/Ingress': 'extensions/v1beta1.Ingress',
-  'extensions/v1beta1/IngressList': 'extensions/v1beta1.IngressList',
-  'extensions/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'extensions/v1beta1/NetworkPolicy': 'extensions/v1beta1.NetworkPolicy',
-  'extensions/v1beta1/NetworkPolicyList': 'extensions/v1beta1.NetworkPolicyList',
-  'extensions/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'extensions/v1beta1/ReplicaSet': 'extensions/v1beta1.ReplicaSet',
-  'extensions/v1beta1/ReplicaSetList': 'extensions/v1beta1.ReplicaSetList',
-  'extensions/v1beta1/Scale': 'extensions/v1beta1.Scale',
-  'extensions/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'extensions/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'flowcontrol.apiserver.k8s.io/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'flowcontrol.apiserver.k8s.io/v1/DeleteOptions': 'meta/v1.DeleteOptions',
   'flowcontrol.apiserver.k8s.io/v1/FlowSchema': 'flowcontrol/v1.FlowSchema',
-  'flowcontrol.apiserver.k8s.io/v1/FlowSchemaList': 'flowcontrol/v1.FlowSchemaList',
-  'flowcontrol.apiserver.k8s.io/v1/GetOptions': 'meta/v1.GetOptions',
-  'flowcontrol.apiserver.k8s.io/v1/ListOptions': 'meta/v1.ListOptions',
-  'flowcontrol.apiserver.k8s.io/v1/PatchOptions': 'meta/v1.PatchOptions',
   'flowcontrol.apiserver.k8s.io/v1/PriorityLevelConfiguration': 'flowcontrol/v1.PriorityLevelConfiguration',
-  'flowcontrol.apiserver.k8s.io/v1/PriorityLevelConfigurationList': 'flowcontrol/v1.PriorityLevelConfigurationList',
-  'flowcontrol.apiserver.k8s.io/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'flowcontrol.apiserver.k8s.io/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'flowcontrol.apiserver.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta1/FlowSchema': 'flowcontrol/v1beta1.FlowSchema',
-  'flowcontrol.apiserver.k8s.io/v1beta1/FlowSchemaList': 'flowcontrol/v1beta1.FlowSchemaList',
-  'flowcontrol.apiserver.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta1/PriorityLevelConfiguration': 'flowcontrol/v1beta1.PriorityLevelConfiguration',
-  'flowcontrol.apiserver.k8s.io/v1beta1/PriorityLevelConfigurationList':
-    'flowcontrol/v1beta1.PriorityLevelConfigurationList',
-  'flowcontrol.apiserver.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'flowcontrol.apiserver.k8s.io/v1beta2/CreateOptions': 'meta/v1.CreateOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta2/DeleteOptions': 'meta/v1.DeleteOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta2/FlowSchema': 'flowcontrol/v1beta2.FlowSchema',
-  'flowcontrol.apiserver.k8s.io/v1beta2/FlowSchemaList': 'flowcontrol/v1beta2.FlowSchemaList',
-  'flowcontrol.apiserver.k8s.io/v1beta2/GetOptions': 'meta/v1.GetOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta2/ListOptions': 'meta/v1.ListOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta2/PatchOptions': 'meta/v1.PatchOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta2/PriorityLevelConfiguration': 'flowcontrol/v1beta2.PriorityLevelConfiguration',
-  'flowcontrol.apiserver.k8s.io/v1beta2/PriorityLevelConfigurationList':
-    'flowcontrol/v1beta2.PriorityLevelConfigurationList',
-  'flowcontrol.apiserver.k8s.io/v1beta2/UpdateOptions': 'meta/v1.UpdateOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta2/WatchEvent': 'meta/v1.WatchEvent',
-  'flowcontrol.apiserver.k8s.io/v1beta3/CreateOptions': 'meta/v1.CreateOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta3/DeleteOptions': 'meta/v1.DeleteOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta3/FlowSchema': 'flowcontrol/v1beta3.FlowSchema',
-  'flowcontrol.apiserver.k8s.io/v1beta3/FlowSchemaList': 'flowcontrol/v1beta3.FlowSchemaList',
-  'flowcontrol.apiserver.k8s.io/v1beta3/GetOptions': 'meta/v1.GetOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta3/ListOptions': 'meta/v1.ListOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta3/PatchOptions': 'meta/v1.PatchOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta3/PriorityLevelConfiguration': 'flowcontrol/v1beta3.PriorityLevelConfiguration',
-  'flowcontrol.apiserver.k8s.io/v1beta3/PriorityLevelConfigurationList':
-    'flowcontrol/v1beta3.PriorityLevelConfigurationList',
-  'flowcontrol.apiserver.k8s.io/v1beta3/UpdateOptions': 'meta/v1.UpdateOptions',
-  'flowcontrol.apiserver.k8s.io/v1beta3/WatchEvent': 'meta/v1.WatchEvent',
-  'internal.apiserver.k8s.io/v1alpha1/CreateOptions': 'meta/v1.CreateOptions',
-  'internal.apiserver.k8s.io/v1alpha1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'internal.apiserver.k8s.io/v1alpha1/GetOptions': 'meta/v1.GetOptions',
-  'internal.apiserver.k8s.io/v1alpha1/ListOptions': 'meta/v1.ListOptions',
-  'internal.apiserver.k8s.io/v1alpha1/PatchOptions': 'meta/v1.PatchOptions',
-  'internal.apiserver.k8s.io/v1alpha1/StorageVersion': 'apiserverinternal/v1alpha1.StorageVersion',
-  'internal.apiserver.k8s.io/v1alpha1/StorageVersionList': 'apiserverinternal/v1alpha1.StorageVersionList',
-  'internal.apiserver.k8s.io/v1alpha1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'internal.apiserver.k8s.io/v1alpha1/WatchEvent': 'meta/v1.WatchEvent',
-  'networking.k8s.io/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'networking.k8s.io/v1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'networking.k8s.io/v1/GetOptions': 'meta/v1.GetOptions',
   'networking.k8s.io/v1/IPAddress': 'networking/v1.IPAddress',
-  'networking.k8s.io/v1/IPAddressList': 'networking/v1.IPAddressList',
   'networking.k8s.io/v1/Ingress': 'networking/v1.Ingress',
   'networking.k8s.io/v1/IngressClass': 'networking/v1.IngressClass',
-  'networking.k8s.io/v1/IngressClassList': 'networking/v1.IngressClassList',
-  'networking.k8s.io/v1/IngressList': 'networking/v1.IngressList',
-  'networking.k8s.io/v1/ListOptions': 'meta/v1.ListOptions',
   'networking.k8s.io/v1/NetworkPolicy': 'networking/v1.NetworkPolicy',
-  'networking.k8s.io/v1/NetworkPolicyList': 'networking/v1.NetworkPolicyList',
-  'networking.k8s.io/v1/PatchOptions': 'meta/v1.PatchOptions',
   'networking.k8s.io/v1/ServiceCIDR': 'networking/v1.ServiceCIDR',
-  'networking.k8s.io/v1/ServiceCIDRList': 'networking/v1.ServiceCIDRList',
-  'networking.k8s.io/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'networking.k8s.io/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'networking.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'networking.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'networking.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'networking.k8s.io/v1beta1/IPAddress': 'networking/v1beta1.IPAddress',
-  'networking.k8s.io/v1beta1/IPAddressList': 'networking/v1beta1.IPAddressList',
-  'networking.k8s.io/v1beta1/Ingress': 'networking/v1beta1.Ingress',
-  'networking.k8s.io/v1beta1/IngressClass': 'networking/v1beta1.IngressClass',
-  'networking.k8s.io/v1beta1/IngressClassList': 'networking/v1beta1.IngressClassList',
-  'networking.k8s.io/v1beta1/IngressList': 'networking/v1beta1.IngressList',
-  'networking.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'networking.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'networking.k8s.io/v1beta1/ServiceCIDR': 'networking/v1beta1.ServiceCIDR',
-  'networking.k8s.io/v1beta1/ServiceCIDRList': 'networking/v1beta1.ServiceCIDRList',
-  'networking.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'networking.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'node.k8s.io/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'node.k8s.io/v1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'node.k8s.io/v1/GetOptions': 'meta/v1.GetOptions',
-  'node.k8s.io/v1/ListOptions': 'meta/v1.ListOptions',
-  'node.k8s.io/v1/PatchOptions': 'meta/v1.PatchOptions',
   'node.k8s.io/v1/RuntimeClass': 'node/v1.RuntimeClass',
-  'node.k8s.io/v1/RuntimeClassList': 'node/v1.RuntimeClassList',
-  'node.k8s.io/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'node.k8s.io/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'node.k8s.io/v1alpha1/CreateOptions': 'meta/v1.CreateOptions',
-  'node.k8s.io/v1alpha1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'node.k8s.io/v1alpha1/GetOptions': 'meta/v1.GetOptions',
-  'node.k8s.io/v1alpha1/ListOptions': 'meta/v1.ListOptions',
-  'node.k8s.io/v1alpha1/PatchOptions': 'meta/v1.PatchOptions',
-  'node.k8s.io/v1alpha1/RuntimeClass': 'node/v1alpha1.RuntimeClass',
-  'node.k8s.io/v1alpha1/RuntimeClassList': 'node/v1alpha1.RuntimeClassList',
-  'node.k8s.io/v1alpha1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'node.k8s.io/v1alpha1/WatchEvent': 'meta/v1.WatchEvent',
-  'node.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'node.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'node.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'node.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'node.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'node.k8s.io/v1beta1/RuntimeClass': 'node/v1beta1.RuntimeClass',
-  'node.k8s.io/v1beta1/RuntimeClassList': 'node/v1beta1.RuntimeClassList',
-  'node.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'node.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'policy/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'policy/v1/DeleteOptions': 'meta/v1.DeleteOptions',
   'policy/v1/Eviction': 'policy/v1.Eviction',
-  'policy/v1/GetOptions': 'meta/v1.GetOptions',
-  'policy/v1/ListOptions': 'meta/v1.ListOptions',
-  'policy/v1/PatchOptions': 'meta/v1.PatchOptions',
   'policy/v1/PodDisruptionBudget': 'policy/v1.PodDisruptionBudget',
-  'policy/v1/PodDisruptionBudgetList': 'policy/v1.PodDisruptionBudgetList',
-  'policy/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'policy/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'policy/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'policy/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'policy/v1beta1/Eviction': 'policy/v1beta1.Eviction',
-  'policy/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'policy/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'policy/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'policy/v1beta1/PodDisruptionBudget': 'policy/v1beta1.PodDisruptionBudget',
-  'policy/v1beta1/PodDisruptionBudgetList': 'policy/v1beta1.PodDisruptionBudgetList',
-  'policy/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'policy/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
   'rbac.authorization.k8s.io/v1/ClusterRole': 'rbac/v1.ClusterRole',
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'rbac/v1.ClusterRoleBinding',
-  'rbac.authorization.k8s.io/v1/ClusterRoleBindingList': 'rbac/v1.ClusterRoleBindingList',
-  'rbac.authorization.k8s.io/v1/ClusterRoleList': 'rbac/v1.ClusterRoleList',
-  'rbac.authorization.k8s.io/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'rbac.authorization.k8s.io/v1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'rbac.authorization.k8s.io/v1/GetOptions': 'meta/v1.GetOptions',
-  'rbac.authorization.k8s.io/v1/ListOptions': 'meta/v1.ListOptions',
-  'rbac.authorization.k8s.io/v1/PatchOptions': 'meta/v1.PatchOptions',
   'rbac.authorization.k8s.io/v1/Role': 'rbac/v1.Role',
   'rbac.authorization.k8s.io/v1/RoleBinding': 'rbac/v1.RoleBinding',
-  'rbac.authorization.k8s.io/v1/RoleBindingList': 'rbac/v1.RoleBindingList',
-  'rbac.authorization.k8s.io/v1/RoleList': 'rbac/v1.RoleList',
-  'rbac.authorization.k8s.io/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'rbac.authorization.k8s.io/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'rbac.authorization.k8s.io/v1alpha1/ClusterRole': 'rbac/v1alpha1.ClusterRole',
-  'rbac.authorization.k8s.io/v1alpha1/ClusterRoleBinding': 'rbac/v1alpha1.ClusterRoleBinding',
-  'rbac.authorization.k8s.io/v1alpha1/ClusterRoleBindingList': 'rbac/v1alpha1.ClusterRoleBindingList',
-  'rbac.authorization.k8s.io/v1alpha1/ClusterRoleList': 'rbac/v1alpha1.ClusterRoleList',
-  'rbac.authorization.k8s.io/v1alpha1/CreateOptions': 'meta/v1.CreateOptions',
-  'rbac.authorization.k8s.io/v1alpha1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'rbac.authorization.k8s.io/v1alpha1/GetOptions': 'meta/v1.GetOptions',
-  'rbac.authorization.k8s.io/v1alpha1/ListOptions': 'meta/v1.ListOptions',
-  'rbac.authorization.k8s.io/v1alpha1/PatchOptions': 'meta/v1.PatchOptions',
-  'rbac.authorization.k8s.io/v1alpha1/Role': 'rbac/v1alpha1.Role',
-  'rbac.authorization.k8s.io/v1alpha1/RoleBinding': 'rbac/v1alpha1.RoleBinding',
-  'rbac.authorization.k8s.io/v1alpha1/RoleBindingList': 'rbac/v1alpha1.RoleBindingList',
-  'rbac.authorization.k8s.io/v1alpha1/RoleList': 'rbac/v1alpha1.RoleList',
-  'rbac.authorization.k8s.io/v1alpha1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'rbac.authorization.k8s.io/v1alpha1/WatchEvent': 'meta/v1.WatchEvent',
-  'rbac.authorization.k8s.io/v1beta1/ClusterRole': 'rbac/v1beta1.ClusterRole',
-  'rbac.authorization.k8s.io/v1beta1/ClusterRoleBinding': 'rbac/v1beta1.ClusterRoleBinding',
-  'rbac.authorization.k8s.io/v1beta1/ClusterRoleBindingList': 'rbac/v1beta1.ClusterRoleBindingList',
-  'rbac.authorization.k8s.io/v1beta1/ClusterRoleList': 'rbac/v1beta1.ClusterRoleList',
-  'rbac.authorization.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'rbac.authorization.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'rbac.authorization.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'rbac.authorization.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'rbac.authorization.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'rbac.authorization.k8s.io/v1beta1/Role': 'rbac/v1beta1.Role',
-  'rbac.authorization.k8s.io/v1beta1/RoleBinding': 'rbac/v1beta1.RoleBinding',
-  'rbac.authorization.k8s.io/v1beta1/RoleBindingList': 'rbac/v1beta1.RoleBindingList',
-  'rbac.authorization.k8s.io/v1beta1/RoleList': 'rbac/v1beta1.RoleList',
-  'rbac.authorization.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'rbac.authorization.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'resource.k8s.io/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'resource.k8s.io/v1/DeleteOptions': 'meta/v1.DeleteOptions',
   'resource.k8s.io/v1/DeviceClass': 'resource/v1.DeviceClass',
-  'resource.k8s.io/v1/DeviceClassList': 'resource/v1.DeviceClassList',
-  'resource.k8s.io/v1/GetOptions': 'meta/v1.GetOptions',
-  'resource.k8s.io/v1/ListOptions': 'meta/v1.ListOptions',
-  'resource.k8s.io/v1/PatchOptions': 'meta/v1.PatchOptions',
   'resource.k8s.io/v1/ResourceClaim': 'resource/v1.ResourceClaim',
-  'resource.k8s.io/v1/ResourceClaimList': 'resource/v1.ResourceClaimList',
   'resource.k8s.io/v1/ResourceClaimTemplate': 'resource/v1.ResourceClaimTemplate',
-  'resource.k8s.io/v1/ResourceClaimTemplateList': 'resource/v1.ResourceClaimTemplateList',
   'resource.k8s.io/v1/ResourceSlice': 'resource/v1.ResourceSlice',
-  'resource.k8s.io/v1/ResourceSliceList': 'resource/v1.ResourceSliceList',
-  'resource.k8s.io/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'resource.k8s.io/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'resource.k8s.io/v1alpha3/CreateOptions': 'meta/v1.CreateOptions',
-  'resource.k8s.io/v1alpha3/DeleteOptions': 'meta/v1.DeleteOptions',
-  'resource.k8s.io/v1alpha3/DeviceTaintRule': 'resource/v1alpha3.DeviceTaintRule',
-  'resource.k8s.io/v1alpha3/DeviceTaintRuleList': 'resource/v1alpha3.DeviceTaintRuleList',
-  'resource.k8s.io/v1alpha3/GetOptions': 'meta/v1.GetOptions',
-  'resource.k8s.io/v1alpha3/ListOptions': 'meta/v1.ListOptions',
-  'resource.k8s.io/v1alpha3/PatchOptions': 'meta/v1.PatchOptions',
-  'resource.k8s.io/v1alpha3/ResourcePoolStatusRequest': 'resource/v1alpha3.ResourcePoolStatusRequest',
-  'resource.k8s.io/v1alpha3/ResourcePoolStatusRequestList': 'resource/v1alpha3.ResourcePoolStatusRequestList',
-  'resource.k8s.io/v1alpha3/UpdateOptions': 'meta/v1.UpdateOptions',
-  'resource.k8s.io/v1alpha3/WatchEvent': 'meta/v1.WatchEvent',
-  'resource.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'resource.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'resource.k8s.io/v1beta1/DeviceClass': 'resource/v1beta1.DeviceClass',
-  'resource.k8s.io/v1beta1/DeviceClassList': 'resource/v1beta1.DeviceClassList',
-  'resource.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'resource.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'resource.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'resource.k8s.io/v1beta1/ResourceClaim': 'resource/v1beta1.ResourceClaim',
-  'resource.k8s.io/v1beta1/ResourceClaimList': 'resource/v1beta1.ResourceClaimList',
-  'resource.k8s.io/v1beta1/ResourceClaimTemplate': 'resource/v1beta1.ResourceClaimTemplate',
-  'resource.k8s.io/v1beta1/ResourceClaimTemplateList': 'resource/v1beta1.ResourceClaimTemplateList',
-  'resource.k8s.io/v1beta1/ResourceSlice': 'resource/v1beta1.ResourceSlice',
-  'resource.k8s.io/v1beta1/ResourceSliceList': 'resource/v1beta1.ResourceSliceList',
-  'resource.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'resource.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'resource.k8s.io/v1beta2/CreateOptions': 'meta/v1.CreateOptions',
-  'resource.k8s.io/v1beta2/DeleteOptions': 'meta/v1.DeleteOptions',
-  'resource.k8s.io/v1beta2/DeviceClass': 'resource/v1beta2.DeviceClass',
-  'resource.k8s.io/v1beta2/DeviceClassList': 'resource/v1beta2.DeviceClassList',
-  'resource.k8s.io/v1beta2/DeviceTaintRule': 'resource/v1beta2.DeviceTaintRule',
-  'resource.k8s.io/v1beta2/DeviceTaintRuleList': 'resource/v1beta2.DeviceTaintRuleList',
-  'resource.k8s.io/v1beta2/GetOptions': 'meta/v1.GetOptions',
-  'resource.k8s.io/v1beta2/ListOptions': 'meta/v1.ListOptions',
-  'resource.k8s.io/v1beta2/PatchOptions': 'meta/v1.PatchOptions',
-  'resource.k8s.io/v1beta2/ResourceClaim': 'resource/v1beta2.ResourceClaim',
-  'resource.k8s.io/v1beta2/ResourceClaimList': 'resource/v1beta2.ResourceClaimList',
-  'resource.k8s.io/v1beta2/ResourceClaimTemplate': 'resource/v1beta2.ResourceClaimTemplate',
-  'resource.k8s.io/v1beta2/ResourceClaimTemplateList': 'resource/v1beta2.ResourceClaimTemplateList',
-  'resource.k8s.io/v1beta2/ResourceSlice': 'resource/v1beta2.ResourceSlice',
-  'resource.k8s.io/v1beta2/ResourceSliceList': 'resource/v1beta2.ResourceSliceList',
-  'resource.k8s.io/v1beta2/UpdateOptions': 'meta/v1.UpdateOptions',
-  'resource.k8s.io/v1beta2/WatchEvent': 'meta/v1.WatchEvent',
-  'scheduling.k8s.io/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'scheduling.k8s.io/v1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'scheduling.k8s.io/v1/GetOptions': 'meta/v1.GetOptions',
-  'scheduling.k8s.io/v1/ListOptions': 'meta/v1.ListOptions',
-  'scheduling.k8s.io/v1/PatchOptions': 'meta/v1.PatchOptions',
   'scheduling.k8s.io/v1/PriorityClass': 'scheduling/v1.PriorityClass',
-  'scheduling.k8s.io/v1/PriorityClassList': 'scheduling/v1.PriorityClassList',
-  'scheduling.k8s.io/v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'scheduling.k8s.io/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'scheduling.k8s.io/v1alpha2/CreateOptions': 'meta/v1.CreateOptions',
-  'scheduling.k8s.io/v1alpha2/DeleteOptions': 'meta/v1.DeleteOptions',
-  'scheduling.k8s.io/v1alpha2/GetOptions': 'meta/v1.GetOptions',
-  'scheduling.k8s.io/v1alpha2/ListOptions': 'meta/v1.ListOptions',
-  'scheduling.k8s.io/v1alpha2/PatchOptions': 'meta/v1.PatchOptions',
-  'scheduling.k8s.io/v1alpha2/PodGroup': 'scheduling/v1alpha2.PodGroup',
-  'scheduling.k8s.io/v1alpha2/PodGroupList': 'scheduling/v1alpha2.PodGroupList',
-  'scheduling.k8s.io/v1alpha2/UpdateOptions': 'meta/v1.UpdateOptions',
-  'scheduling.k8s.io/v1alpha2/WatchEvent': 'meta/v1.WatchEvent',
-  'scheduling.k8s.io/v1alpha2/Workload': 'scheduling/v1alpha2.Workload',
-  'scheduling.k8s.io/v1alpha2/WorkloadList': 'scheduling/v1alpha2.WorkloadList',
-  'scheduling.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'scheduling.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'scheduling.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'scheduling.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'scheduling.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'scheduling.k8s.io/v1beta1/PriorityClass': 'scheduling/v1beta1.PriorityClass',
-  'scheduling.k8s.io/v1beta1/PriorityClassList': 'scheduling/v1beta1.PriorityClassList',
-  'scheduling.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'scheduling.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
   'storage.k8s.io/v1/CSIDriver': 'storage/v1.CSIDriver',
-  'storage.k8s.io/v1/CSIDriverList': 'storage/v1.CSIDriverList',
   'storage.k8s.io/v1/CSINode': 'storage/v1.CSINode',
-  'storage.k8s.io/v1/CSINodeList': 'storage/v1.CSINodeList',
   'storage.k8s.io/v1/CSIStorageCapacity': 'storage/v1.CSIStorageCapacity',
-  'storage.k8s.io/v1/CSIStorageCapacityList': 'storage/v1.CSIStorageCapacityList',
-  'storage.k8s.io/v1/CreateOptions': 'meta/v1.CreateOptions',
-  'storage.k8s.io/v1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'storage.k8s.io/v1/GetOptions': 'meta/v1.GetOptions',
-  'storage.k8s.io/v1/ListOptions': 'meta/v1.ListOptions',
-  'storage.k8s.io/v1/PatchOptions': 'meta/v1.PatchOptions',
   'storage.k8s.io/v1/StorageClass': 'storage/v1.StorageClass',
-  'storage.k8s.io/v1/StorageClassList': 'storage/v1.StorageClassList',
-  'storage.k8s.io/v1/UpdateOptions': 'meta/v1.UpdateOptions',
   'storage.k8s.io/v1/VolumeAttachment': 'storage/v1.VolumeAttachment',
-  'storage.k8s.io/v1/VolumeAttachmentList': 'storage/v1.VolumeAttachmentList',
   'storage.k8s.io/v1/VolumeAttributesClass': 'storage/v1.VolumeAttributesClass',
-  'storage.k8s.io/v1/VolumeAttributesClassList': 'storage/v1.VolumeAttributesClassList',
-  'storage.k8s.io/v1/WatchEvent': 'meta/v1.WatchEvent',
-  'storage.k8s.io/v1alpha1/CSIStorageCapacity': 'storage/v1alpha1.CSIStorageCapacity',
-  'storage.k8s.io/v1alpha1/CSIStorageCapacityList': 'storage/v1alpha1.CSIStorageCapacityList',
-  'storage.k8s.io/v1alpha1/CreateOptions': 'meta/v1.CreateOptions',
-  'storage.k8s.io/v1alpha1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'storage.k8s.io/v1alpha1/GetOptions': 'meta/v1.GetOptions',
-  'storage.k8s.io/v1alpha1/ListOptions': 'meta/v1.ListOptions',
-  'storage.k8s.io/v1alpha1/PatchOptions': 'meta/v1.PatchOptions',
-  'storage.k8s.io/v1alpha1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'storage.k8s.io/v1alpha1/VolumeAttachment': 'storage/v1alpha1.VolumeAttachment',
-  'storage.k8s.io/v1alpha1/VolumeAttachmentList': 'storage/v1alpha1.VolumeAttachmentList',
-  'storage.k8s.io/v1alpha1/VolumeAttributesClass': 'storage/v1alpha1.VolumeAttributesClass',
-  'storage.k8s.io/v1alpha1/VolumeAttributesClassList': 'storage/v1alpha1.VolumeAttributesClassList',
-  'storage.k8s.io/v1alpha1/WatchEvent': 'meta/v1.WatchEvent',
-  'storage.k8s.io/v1beta1/CSIDriver': 'storage/v1beta1.CSIDriver',
-  'storage.k8s.io/v1beta1/CSIDriverList': 'storage/v1beta1.CSIDriverList',
-  'storage.k8s.io/v1beta1/CSINode': 'storage/v1beta1.CSINode',
-  'storage.k8s.io/v1beta1/CSINodeList': 'storage/v1beta1.CSINodeList',
-  'storage.k8s.io/v1beta1/CSIStorageCapacity': 'storage/v1beta1.CSIStorageCapacity',
-  'storage.k8s.io/v1beta1/CSIStorageCapacityList': 'storage/v1beta1.CSIStorageCapacityList',
-  'storage.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'storage.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'storage.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'storage.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'storage.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'storage.k8s.io/v1beta1/StorageClass': 'storage/v1beta1.StorageClass',
-  'storage.k8s.io/v1beta1/StorageClassList': 'storage/v1beta1.StorageClassList',
-  'storage.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'storage.k8s.io/v1beta1/VolumeAttachment': 'storage/v1beta1.VolumeAttachment',
-  'storage.k8s.io/v1beta1/VolumeAttachmentList': 'storage/v1beta1.VolumeAttachmentList',
-  'storage.k8s.io/v1beta1/VolumeAttributesClass': 'storage/v1beta1.VolumeAttributesClass',
-  'storage.k8s.io/v1beta1/VolumeAttributesClassList': 'storage/v1beta1.VolumeAttributesClassList',
-  'storage.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'storagemigration.k8s.io/v1beta1/CreateOptions': 'meta/v1.CreateOptions',
-  'storagemigration.k8s.io/v1beta1/DeleteOptions': 'meta/v1.DeleteOptions',
-  'storagemigration.k8s.io/v1beta1/GetOptions': 'meta/v1.GetOptions',
-  'storagemigration.k8s.io/v1beta1/ListOptions': 'meta/v1.ListOptions',
-  'storagemigration.k8s.io/v1beta1/PatchOptions': 'meta/v1.PatchOptions',
-  'storagemigration.k8s.io/v1beta1/StorageVersionMigration': 'storagemigration/v1beta1.StorageVersionMigration',
-  'storagemigration.k8s.io/v1beta1/StorageVersionMigrationList': 'storagemigration/v1beta1.StorageVersionMigrationList',
-  'storagemigration.k8s.io/v1beta1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'storagemigration.k8s.io/v1beta1/WatchEvent': 'meta/v1.WatchEvent',
-  'v1/APIGroup': 'meta/v1.APIGroup',
-  'v1/APIGroupList': 'meta/v1.APIGroupList',
-  'v1/APIResourceList': 'meta/v1.APIResourceList',
-  'v1/APIVersions': 'meta/v1.APIVersions',
   'v1/Binding': 'core/v1.Binding',
   'v1/ComponentStatus': 'core/v1.ComponentStatus',
-  'v1/ComponentStatusList': 'core/v1.ComponentStatusList',
   'v1/ConfigMap': 'core/v1.ConfigMap',
-  'v1/ConfigMapList': 'core/v1.ConfigMapList',
-  'v1/CreateOptions': 'meta/v1.CreateOptions',
-  'v1/DeleteOptions': 'meta/v1.DeleteOptions',
   'v1/Endpoints': 'core/v1.Endpoints',
-  'v1/EndpointsList': 'core/v1.EndpointsList',
   'v1/Event': 'core/v1.Event',
-  'v1/EventList': 'core/v1.EventList',
-  'v1/GetOptions': 'meta/v1.GetOptions',
   'v1/LimitRange': 'core/v1.LimitRange',
-  'v1/LimitRangeList': 'core/v1.LimitRangeList',
-  'v1/List': 'core/v1.List',
-  'v1/ListOptions': 'meta/v1.ListOptions',
   'v1/Namespace': 'core/v1.Namespace',
-  'v1/NamespaceList': 'core/v1.NamespaceList',
   'v1/Node': 'core/v1.Node',
-  'v1/NodeList': 'core/v1.NodeList',
-  'v1/NodeProxyOptions': 'core/v1.NodeProxyOptions',
-  'v1/PatchOptions': 'meta/v1.PatchOptions',
   'v1/PersistentVolume': 'core/v1.PersistentVolume',
   'v1/PersistentVolumeClaim': 'core/v1.PersistentVolumeClaim',
-  'v1/PersistentVolumeClaimList': 'core/v1.PersistentVolumeClaimList',
-  'v1/PersistentVolumeList': 'core/v1.PersistentVolumeList',
   'v1/Pod': 'core/v1.Pod',
-  'v1/PodAttachOptions': 'core/v1.PodAttachOptions',
-  'v1/PodExecOptions': 'core/v1.PodExecOptions',
-  'v1/PodList': 'core/v1.PodList',
-  'v1/PodLogOptions': 'core/v1.PodLogOptions',
-  'v1/PodPortForwardOptions': 'core/v1.PodPortForwardOptions',
-  'v1/PodProxyOptions': 'core/v1.PodProxyOptions',
   'v1/PodStatusResult': 'core/v1.PodStatusResult',
   'v1/PodTemplate': 'core/v1.PodTemplate',
-  'v1/PodTemplateList': 'core/v1.PodTemplateList',
   'v1/RangeAllocation': 'core/v1.RangeAllocation',
   'v1/ReplicationController': 'core/v1.ReplicationController',
-  'v1/ReplicationControllerList': 'core/v1.ReplicationControllerList',
   'v1/ResourceQuota': 'core/v1.ResourceQuota',
-  'v1/ResourceQuotaList': 'core/v1.ResourceQuotaList',
   'v1/Secret': 'core/v1.Secret',
-  'v1/SecretList': 'core/v1.SecretList',
-  'v1/SerializedReference': 'core/v1.SerializedReference',
   'v1/Service': 'core/v1.Service',
   'v1/ServiceAccount': 'core/v1.ServiceAccount',
-  'v1/ServiceAccountList': 'core/v1.ServiceAccountList',
-  'v1/ServiceList': 'core/v1.ServiceList',
-  'v1/ServiceProxyOptions': 'core/v1.ServiceProxyOptions',
   'v1/Status': 'meta/v1.Status',
-  'v1/UpdateOptions': 'meta/v1.UpdateOptions',
-  'v1/WatchEvent': 'meta/v1.WatchEvent',
 };
 
 export const MESSAGES: Record<string, string> = {
@@ -734,20 +92,14 @@ export const MESSAGES: Record<string, string> = {
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:admissionregistration/v1.MutatingAdmissionPolicySpec,2',
   'admissionregistration/v1.MutatingAdmissionPolicyBinding':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:admissionregistration/v1.MutatingAdmissionPolicyBindingSpec,2',
-  'admissionregistration/v1.MutatingAdmissionPolicyBindingList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1.MutatingAdmissionPolicyBinding,1',
   'admissionregistration/v1.MutatingAdmissionPolicyBindingSpec':
     '1,policyName,string,2 2,paramRef,m:admissionregistration/v1.ParamRef,6 3,matchResources,m:admissionregistration/v1.MatchResources,6',
-  'admissionregistration/v1.MutatingAdmissionPolicyList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1.MutatingAdmissionPolicy,1',
   'admissionregistration/v1.MutatingAdmissionPolicySpec':
     '1,paramKind,m:admissionregistration/v1.ParamKind,6 2,matchConstraints,m:admissionregistration/v1.MatchResources,6 3,variables,m:admissionregistration/v1.Variable,3 4,mutations,m:admissionregistration/v1.Mutation,3 5,failurePolicy,string,6 6,matchConditions,m:admissionregistration/v1.MatchCondition,3 7,reinvocationPolicy,string,2',
   'admissionregistration/v1.MutatingWebhook':
     '1,name,string,0 2,clientConfig,m:admissionregistration/v1.WebhookClientConfig,0 3,rules,m:admissionregistration/v1.RuleWithOperations,3 4,failurePolicy,string,6 9,matchPolicy,string,6 5,namespaceSelector,m:meta/v1.LabelSelector,6 11,objectSelector,m:meta/v1.LabelSelector,6 6,sideEffects,string,4 7,timeoutSeconds,int,6 8,admissionReviewVersions,string,1 10,reinvocationPolicy,string,6 12,matchConditions,m:admissionregistration/v1.MatchCondition,3',
   'admissionregistration/v1.MutatingWebhookConfiguration':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,webhooks,m:admissionregistration/v1.MutatingWebhook,3',
-  'admissionregistration/v1.MutatingWebhookConfigurationList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1.MutatingWebhookConfiguration,1',
   'admissionregistration/v1.Mutation':
     '2,patchType,string,0 3,applyConfiguration,m:admissionregistration/v1.ApplyConfiguration,6 4,jsonPatch,m:admissionregistration/v1.JSONPatch,6',
   'admissionregistration/v1.NamedRuleWithOperations':
@@ -763,12 +115,8 @@ export const MESSAGES: Record<string, string> = {
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:admissionregistration/v1.ValidatingAdmissionPolicySpec,2 3,status,m:admissionregistration/v1.ValidatingAdmissionPolicyStatus,2',
   'admissionregistration/v1.ValidatingAdmissionPolicyBinding':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:admissionregistration/v1.ValidatingAdmissionPolicyBindingSpec,2',
-  'admissionregistration/v1.ValidatingAdmissionPolicyBindingList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1.ValidatingAdmissionPolicyBinding,1',
   'admissionregistration/v1.ValidatingAdmissionPolicyBindingSpec':
     '1,policyName,string,2 2,paramRef,m:admissionregistration/v1.ParamRef,6 3,matchResources,m:admissionregistration/v1.MatchResources,6 4,validationActions,string,3',
-  'admissionregistration/v1.ValidatingAdmissionPolicyList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1.ValidatingAdmissionPolicy,1',
   'admissionregistration/v1.ValidatingAdmissionPolicySpec':
     '1,paramKind,m:admissionregistration/v1.ParamKind,6 2,matchConstraints,m:admissionregistration/v1.MatchResources,6 3,validations,m:admissionregistration/v1.Validation,3 4,failurePolicy,string,6 5,auditAnnotations,m:admissionregistration/v1.AuditAnnotation,3 6,matchConditions,m:admissionregistration/v1.MatchCondition,3 7,variables,m:admissionregistration/v1.Variable,3',
   'admissionregistration/v1.ValidatingAdmissionPolicyStatus':
@@ -777,136 +125,16 @@ export const MESSAGES: Record<string, string> = {
     '1,name,string,0 2,clientConfig,m:admissionregistration/v1.WebhookClientConfig,0 3,rules,m:admissionregistration/v1.RuleWithOperations,3 4,failurePolicy,string,6 9,matchPolicy,string,6 5,namespaceSelector,m:meta/v1.LabelSelector,6 10,objectSelector,m:meta/v1.LabelSelector,6 6,sideEffects,string,4 7,timeoutSeconds,int,6 8,admissionReviewVersions,string,1 11,matchConditions,m:admissionregistration/v1.MatchCondition,3',
   'admissionregistration/v1.ValidatingWebhookConfiguration':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,webhooks,m:admissionregistration/v1.ValidatingWebhook,3',
-  'admissionregistration/v1.ValidatingWebhookConfigurationList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1.ValidatingWebhookConfiguration,1',
   'admissionregistration/v1.Validation':
     '1,expression,string,0 2,message,string,2 3,reason,string,6 4,messageExpression,string,2',
   'admissionregistration/v1.Variable': '1,name,string,0 2,expression,string,0',
   'admissionregistration/v1.WebhookClientConfig':
     '3,url,string,6 1,service,m:admissionregistration/v1.ServiceReference,6 2,caBundle,bytes,2',
-  'admissionregistration/v1alpha1.ApplyConfiguration': '1,expression,string,2',
-  'admissionregistration/v1alpha1.AuditAnnotation': '1,key,string,0 2,valueExpression,string,0',
-  'admissionregistration/v1alpha1.ExpressionWarning': '2,fieldRef,string,0 3,warning,string,0',
-  'admissionregistration/v1alpha1.JSONPatch': '1,expression,string,2',
-  'admissionregistration/v1alpha1.MatchCondition': '1,name,string,0 2,expression,string,0',
-  'admissionregistration/v1alpha1.MatchResources':
-    '1,namespaceSelector,m:meta/v1.LabelSelector,6 2,objectSelector,m:meta/v1.LabelSelector,6 3,resourceRules,m:admissionregistration/v1alpha1.NamedRuleWithOperations,3 4,excludeResourceRules,m:admissionregistration/v1alpha1.NamedRuleWithOperations,3 7,matchPolicy,string,6',
-  'admissionregistration/v1alpha1.MutatingAdmissionPolicy':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:admissionregistration/v1alpha1.MutatingAdmissionPolicySpec,2',
-  'admissionregistration/v1alpha1.MutatingAdmissionPolicyBinding':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:admissionregistration/v1alpha1.MutatingAdmissionPolicyBindingSpec,2',
-  'admissionregistration/v1alpha1.MutatingAdmissionPolicyBindingList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1alpha1.MutatingAdmissionPolicyBinding,1',
-  'admissionregistration/v1alpha1.MutatingAdmissionPolicyBindingSpec':
-    '1,policyName,string,2 2,paramRef,m:admissionregistration/v1alpha1.ParamRef,6 3,matchResources,m:admissionregistration/v1alpha1.MatchResources,6',
-  'admissionregistration/v1alpha1.MutatingAdmissionPolicyList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1alpha1.MutatingAdmissionPolicy,1',
-  'admissionregistration/v1alpha1.MutatingAdmissionPolicySpec':
-    '1,paramKind,m:admissionregistration/v1alpha1.ParamKind,6 2,matchConstraints,m:admissionregistration/v1alpha1.MatchResources,6 3,variables,m:admissionregistration/v1alpha1.Variable,3 4,mutations,m:admissionregistration/v1alpha1.Mutation,3 5,failurePolicy,string,6 6,matchConditions,m:admissionregistration/v1alpha1.MatchCondition,3 7,reinvocationPolicy,string,2',
-  'admissionregistration/v1alpha1.Mutation':
-    '2,patchType,string,0 3,applyConfiguration,m:admissionregistration/v1alpha1.ApplyConfiguration,6 4,jsonPatch,m:admissionregistration/v1alpha1.JSONPatch,6',
-  'admissionregistration/v1alpha1.NamedRuleWithOperations':
-    '1,resourceNames,string,3 2,,m:admissionregistration/v1.RuleWithOperations,8',
-  'admissionregistration/v1alpha1.ParamKind': '1,apiVersion,string,2 2,kind,string,2',
-  'admissionregistration/v1alpha1.ParamRef':
-    '1,name,string,2 2,namespace,string,2 3,selector,m:meta/v1.LabelSelector,6 4,parameterNotFoundAction,string,6',
-  'admissionregistration/v1alpha1.TypeChecking':
-    '1,expressionWarnings,m:admissionregistration/v1alpha1.ExpressionWarning,3',
-  'admissionregistration/v1alpha1.ValidatingAdmissionPolicy':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:admissionregistration/v1alpha1.ValidatingAdmissionPolicySpec,2 3,status,m:admissionregistration/v1alpha1.ValidatingAdmissionPolicyStatus,2',
-  'admissionregistration/v1alpha1.ValidatingAdmissionPolicyBinding':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:admissionregistration/v1alpha1.ValidatingAdmissionPolicyBindingSpec,2',
-  'admissionregistration/v1alpha1.ValidatingAdmissionPolicyBindingList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1alpha1.ValidatingAdmissionPolicyBinding,1',
-  'admissionregistration/v1alpha1.ValidatingAdmissionPolicyBindingSpec':
-    '1,policyName,string,2 2,paramRef,m:admissionregistration/v1alpha1.ParamRef,6 3,matchResources,m:admissionregistration/v1alpha1.MatchResources,6 4,validationActions,string,3',
-  'admissionregistration/v1alpha1.ValidatingAdmissionPolicyList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1alpha1.ValidatingAdmissionPolicy,1',
-  'admissionregistration/v1alpha1.ValidatingAdmissionPolicySpec':
-    '1,paramKind,m:admissionregistration/v1alpha1.ParamKind,6 2,matchConstraints,m:admissionregistration/v1alpha1.MatchResources,6 3,validations,m:admissionregistration/v1alpha1.Validation,3 4,failurePolicy,string,6 5,auditAnnotations,m:admissionregistration/v1alpha1.AuditAnnotation,3 6,matchConditions,m:admissionregistration/v1alpha1.MatchCondition,3 7,variables,m:admissionregistration/v1alpha1.Variable,3',
-  'admissionregistration/v1alpha1.ValidatingAdmissionPolicyStatus':
-    '1,observedGeneration,int,2 2,typeChecking,m:admissionregistration/v1alpha1.TypeChecking,6 3,conditions,m:meta/v1.Condition,3',
-  'admissionregistration/v1alpha1.Validation':
-    '1,expression,string,0 2,message,string,2 3,reason,string,6 4,messageExpression,string,2',
-  'admissionregistration/v1alpha1.Variable': '1,name,string,0 2,expression,string,0',
-  'admissionregistration/v1beta1.ApplyConfiguration': '1,expression,string,2',
-  'admissionregistration/v1beta1.AuditAnnotation': '1,key,string,0 2,valueExpression,string,0',
-  'admissionregistration/v1beta1.ExpressionWarning': '2,fieldRef,string,0 3,warning,string,0',
-  'admissionregistration/v1beta1.JSONPatch': '1,expression,string,2',
-  'admissionregistration/v1beta1.MatchCondition': '1,name,string,0 2,expression,string,0',
-  'admissionregistration/v1beta1.MatchResources':
-    '1,namespaceSelector,m:meta/v1.LabelSelector,6 2,objectSelector,m:meta/v1.LabelSelector,6 3,resourceRules,m:admissionregistration/v1beta1.NamedRuleWithOperations,3 4,excludeResourceRules,m:admissionregistration/v1beta1.NamedRuleWithOperations,3 7,matchPolicy,string,6',
-  'admissionregistration/v1beta1.MutatingAdmissionPolicy':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:admissionregistration/v1beta1.MutatingAdmissionPolicySpec,2',
-  'admissionregistration/v1beta1.MutatingAdmissionPolicyBinding':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:admissionregistration/v1beta1.MutatingAdmissionPolicyBindingSpec,2',
-  'admissionregistration/v1beta1.MutatingAdmissionPolicyBindingList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1beta1.MutatingAdmissionPolicyBinding,1',
-  'admissionregistration/v1beta1.MutatingAdmissionPolicyBindingSpec':
-    '1,policyName,string,2 2,paramRef,m:admissionregistration/v1beta1.ParamRef,6 3,matchResources,m:admissionregistration/v1beta1.MatchResources,6',
-  'admissionregistration/v1beta1.MutatingAdmissionPolicyList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1beta1.MutatingAdmissionPolicy,1',
-  'admissionregistration/v1beta1.MutatingAdmissionPolicySpec':
-    '1,paramKind,m:admissionregistration/v1beta1.ParamKind,6 2,matchConstraints,m:admissionregistration/v1beta1.MatchResources,6 3,variables,m:admissionregistration/v1beta1.Variable,3 4,mutations,m:admissionregistration/v1beta1.Mutation,3 5,failurePolicy,string,6 6,matchConditions,m:admissionregistration/v1beta1.MatchCondition,3 7,reinvocationPolicy,string,2',
-  'admissionregistration/v1beta1.MutatingWebhook':
-    '1,name,string,0 2,clientConfig,m:admissionregistration/v1beta1.WebhookClientConfig,0 3,rules,m:admissionregistration/v1.RuleWithOperations,3 4,failurePolicy,string,6 9,matchPolicy,string,6 5,namespaceSelector,m:meta/v1.LabelSelector,6 11,objectSelector,m:meta/v1.LabelSelector,6 6,sideEffects,string,6 7,timeoutSeconds,int,6 8,admissionReviewVersions,string,3 10,reinvocationPolicy,string,6 12,matchConditions,m:admissionregistration/v1beta1.MatchCondition,3',
-  'admissionregistration/v1beta1.MutatingWebhookConfiguration':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,webhooks,m:admissionregistration/v1beta1.MutatingWebhook,3',
-  'admissionregistration/v1beta1.MutatingWebhookConfigurationList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1beta1.MutatingWebhookConfiguration,1',
-  'admissionregistration/v1beta1.Mutation':
-    '2,patchType,string,0 3,applyConfiguration,m:admissionregistration/v1beta1.ApplyConfiguration,6 4,jsonPatch,m:admissionregistration/v1beta1.JSONPatch,6',
-  'admissionregistration/v1beta1.NamedRuleWithOperations':
-    '1,resourceNames,string,3 2,,m:admissionregistration/v1.RuleWithOperations,8',
-  'admissionregistration/v1beta1.ParamKind': '1,apiVersion,string,2 2,kind,string,2',
-  'admissionregistration/v1beta1.ParamRef':
-    '1,name,string,2 2,namespace,string,2 3,selector,m:meta/v1.LabelSelector,6 4,parameterNotFoundAction,string,6',
-  'admissionregistration/v1beta1.ServiceReference': '1,namespace,string,0 2,name,string,0 3,path,string,6 4,port,int,6',
-  'admissionregistration/v1beta1.TypeChecking':
-    '1,expressionWarnings,m:admissionregistration/v1beta1.ExpressionWarning,3',
-  'admissionregistration/v1beta1.ValidatingAdmissionPolicy':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:admissionregistration/v1beta1.ValidatingAdmissionPolicySpec,2 3,status,m:admissionregistration/v1beta1.ValidatingAdmissionPolicyStatus,2',
-  'admissionregistration/v1beta1.ValidatingAdmissionPolicyBinding':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:admissionregistration/v1beta1.ValidatingAdmissionPolicyBindingSpec,2',
-  'admissionregistration/v1beta1.ValidatingAdmissionPolicyBindingList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1beta1.ValidatingAdmissionPolicyBinding,1',
-  'admissionregistration/v1beta1.ValidatingAdmissionPolicyBindingSpec':
-    '1,policyName,string,2 2,paramRef,m:admissionregistration/v1beta1.ParamRef,6 3,matchResources,m:admissionregistration/v1beta1.MatchResources,6 4,validationActions,string,3',
-  'admissionregistration/v1beta1.ValidatingAdmissionPolicyList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1beta1.ValidatingAdmissionPolicy,1',
-  'admissionregistration/v1beta1.ValidatingAdmissionPolicySpec':
-    '1,paramKind,m:admissionregistration/v1beta1.ParamKind,6 2,matchConstraints,m:admissionregistration/v1beta1.MatchResources,6 3,validations,m:admissionregistration/v1beta1.Validation,3 4,failurePolicy,string,6 5,auditAnnotations,m:admissionregistration/v1beta1.AuditAnnotation,3 6,matchConditions,m:admissionregistration/v1beta1.MatchCondition,3 7,variables,m:admissionregistration/v1beta1.Variable,3',
-  'admissionregistration/v1beta1.ValidatingAdmissionPolicyStatus':
-    '1,observedGeneration,int,2 2,typeChecking,m:admissionregistration/v1beta1.TypeChecking,6 3,conditions,m:meta/v1.Condition,3',
-  'admissionregistration/v1beta1.ValidatingWebhook':
-    '1,name,string,0 2,clientConfig,m:admissionregistration/v1beta1.WebhookClientConfig,0 3,rules,m:admissionregistration/v1.RuleWithOperations,3 4,failurePolicy,string,6 9,matchPolicy,string,6 5,namespaceSelector,m:meta/v1.LabelSelector,6 10,objectSelector,m:meta/v1.LabelSelector,6 6,sideEffects,string,6 7,timeoutSeconds,int,6 8,admissionReviewVersions,string,3 11,matchConditions,m:admissionregistration/v1beta1.MatchCondition,3',
-  'admissionregistration/v1beta1.ValidatingWebhookConfiguration':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,webhooks,m:admissionregistration/v1beta1.ValidatingWebhook,3',
-  'admissionregistration/v1beta1.ValidatingWebhookConfigurationList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:admissionregistration/v1beta1.ValidatingWebhookConfiguration,1',
-  'admissionregistration/v1beta1.Validation':
-    '1,expression,string,0 2,message,string,2 3,reason,string,6 4,messageExpression,string,2',
-  'admissionregistration/v1beta1.Variable': '1,name,string,0 2,expression,string,0',
-  'admissionregistration/v1beta1.WebhookClientConfig':
-    '3,url,string,6 1,service,m:admissionregistration/v1beta1.ServiceReference,6 2,caBundle,bytes,2',
-  'apiserverinternal/v1alpha1.ServerStorageVersion':
-    '1,apiServerID,string,2 2,encodingVersion,string,2 3,decodableVersions,string,3 4,servedVersions,string,3',
-  'apiserverinternal/v1alpha1.StorageVersion':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:apiserverinternal/v1alpha1.StorageVersionSpec,0 3,status,m:apiserverinternal/v1alpha1.StorageVersionStatus,0',
-  'apiserverinternal/v1alpha1.StorageVersionCondition':
-    '1,type,string,0 2,status,string,0 3,observedGeneration,int,2 4,lastTransitionTime,time,2 5,reason,string,0 6,message,string,2',
-  'apiserverinternal/v1alpha1.StorageVersionList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:apiserverinternal/v1alpha1.StorageVersion,1',
-  'apiserverinternal/v1alpha1.StorageVersionSpec': '',
-  'apiserverinternal/v1alpha1.StorageVersionStatus':
-    '1,storageVersions,m:apiserverinternal/v1alpha1.ServerStorageVersion,3 2,commonEncodingVersion,string,6 3,conditions,m:apiserverinternal/v1alpha1.StorageVersionCondition,3',
   'apps/v1.ControllerRevision': '1,metadata,m:meta/v1.ObjectMeta,2 2,data,rawjson,2 3,revision,int,0',
-  'apps/v1.ControllerRevisionList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:apps/v1.ControllerRevision,1',
   'apps/v1.DaemonSet':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:apps/v1.DaemonSetSpec,2 3,status,m:apps/v1.DaemonSetStatus,2',
   'apps/v1.DaemonSetCondition':
     '1,type,string,0 2,status,string,0 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'apps/v1.DaemonSetList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:apps/v1.DaemonSet,1',
   'apps/v1.DaemonSetSpec':
     '1,selector,m:meta/v1.LabelSelector,4 2,template,m:core/v1.PodTemplateSpec,0 3,updateStrategy,m:apps/v1.DaemonSetUpdateStrategy,2 4,minReadySeconds,int,2 6,revisionHistoryLimit,int,6',
   'apps/v1.DaemonSetStatus':
@@ -916,7 +144,6 @@ export const MESSAGES: Record<string, string> = {
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:apps/v1.DeploymentSpec,2 3,status,m:apps/v1.DeploymentStatus,2',
   'apps/v1.DeploymentCondition':
     '1,type,string,0 2,status,string,0 6,lastUpdateTime,time,2 7,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'apps/v1.DeploymentList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:apps/v1.Deployment,1',
   'apps/v1.DeploymentSpec':
     '1,replicas,int,6 2,selector,m:meta/v1.LabelSelector,4 3,template,m:core/v1.PodTemplateSpec,0 4,strategy,m:apps/v1.DeploymentStrategy,2 5,minReadySeconds,int,2 6,revisionHistoryLimit,int,6 7,paused,bool,2 9,progressDeadlineSeconds,int,6',
   'apps/v1.DeploymentStatus':
@@ -926,7 +153,6 @@ export const MESSAGES: Record<string, string> = {
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:apps/v1.ReplicaSetSpec,2 3,status,m:apps/v1.ReplicaSetStatus,2',
   'apps/v1.ReplicaSetCondition':
     '1,type,string,0 2,status,string,0 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'apps/v1.ReplicaSetList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:apps/v1.ReplicaSet,1',
   'apps/v1.ReplicaSetSpec':
     '1,replicas,int,6 4,minReadySeconds,int,2 2,selector,m:meta/v1.LabelSelector,4 3,template,m:core/v1.PodTemplateSpec,2',
   'apps/v1.ReplicaSetStatus':
@@ -938,7 +164,6 @@ export const MESSAGES: Record<string, string> = {
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:apps/v1.StatefulSetSpec,2 3,status,m:apps/v1.StatefulSetStatus,2',
   'apps/v1.StatefulSetCondition':
     '1,type,string,0 2,status,string,0 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'apps/v1.StatefulSetList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:apps/v1.StatefulSet,1',
   'apps/v1.StatefulSetOrdinals': '1,start,int,0',
   'apps/v1.StatefulSetPersistentVolumeClaimRetentionPolicy': '1,whenDeleted,string,2 2,whenScaled,string,2',
   'apps/v1.StatefulSetSpec':
@@ -946,91 +171,6 @@ export const MESSAGES: Record<string, string> = {
   'apps/v1.StatefulSetStatus':
     '1,observedGeneration,int,2 2,replicas,int,0 3,readyReplicas,int,2 4,currentReplicas,int,2 5,updatedReplicas,int,2 6,currentRevision,string,2 7,updateRevision,string,2 9,collisionCount,int,6 10,conditions,m:apps/v1.StatefulSetCondition,3 11,availableReplicas,int,0',
   'apps/v1.StatefulSetUpdateStrategy': '1,type,string,2 2,rollingUpdate,m:apps/v1.RollingUpdateStatefulSetStrategy,6',
-  'apps/v1beta1.ControllerRevision': '1,metadata,m:meta/v1.ObjectMeta,2 2,data,rawjson,2 3,revision,int,0',
-  'apps/v1beta1.ControllerRevisionList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:apps/v1beta1.ControllerRevision,1',
-  'apps/v1beta1.Deployment':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:apps/v1beta1.DeploymentSpec,2 3,status,m:apps/v1beta1.DeploymentStatus,2',
-  'apps/v1beta1.DeploymentCondition':
-    '1,type,string,0 2,status,string,0 6,lastUpdateTime,time,2 7,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'apps/v1beta1.DeploymentList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:apps/v1beta1.Deployment,1',
-  'apps/v1beta1.DeploymentRollback':
-    '1,name,string,0 2,updatedAnnotations,map:string:string,2 3,rollbackTo,m:apps/v1beta1.RollbackConfig,0',
-  'apps/v1beta1.DeploymentSpec':
-    '1,replicas,int,6 2,selector,m:meta/v1.LabelSelector,6 3,template,m:core/v1.PodTemplateSpec,0 4,strategy,m:apps/v1beta1.DeploymentStrategy,2 5,minReadySeconds,int,2 6,revisionHistoryLimit,int,6 7,paused,bool,2 8,rollbackTo,m:apps/v1beta1.RollbackConfig,6 9,progressDeadlineSeconds,int,6',
-  'apps/v1beta1.DeploymentStatus':
-    '1,observedGeneration,int,2 2,replicas,int,2 3,updatedReplicas,int,2 7,readyReplicas,int,2 4,availableReplicas,int,2 5,unavailableReplicas,int,2 9,terminatingReplicas,int,6 6,conditions,m:apps/v1beta1.DeploymentCondition,3 8,collisionCount,int,6',
-  'apps/v1beta1.DeploymentStrategy': '1,type,string,2 2,rollingUpdate,m:apps/v1beta1.RollingUpdateDeployment,6',
-  'apps/v1beta1.RollbackConfig': '1,revision,int,2',
-  'apps/v1beta1.RollingUpdateDeployment': '1,maxUnavailable,intorstring,6 2,maxSurge,intorstring,6',
-  'apps/v1beta1.RollingUpdateStatefulSetStrategy': '1,partition,int,6 2,maxUnavailable,intorstring,6',
-  'apps/v1beta1.Scale':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:apps/v1beta1.ScaleSpec,2 3,status,m:apps/v1beta1.ScaleStatus,2',
-  'apps/v1beta1.ScaleSpec': '1,replicas,int,2',
-  'apps/v1beta1.ScaleStatus': '1,replicas,int,0 2,selector,map:string:string,2 3,targetSelector,string,2',
-  'apps/v1beta1.StatefulSet':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:apps/v1beta1.StatefulSetSpec,2 3,status,m:apps/v1beta1.StatefulSetStatus,2',
-  'apps/v1beta1.StatefulSetCondition':
-    '1,type,string,0 2,status,string,0 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'apps/v1beta1.StatefulSetList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:apps/v1beta1.StatefulSet,1',
-  'apps/v1beta1.StatefulSetOrdinals': '1,start,int,0',
-  'apps/v1beta1.StatefulSetPersistentVolumeClaimRetentionPolicy': '1,whenDeleted,string,2 2,whenScaled,string,2',
-  'apps/v1beta1.StatefulSetSpec':
-    '1,replicas,int,6 2,selector,m:meta/v1.LabelSelector,6 3,template,m:core/v1.PodTemplateSpec,0 4,volumeClaimTemplates,m:core/v1.PersistentVolumeClaim,3 5,serviceName,string,0 6,podManagementPolicy,string,2 7,updateStrategy,m:apps/v1beta1.StatefulSetUpdateStrategy,2 8,revisionHistoryLimit,int,6 9,minReadySeconds,int,2 10,persistentVolumeClaimRetentionPolicy,m:apps/v1beta1.StatefulSetPersistentVolumeClaimRetentionPolicy,6 11,ordinals,m:apps/v1beta1.StatefulSetOrdinals,6',
-  'apps/v1beta1.StatefulSetStatus':
-    '1,observedGeneration,int,6 2,replicas,int,0 3,readyReplicas,int,2 4,currentReplicas,int,2 5,updatedReplicas,int,2 6,currentRevision,string,2 7,updateRevision,string,2 9,collisionCount,int,6 10,conditions,m:apps/v1beta1.StatefulSetCondition,3 11,availableReplicas,int,0',
-  'apps/v1beta1.StatefulSetUpdateStrategy':
-    '1,type,string,2 2,rollingUpdate,m:apps/v1beta1.RollingUpdateStatefulSetStrategy,6',
-  'apps/v1beta2.ControllerRevision': '1,metadata,m:meta/v1.ObjectMeta,2 2,data,rawjson,2 3,revision,int,0',
-  'apps/v1beta2.ControllerRevisionList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:apps/v1beta2.ControllerRevision,1',
-  'apps/v1beta2.DaemonSet':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:apps/v1beta2.DaemonSetSpec,2 3,status,m:apps/v1beta2.DaemonSetStatus,2',
-  'apps/v1beta2.DaemonSetCondition':
-    '1,type,string,0 2,status,string,0 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'apps/v1beta2.DaemonSetList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:apps/v1beta2.DaemonSet,1',
-  'apps/v1beta2.DaemonSetSpec':
-    '1,selector,m:meta/v1.LabelSelector,4 2,template,m:core/v1.PodTemplateSpec,0 3,updateStrategy,m:apps/v1beta2.DaemonSetUpdateStrategy,2 4,minReadySeconds,int,2 6,revisionHistoryLimit,int,6',
-  'apps/v1beta2.DaemonSetStatus':
-    '1,currentNumberScheduled,int,0 2,numberMisscheduled,int,0 3,desiredNumberScheduled,int,0 4,numberReady,int,0 5,observedGeneration,int,2 6,updatedNumberScheduled,int,2 7,numberAvailable,int,2 8,numberUnavailable,int,2 9,collisionCount,int,6 10,conditions,m:apps/v1beta2.DaemonSetCondition,3',
-  'apps/v1beta2.DaemonSetUpdateStrategy': '1,type,string,2 2,rollingUpdate,m:apps/v1beta2.RollingUpdateDaemonSet,6',
-  'apps/v1beta2.Deployment':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:apps/v1beta2.DeploymentSpec,2 3,status,m:apps/v1beta2.DeploymentStatus,2',
-  'apps/v1beta2.DeploymentCondition':
-    '1,type,string,0 2,status,string,0 6,lastUpdateTime,time,2 7,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'apps/v1beta2.DeploymentList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:apps/v1beta2.Deployment,1',
-  'apps/v1beta2.DeploymentSpec':
-    '1,replicas,int,6 2,selector,m:meta/v1.LabelSelector,4 3,template,m:core/v1.PodTemplateSpec,0 4,strategy,m:apps/v1beta2.DeploymentStrategy,2 5,minReadySeconds,int,2 6,revisionHistoryLimit,int,6 7,paused,bool,2 9,progressDeadlineSeconds,int,6',
-  'apps/v1beta2.DeploymentStatus':
-    '1,observedGeneration,int,2 2,replicas,int,2 3,updatedReplicas,int,2 7,readyReplicas,int,2 4,availableReplicas,int,2 5,unavailableReplicas,int,2 9,terminatingReplicas,int,6 6,conditions,m:apps/v1beta2.DeploymentCondition,3 8,collisionCount,int,6',
-  'apps/v1beta2.DeploymentStrategy': '1,type,string,2 2,rollingUpdate,m:apps/v1beta2.RollingUpdateDeployment,6',
-  'apps/v1beta2.ReplicaSet':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:apps/v1beta2.ReplicaSetSpec,2 3,status,m:apps/v1beta2.ReplicaSetStatus,2',
-  'apps/v1beta2.ReplicaSetCondition':
-    '1,type,string,0 2,status,string,0 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'apps/v1beta2.ReplicaSetList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:apps/v1beta2.ReplicaSet,1',
-  'apps/v1beta2.ReplicaSetSpec':
-    '1,replicas,int,6 4,minReadySeconds,int,2 2,selector,m:meta/v1.LabelSelector,4 3,template,m:core/v1.PodTemplateSpec,2',
-  'apps/v1beta2.ReplicaSetStatus':
-    '1,replicas,int,0 2,fullyLabeledReplicas,int,2 4,readyReplicas,int,2 5,availableReplicas,int,2 7,terminatingReplicas,int,6 3,observedGeneration,int,2 6,conditions,m:apps/v1beta2.ReplicaSetCondition,3',
-  'apps/v1beta2.RollingUpdateDaemonSet': '1,maxUnavailable,intorstring,6 2,maxSurge,intorstring,6',
-  'apps/v1beta2.RollingUpdateDeployment': '1,maxUnavailable,intorstring,6 2,maxSurge,intorstring,6',
-  'apps/v1beta2.RollingUpdateStatefulSetStrategy': '1,partition,int,6 2,maxUnavailable,intorstring,6',
-  'apps/v1beta2.Scale':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:apps/v1beta2.ScaleSpec,2 3,status,m:apps/v1beta2.ScaleStatus,2',
-  'apps/v1beta2.ScaleSpec': '1,replicas,int,2',
-  'apps/v1beta2.ScaleStatus': '1,replicas,int,0 2,selector,map:string:string,2 3,targetSelector,string,2',
-  'apps/v1beta2.StatefulSet':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:apps/v1beta2.StatefulSetSpec,2 3,status,m:apps/v1beta2.StatefulSetStatus,2',
-  'apps/v1beta2.StatefulSetCondition':
-    '1,type,string,0 2,status,string,0 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'apps/v1beta2.StatefulSetList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:apps/v1beta2.StatefulSet,1',
-  'apps/v1beta2.StatefulSetOrdinals': '1,start,int,0',
-  'apps/v1beta2.StatefulSetPersistentVolumeClaimRetentionPolicy': '1,whenDeleted,string,2 2,whenScaled,string,2',
-  'apps/v1beta2.StatefulSetSpec':
-    '1,replicas,int,6 2,selector,m:meta/v1.LabelSelector,4 3,template,m:core/v1.PodTemplateSpec,0 4,volumeClaimTemplates,m:core/v1.PersistentVolumeClaim,3 5,serviceName,string,0 6,podManagementPolicy,string,2 7,updateStrategy,m:apps/v1beta2.StatefulSetUpdateStrategy,2 8,revisionHistoryLimit,int,6 9,minReadySeconds,int,2 10,persistentVolumeClaimRetentionPolicy,m:apps/v1beta2.StatefulSetPersistentVolumeClaimRetentionPolicy,6 11,ordinals,m:apps/v1beta2.StatefulSetOrdinals,6',
-  'apps/v1beta2.StatefulSetStatus':
-    '1,observedGeneration,int,2 2,replicas,int,0 3,readyReplicas,int,2 4,currentReplicas,int,2 5,updatedReplicas,int,2 6,currentRevision,string,2 7,updateRevision,string,2 9,collisionCount,int,6 10,conditions,m:apps/v1beta2.StatefulSetCondition,3 11,availableReplicas,int,0',
-  'apps/v1beta2.StatefulSetUpdateStrategy':
-    '1,type,string,2 2,rollingUpdate,m:apps/v1beta2.RollingUpdateStatefulSetStrategy,6',
   'authentication/v1.BoundObjectReference': '1,kind,string,2 2,apiVersion,string,2 3,name,string,2 4,uid,string,2',
   'authentication/v1.ExtraValue': '1,,string,1',
   'authentication/v1.SelfSubjectReview':
@@ -1048,20 +188,6 @@ export const MESSAGES: Record<string, string> = {
     '1,authenticated,bool,2 2,user,m:authentication/v1.UserInfo,2 4,audiences,string,3 3,error,string,2',
   'authentication/v1.UserInfo':
     '1,username,string,2 2,uid,string,2 3,groups,string,3 4,extra,map:string:list:authentication/v1.ExtraValue,2',
-  'authentication/v1alpha1.SelfSubjectReview':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,status,m:authentication/v1alpha1.SelfSubjectReviewStatus,2',
-  'authentication/v1alpha1.SelfSubjectReviewStatus': '1,userInfo,m:authentication/v1.UserInfo,2',
-  'authentication/v1beta1.ExtraValue': '1,,string,1',
-  'authentication/v1beta1.SelfSubjectReview':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,status,m:authentication/v1beta1.SelfSubjectReviewStatus,2',
-  'authentication/v1beta1.SelfSubjectReviewStatus': '1,userInfo,m:authentication/v1.UserInfo,2',
-  'authentication/v1beta1.TokenReview':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:authentication/v1beta1.TokenReviewSpec,0 3,status,m:authentication/v1beta1.TokenReviewStatus,2',
-  'authentication/v1beta1.TokenReviewSpec': '1,token,string,2 2,audiences,string,3',
-  'authentication/v1beta1.TokenReviewStatus':
-    '1,authenticated,bool,2 2,user,m:authentication/v1beta1.UserInfo,2 4,audiences,string,3 3,error,string,2',
-  'authentication/v1beta1.UserInfo':
-    '1,username,string,2 2,uid,string,2 3,groups,string,3 4,extra,map:string:list:authentication/v1beta1.ExtraValue,2',
   'authorization/v1.ExtraValue': '1,,string,1',
   'authorization/v1.FieldSelectorAttributes':
     '1,rawSelector,string,2 2,requirements,m:meta/v1.FieldSelectorRequirement,3',
@@ -1090,35 +216,9 @@ export const MESSAGES: Record<string, string> = {
     '1,allowed,bool,0 4,denied,bool,2 2,reason,string,2 3,evaluationError,string,2',
   'authorization/v1.SubjectRulesReviewStatus':
     '1,resourceRules,m:authorization/v1.ResourceRule,1 2,nonResourceRules,m:authorization/v1.NonResourceRule,1 3,incomplete,bool,0 4,evaluationError,string,2',
-  'authorization/v1beta1.ExtraValue': '1,,string,1',
-  'authorization/v1beta1.LocalSubjectAccessReview':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:authorization/v1beta1.SubjectAccessReviewSpec,0 3,status,m:authorization/v1beta1.SubjectAccessReviewStatus,2',
-  'authorization/v1beta1.NonResourceAttributes': '1,path,string,2 2,verb,string,2',
-  'authorization/v1beta1.NonResourceRule': '1,verbs,string,1 2,nonResourceURLs,string,3',
-  'authorization/v1beta1.ResourceAttributes':
-    '1,namespace,string,2 2,verb,string,2 3,group,string,2 4,version,string,2 5,resource,string,2 6,subresource,string,2 7,name,string,2 8,fieldSelector,m:authorization/v1.FieldSelectorAttributes,6 9,labelSelector,m:authorization/v1.LabelSelectorAttributes,6',
-  'authorization/v1beta1.ResourceRule':
-    '1,verbs,string,1 2,apiGroups,string,3 3,resources,string,3 4,resourceNames,string,3',
-  'authorization/v1beta1.SelfSubjectAccessReview':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:authorization/v1beta1.SelfSubjectAccessReviewSpec,0 3,status,m:authorization/v1beta1.SubjectAccessReviewStatus,2',
-  'authorization/v1beta1.SelfSubjectAccessReviewSpec':
-    '1,resourceAttributes,m:authorization/v1beta1.ResourceAttributes,6 2,nonResourceAttributes,m:authorization/v1beta1.NonResourceAttributes,6',
-  'authorization/v1beta1.SelfSubjectRulesReview':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:authorization/v1beta1.SelfSubjectRulesReviewSpec,0 3,status,m:authorization/v1beta1.SubjectRulesReviewStatus,2',
-  'authorization/v1beta1.SelfSubjectRulesReviewSpec': '1,namespace,string,2',
-  'authorization/v1beta1.SubjectAccessReview':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:authorization/v1beta1.SubjectAccessReviewSpec,0 3,status,m:authorization/v1beta1.SubjectAccessReviewStatus,2',
-  'authorization/v1beta1.SubjectAccessReviewSpec':
-    '1,resourceAttributes,m:authorization/v1beta1.ResourceAttributes,6 2,nonResourceAttributes,m:authorization/v1beta1.NonResourceAttributes,6 3,user,string,2 4,group,string,3 5,extra,map:string:list:authorization/v1beta1.ExtraValue,2 6,uid,string,2',
-  'authorization/v1beta1.SubjectAccessReviewStatus':
-    '1,allowed,bool,0 4,denied,bool,2 2,reason,string,2 3,evaluationError,string,2',
-  'authorization/v1beta1.SubjectRulesReviewStatus':
-    '1,resourceRules,m:authorization/v1beta1.ResourceRule,1 2,nonResourceRules,m:authorization/v1beta1.NonResourceRule,1 3,incomplete,bool,0 4,evaluationError,string,2',
   'autoscaling/v1.CrossVersionObjectReference': '1,kind,string,0 2,name,string,0 3,apiVersion,string,2',
   'autoscaling/v1.HorizontalPodAutoscaler':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:autoscaling/v1.HorizontalPodAutoscalerSpec,2 3,status,m:autoscaling/v1.HorizontalPodAutoscalerStatus,2',
-  'autoscaling/v1.HorizontalPodAutoscalerList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:autoscaling/v1.HorizontalPodAutoscaler,1',
   'autoscaling/v1.HorizontalPodAutoscalerSpec':
     '1,scaleTargetRef,m:autoscaling/v1.CrossVersionObjectReference,0 2,minReplicas,int,6 3,maxReplicas,int,0 4,targetCPUUtilizationPercentage,int,6',
   'autoscaling/v1.HorizontalPodAutoscalerStatus':
@@ -1145,8 +245,6 @@ export const MESSAGES: Record<string, string> = {
     '1,scaleUp,m:autoscaling/v2.HPAScalingRules,6 2,scaleDown,m:autoscaling/v2.HPAScalingRules,6',
   'autoscaling/v2.HorizontalPodAutoscalerCondition':
     '1,type,string,0 2,status,string,0 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'autoscaling/v2.HorizontalPodAutoscalerList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:autoscaling/v2.HorizontalPodAutoscaler,1',
   'autoscaling/v2.HorizontalPodAutoscalerSpec':
     '1,scaleTargetRef,m:autoscaling/v2.CrossVersionObjectReference,0 2,minReplicas,int,6 3,maxReplicas,int,0 4,metrics,m:autoscaling/v2.MetricSpec,3 5,behavior,m:autoscaling/v2.HorizontalPodAutoscalerBehavior,6',
   'autoscaling/v2.HorizontalPodAutoscalerStatus':
@@ -1171,7 +269,6 @@ export const MESSAGES: Record<string, string> = {
   'autoscaling/v2.ResourceMetricStatus': '1,name,string,0 2,current,m:autoscaling/v2.MetricValueStatus,0',
   'batch/v1.CronJob':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:batch/v1.CronJobSpec,2 3,status,m:batch/v1.CronJobStatus,2',
-  'batch/v1.CronJobList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:batch/v1.CronJob,1',
   'batch/v1.CronJobSpec':
     '1,schedule,string,0 8,timeZone,string,6 2,startingDeadlineSeconds,int,6 3,concurrencyPolicy,string,2 4,suspend,bool,6 5,jobTemplate,m:batch/v1.JobTemplateSpec,0 6,successfulJobsHistoryLimit,int,6 7,failedJobsHistoryLimit,int,6',
   'batch/v1.CronJobStatus':
@@ -1179,7 +276,6 @@ export const MESSAGES: Record<string, string> = {
   'batch/v1.Job': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:batch/v1.JobSpec,2 3,status,m:batch/v1.JobStatus,2',
   'batch/v1.JobCondition':
     '1,type,string,0 2,status,string,0 3,lastProbeTime,time,2 4,lastTransitionTime,time,2 5,reason,string,2 6,message,string,2',
-  'batch/v1.JobList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:batch/v1.Job,1',
   'batch/v1.JobSpec':
     '1,parallelism,int,6 2,completions,int,6 3,activeDeadlineSeconds,int,6 11,podFailurePolicy,m:batch/v1.PodFailurePolicy,6 16,successPolicy,m:batch/v1.SuccessPolicy,6 7,backoffLimit,int,6 12,backoffLimitPerIndex,int,6 13,maxFailedIndexes,int,6 4,selector,m:meta/v1.LabelSelector,6 5,manualSelector,bool,6 6,template,m:core/v1.PodTemplateSpec,0 8,ttlSecondsAfterFinished,int,6 9,completionMode,string,6 10,suspend,bool,6 14,podReplacementPolicy,string,6 15,managedBy,string,6',
   'batch/v1.JobStatus':
@@ -1193,73 +289,17 @@ export const MESSAGES: Record<string, string> = {
   'batch/v1.SuccessPolicy': '1,rules,m:batch/v1.SuccessPolicyRule,1',
   'batch/v1.SuccessPolicyRule': '1,succeededIndexes,string,6 2,succeededCount,int,6',
   'batch/v1.UncountedTerminatedPods': '1,succeeded,string,3 2,failed,string,3',
-  'batch/v1beta1.CronJob':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:batch/v1beta1.CronJobSpec,2 3,status,m:batch/v1beta1.CronJobStatus,2',
-  'batch/v1beta1.CronJobList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:batch/v1beta1.CronJob,1',
-  'batch/v1beta1.CronJobSpec':
-    '1,schedule,string,0 8,timeZone,string,6 2,startingDeadlineSeconds,int,6 3,concurrencyPolicy,string,2 4,suspend,bool,6 5,jobTemplate,m:batch/v1beta1.JobTemplateSpec,0 6,successfulJobsHistoryLimit,int,6 7,failedJobsHistoryLimit,int,6',
-  'batch/v1beta1.CronJobStatus':
-    '1,active,m:core/v1.ObjectReference,3 4,lastScheduleTime,time,6 5,lastSuccessfulTime,time,6',
-  'batch/v1beta1.JobTemplateSpec': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:batch/v1.JobSpec,2',
   'certificates/v1.CertificateSigningRequest':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:certificates/v1.CertificateSigningRequestSpec,0 3,status,m:certificates/v1.CertificateSigningRequestStatus,2',
   'certificates/v1.CertificateSigningRequestCondition':
     '1,type,string,0 6,status,string,0 2,reason,string,2 3,message,string,2 4,lastUpdateTime,time,2 5,lastTransitionTime,time,2',
-  'certificates/v1.CertificateSigningRequestList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:certificates/v1.CertificateSigningRequest,1',
   'certificates/v1.CertificateSigningRequestSpec':
     '1,request,bytes,0 7,signerName,string,0 8,expirationSeconds,int,6 5,usages,string,3 2,username,string,2 3,uid,string,2 4,groups,string,3 6,extra,map:string:list:certificates/v1.ExtraValue,2',
   'certificates/v1.CertificateSigningRequestStatus':
     '1,conditions,m:certificates/v1.CertificateSigningRequestCondition,3 2,certificate,bytes,2',
   'certificates/v1.ExtraValue': '1,,string,1',
-  'certificates/v1alpha1.ClusterTrustBundle':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:certificates/v1alpha1.ClusterTrustBundleSpec,0',
-  'certificates/v1alpha1.ClusterTrustBundleList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:certificates/v1alpha1.ClusterTrustBundle,1',
-  'certificates/v1alpha1.ClusterTrustBundleSpec': '1,signerName,string,2 2,trustBundle,string,0',
-  'certificates/v1beta1.CertificateSigningRequest':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:certificates/v1beta1.CertificateSigningRequestSpec,0 3,status,m:certificates/v1beta1.CertificateSigningRequestStatus,2',
-  'certificates/v1beta1.CertificateSigningRequestCondition':
-    '1,type,string,0 6,status,string,0 2,reason,string,2 3,message,string,2 4,lastUpdateTime,time,2 5,lastTransitionTime,time,2',
-  'certificates/v1beta1.CertificateSigningRequestList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:certificates/v1beta1.CertificateSigningRequest,1',
-  'certificates/v1beta1.CertificateSigningRequestSpec':
-    '1,request,bytes,0 7,signerName,string,6 8,expirationSeconds,int,6 5,usages,string,3 2,username,string,2 3,uid,string,2 4,groups,string,3 6,extra,map:string:list:certificates/v1beta1.ExtraValue,2',
-  'certificates/v1beta1.CertificateSigningRequestStatus':
-    '1,conditions,m:certificates/v1beta1.CertificateSigningRequestCondition,3 2,certificate,bytes,2',
-  'certificates/v1beta1.ClusterTrustBundle':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:certificates/v1beta1.ClusterTrustBundleSpec,0',
-  'certificates/v1beta1.ClusterTrustBundleList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:certificates/v1beta1.ClusterTrustBundle,1',
-  'certificates/v1beta1.ClusterTrustBundleSpec': '1,signerName,string,2 2,trustBundle,string,0',
-  'certificates/v1beta1.ExtraValue': '1,,string,1',
-  'certificates/v1beta1.PodCertificateRequest':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:certificates/v1beta1.PodCertificateRequestSpec,0 3,status,m:certificates/v1beta1.PodCertificateRequestStatus,2',
-  'certificates/v1beta1.PodCertificateRequestList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:certificates/v1beta1.PodCertificateRequest,1',
-  'certificates/v1beta1.PodCertificateRequestSpec':
-    '1,signerName,string,0 2,podName,string,0 3,podUID,string,0 4,serviceAccountName,string,0 5,serviceAccountUID,string,0 6,nodeName,string,0 7,nodeUID,string,0 8,maxExpirationSeconds,int,6 9,pkixPublicKey,bytes,0 10,proofOfPossession,bytes,0 12,stubPKCS10Request,bytes,0 11,unverifiedUserAnnotations,map:string:string,2',
-  'certificates/v1beta1.PodCertificateRequestStatus':
-    '1,conditions,m:meta/v1.Condition,3 2,certificateChain,string,2 4,notBefore,time,6 5,beginRefreshAt,time,6 6,notAfter,time,6',
   'coordination/v1.Lease': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:coordination/v1.LeaseSpec,2',
-  'coordination/v1.LeaseList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:coordination/v1.Lease,1',
   'coordination/v1.LeaseSpec':
-    '1,holderIdentity,string,6 2,leaseDurationSeconds,int,6 3,acquireTime,microtime,6 4,renewTime,microtime,6 5,leaseTransitions,int,6 6,strategy,string,6 7,preferredHolder,string,6',
-  'coordination/v1alpha2.LeaseCandidate':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:coordination/v1alpha2.LeaseCandidateSpec,2',
-  'coordination/v1alpha2.LeaseCandidateList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:coordination/v1alpha2.LeaseCandidate,1',
-  'coordination/v1alpha2.LeaseCandidateSpec':
-    '1,leaseName,string,0 2,pingTime,microtime,6 3,renewTime,microtime,6 4,binaryVersion,string,0 5,emulationVersion,string,2 6,strategy,string,2',
-  'coordination/v1beta1.Lease': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:coordination/v1beta1.LeaseSpec,2',
-  'coordination/v1beta1.LeaseCandidate':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:coordination/v1beta1.LeaseCandidateSpec,2',
-  'coordination/v1beta1.LeaseCandidateList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:coordination/v1beta1.LeaseCandidate,1',
-  'coordination/v1beta1.LeaseCandidateSpec':
-    '1,leaseName,string,0 2,pingTime,microtime,6 3,renewTime,microtime,6 4,binaryVersion,string,0 5,emulationVersion,string,2 6,strategy,string,2',
-  'coordination/v1beta1.LeaseList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:coordination/v1beta1.Lease,1',
-  'coordination/v1beta1.LeaseSpec':
     '1,holderIdentity,string,6 2,leaseDurationSeconds,int,6 3,acquireTime,microtime,6 4,renewTime,microtime,6 5,leaseTransitions,int,6 6,strategy,string,6 7,preferredHolder,string,6',
   'core/v1.AWSElasticBlockStoreVolumeSource':
     '1,volumeID,string,0 2,fsType,string,2 3,partition,int,2 4,readOnly,bool,2',
@@ -1291,12 +331,10 @@ export const MESSAGES: Record<string, string> = {
     '1,name,string,6 2,signerName,string,6 3,labelSelector,m:meta/v1.LabelSelector,6 5,optional,bool,6 4,path,string,0',
   'core/v1.ComponentCondition': '1,type,string,0 2,status,string,0 3,message,string,2 4,error,string,2',
   'core/v1.ComponentStatus': '1,metadata,m:meta/v1.ObjectMeta,2 2,conditions,m:core/v1.ComponentCondition,3',
-  'core/v1.ComponentStatusList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.ComponentStatus,1',
   'core/v1.ConfigMap':
     '1,metadata,m:meta/v1.ObjectMeta,2 4,immutable,bool,6 2,data,map:string:string,2 3,binaryData,map:string:bytes,2',
   'core/v1.ConfigMapEnvSource': '1,,m:core/v1.LocalObjectReference,8 2,optional,bool,6',
   'core/v1.ConfigMapKeySelector': '1,,m:core/v1.LocalObjectReference,8 2,key,string,0 3,optional,bool,6',
-  'core/v1.ConfigMapList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.ConfigMap,1',
   'core/v1.ConfigMapNodeConfigSource':
     '1,namespace,string,0 2,name,string,0 3,uid,string,2 4,resourceVersion,string,2 5,kubeletConfigKey,string,0',
   'core/v1.ConfigMapProjection': '1,,m:core/v1.LocalObjectReference,8 2,items,m:core/v1.KeyToPath,3 4,optional,bool,6',
@@ -1332,7 +370,6 @@ export const MESSAGES: Record<string, string> = {
   'core/v1.EndpointSubset':
     '1,addresses,m:core/v1.EndpointAddress,3 2,notReadyAddresses,m:core/v1.EndpointAddress,3 3,ports,m:core/v1.EndpointPort,3',
   'core/v1.Endpoints': '1,metadata,m:meta/v1.ObjectMeta,2 2,subsets,m:core/v1.EndpointSubset,3',
-  'core/v1.EndpointsList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.Endpoints,1',
   'core/v1.EnvFromSource':
     '1,prefix,string,2 2,configMapRef,m:core/v1.ConfigMapEnvSource,6 3,secretRef,m:core/v1.SecretEnvSource,6',
   'core/v1.EnvVar': '1,name,string,0 2,value,string,2 3,valueFrom,m:core/v1.EnvVarSource,6',
@@ -1344,7 +381,6 @@ export const MESSAGES: Record<string, string> = {
   'core/v1.EphemeralVolumeSource': '1,volumeClaimTemplate,m:core/v1.PersistentVolumeClaimTemplate,6',
   'core/v1.Event':
     '1,metadata,m:meta/v1.ObjectMeta,0 2,involvedObject,m:core/v1.ObjectReference,0 3,reason,string,2 4,message,string,2 5,source,m:core/v1.EventSource,2 6,firstTimestamp,time,2 7,lastTimestamp,time,2 8,count,int,2 9,type,string,2 10,eventTime,microtime,2 11,series,m:core/v1.EventSeries,6 12,action,string,2 13,related,m:core/v1.ObjectReference,6 14,reportingComponent,string,0 15,reportingInstance,string,0',
-  'core/v1.EventList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.Event,1',
   'core/v1.EventSeries': '1,count,int,2 2,lastObservedTime,microtime,2',
   'core/v1.EventSource': '1,component,string,2 2,host,string,2',
   'core/v1.ExecAction': '1,command,string,3',
@@ -1381,10 +417,8 @@ export const MESSAGES: Record<string, string> = {
   'core/v1.LimitRange': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:core/v1.LimitRangeSpec,2',
   'core/v1.LimitRangeItem':
     '1,type,string,0 2,max,map:string:quantity,2 3,min,map:string:quantity,2 4,default,map:string:quantity,2 5,defaultRequest,map:string:quantity,2 6,maxLimitRequestRatio,map:string:quantity,2',
-  'core/v1.LimitRangeList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.LimitRange,1',
   'core/v1.LimitRangeSpec': '1,limits,m:core/v1.LimitRangeItem,1',
   'core/v1.LinuxContainerUser': '1,uid,int,0 2,gid,int,0 3,supplementalGroups,int,3',
-  'core/v1.List': '1,metadata,m:meta/v1.ListMeta,2 2,items,rawjson,1',
   'core/v1.LoadBalancerIngress': '1,ip,string,2 2,hostname,string,2 3,ipMode,string,6 4,ports,m:core/v1.PortStatus,3',
   'core/v1.LoadBalancerStatus': '1,ingress,m:core/v1.LoadBalancerIngress,3',
   'core/v1.LocalObjectReference': '1,name,string,2',
@@ -1395,7 +429,6 @@ export const MESSAGES: Record<string, string> = {
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:core/v1.NamespaceSpec,2 3,status,m:core/v1.NamespaceStatus,2',
   'core/v1.NamespaceCondition':
     '1,type,string,0 2,status,string,0 4,lastTransitionTime,time,2 5,reason,string,2 6,message,string,2',
-  'core/v1.NamespaceList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.Namespace,1',
   'core/v1.NamespaceSpec': '1,finalizers,string,3',
   'core/v1.NamespaceStatus': '1,phase,string,2 2,conditions,m:core/v1.NamespaceCondition,3',
   'core/v1.Node': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:core/v1.NodeSpec,2 3,status,m:core/v1.NodeStatus,2',
@@ -1411,8 +444,6 @@ export const MESSAGES: Record<string, string> = {
     '1,assigned,m:core/v1.NodeConfigSource,6 2,active,m:core/v1.NodeConfigSource,6 3,lastKnownGood,m:core/v1.NodeConfigSource,6 4,error,string,2',
   'core/v1.NodeDaemonEndpoints': '1,kubeletEndpoint,m:core/v1.DaemonEndpoint,2',
   'core/v1.NodeFeatures': '1,supplementalGroupsPolicy,bool,6',
-  'core/v1.NodeList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.Node,1',
-  'core/v1.NodeProxyOptions': '1,path,string,2',
   'core/v1.NodeRuntimeHandler': '1,name,string,0 2,features,m:core/v1.NodeRuntimeHandlerFeatures,6',
   'core/v1.NodeRuntimeHandlerFeatures': '1,recursiveReadOnlyMounts,bool,6 2,userNamespaces,bool,6',
   'core/v1.NodeSelector': '1,nodeSelectorTerms,m:core/v1.NodeSelectorTerm,1',
@@ -1435,7 +466,6 @@ export const MESSAGES: Record<string, string> = {
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:core/v1.PersistentVolumeClaimSpec,2 3,status,m:core/v1.PersistentVolumeClaimStatus,2',
   'core/v1.PersistentVolumeClaimCondition':
     '1,type,string,0 2,status,string,0 3,lastProbeTime,time,2 4,lastTransitionTime,time,2 5,reason,string,2 6,message,string,2',
-  'core/v1.PersistentVolumeClaimList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.PersistentVolumeClaim,1',
   'core/v1.PersistentVolumeClaimSpec':
     '1,accessModes,string,3 4,selector,m:meta/v1.LabelSelector,6 2,resources,m:core/v1.VolumeResourceRequirements,2 3,volumeName,string,2 5,storageClassName,string,6 6,volumeMode,string,6 7,dataSource,m:core/v1.TypedLocalObjectReference,6 8,dataSourceRef,m:core/v1.TypedObjectReference,6 9,volumeAttributesClassName,string,6',
   'core/v1.PersistentVolumeClaimStatus':
@@ -1443,7 +473,6 @@ export const MESSAGES: Record<string, string> = {
   'core/v1.PersistentVolumeClaimTemplate':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:core/v1.PersistentVolumeClaimSpec,0',
   'core/v1.PersistentVolumeClaimVolumeSource': '1,claimName,string,0 2,readOnly,bool,2',
-  'core/v1.PersistentVolumeList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.PersistentVolume,1',
   'core/v1.PersistentVolumeSource':
     '1,gcePersistentDisk,m:core/v1.GCEPersistentDiskVolumeSource,6 2,awsElasticBlockStore,m:core/v1.AWSElasticBlockStoreVolumeSource,6 3,hostPath,m:core/v1.HostPathVolumeSource,6 4,glusterfs,m:core/v1.GlusterfsPersistentVolumeSource,6 5,nfs,m:core/v1.NFSVolumeSource,6 6,rbd,m:core/v1.RBDPersistentVolumeSource,6 7,iscsi,m:core/v1.ISCSIPersistentVolumeSource,6 8,cinder,m:core/v1.CinderPersistentVolumeSource,6 9,cephfs,m:core/v1.CephFSPersistentVolumeSource,6 10,fc,m:core/v1.FCVolumeSource,6 11,flocker,m:core/v1.FlockerVolumeSource,6 12,flexVolume,m:core/v1.FlexPersistentVolumeSource,6 13,azureFile,m:core/v1.AzureFilePersistentVolumeSource,6 14,vsphereVolume,m:core/v1.VsphereVirtualDiskVolumeSource,6 15,quobyte,m:core/v1.QuobyteVolumeSource,6 16,azureDisk,m:core/v1.AzureDiskVolumeSource,6 17,photonPersistentDisk,m:core/v1.PhotonPersistentDiskVolumeSource,6 18,portworxVolume,m:core/v1.PortworxVolumeSource,6 19,scaleIO,m:core/v1.ScaleIOPersistentVolumeSource,6 20,local,m:core/v1.LocalVolumeSource,6 21,storageos,m:core/v1.StorageOSPersistentVolumeSource,6 22,csi,m:core/v1.CSIPersistentVolumeSource,6',
   'core/v1.PersistentVolumeSpec':
@@ -1458,24 +487,16 @@ export const MESSAGES: Record<string, string> = {
     '1,labelSelector,m:meta/v1.LabelSelector,6 2,namespaces,string,3 3,topologyKey,string,0 4,namespaceSelector,m:meta/v1.LabelSelector,6 5,matchLabelKeys,string,3 6,mismatchLabelKeys,string,3',
   'core/v1.PodAntiAffinity':
     '1,requiredDuringSchedulingIgnoredDuringExecution,m:core/v1.PodAffinityTerm,3 2,preferredDuringSchedulingIgnoredDuringExecution,m:core/v1.WeightedPodAffinityTerm,3',
-  'core/v1.PodAttachOptions': '1,stdin,bool,2 2,stdout,bool,2 3,stderr,bool,2 4,tty,bool,2 5,container,string,2',
   'core/v1.PodCertificateProjection':
     '1,signerName,string,2 2,keyType,string,2 3,maxExpirationSeconds,int,6 4,credentialBundlePath,string,2 5,keyPath,string,2 6,certificateChainPath,string,2 7,userAnnotations,map:string:string,2',
   'core/v1.PodCondition':
     '1,type,string,0 7,observedGeneration,int,2 2,status,string,0 3,lastProbeTime,time,2 4,lastTransitionTime,time,2 5,reason,string,2 6,message,string,2',
   'core/v1.PodDNSConfig': '1,nameservers,string,3 2,searches,string,3 3,options,m:core/v1.PodDNSConfigOption,3',
   'core/v1.PodDNSConfigOption': '1,name,string,2 2,value,string,6',
-  'core/v1.PodExecOptions':
-    '1,stdin,bool,2 2,stdout,bool,2 3,stderr,bool,2 4,tty,bool,2 5,container,string,2 6,command,string,1',
   'core/v1.PodExtendedResourceClaimStatus':
     '1,requestMappings,m:core/v1.ContainerExtendedResourceRequest,1 2,resourceClaimName,string,0',
   'core/v1.PodIP': '1,ip,string,0',
-  'core/v1.PodList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.Pod,1',
-  'core/v1.PodLogOptions':
-    '1,container,string,2 2,follow,bool,2 3,previous,bool,2 4,sinceSeconds,int,6 5,sinceTime,time,6 6,timestamps,bool,2 7,tailLines,int,6 8,limitBytes,int,6 9,insecureSkipTLSVerifyBackend,bool,2 10,stream,string,6',
   'core/v1.PodOS': '1,name,string,0',
-  'core/v1.PodPortForwardOptions': '1,ports,int,3',
-  'core/v1.PodProxyOptions': '1,path,string,2',
   'core/v1.PodReadinessGate': '1,conditionType,string,0',
   'core/v1.PodResourceClaim': '1,name,string,0 3,resourceClaimName,string,6 4,resourceClaimTemplateName,string,6',
   'core/v1.PodResourceClaimStatus': '1,name,string,0 2,resourceClaimName,string,6',
@@ -1489,7 +510,6 @@ export const MESSAGES: Record<string, string> = {
     '17,observedGeneration,int,2 1,phase,string,2 2,conditions,m:core/v1.PodCondition,3 3,message,string,2 4,reason,string,2 11,nominatedNodeName,string,2 5,hostIP,string,2 16,hostIPs,m:core/v1.HostIP,3 6,podIP,string,2 12,podIPs,m:core/v1.PodIP,3 7,startTime,time,6 10,initContainerStatuses,m:core/v1.ContainerStatus,3 8,containerStatuses,m:core/v1.ContainerStatus,3 9,qosClass,string,2 13,ephemeralContainerStatuses,m:core/v1.ContainerStatus,3 14,resize,string,2 15,resourceClaimStatuses,m:core/v1.PodResourceClaimStatus,3 18,extendedResourceClaimStatus,m:core/v1.PodExtendedResourceClaimStatus,6 19,allocatedResources,map:string:quantity,2 20,resources,m:core/v1.ResourceRequirements,6 21,nodeAllocatableResourceClaimStatuses,m:core/v1.NodeAllocatableResourceClaimStatus,3',
   'core/v1.PodStatusResult': '1,metadata,m:meta/v1.ObjectMeta,2 2,status,m:core/v1.PodStatus,2',
   'core/v1.PodTemplate': '1,metadata,m:meta/v1.ObjectMeta,2 2,template,m:core/v1.PodTemplateSpec,2',
-  'core/v1.PodTemplateList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.PodTemplate,1',
   'core/v1.PodTemplateSpec': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:core/v1.PodSpec,2',
   'core/v1.PortStatus': '1,port,int,0 2,protocol,string,0 3,error,string,6',
   'core/v1.PortworxVolumeSource': '1,volumeID,string,0 2,fsType,string,2 3,readOnly,bool,2',
@@ -1510,7 +530,6 @@ export const MESSAGES: Record<string, string> = {
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:core/v1.ReplicationControllerSpec,2 3,status,m:core/v1.ReplicationControllerStatus,2',
   'core/v1.ReplicationControllerCondition':
     '1,type,string,0 2,status,string,0 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'core/v1.ReplicationControllerList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.ReplicationController,1',
   'core/v1.ReplicationControllerSpec':
     '1,replicas,int,6 4,minReadySeconds,int,2 2,selector,map:string:string,2 3,template,m:core/v1.PodTemplateSpec,6',
   'core/v1.ReplicationControllerStatus':
@@ -1520,7 +539,6 @@ export const MESSAGES: Record<string, string> = {
   'core/v1.ResourceHealth': '1,resourceID,string,0 2,health,string,2 6,message,string,6',
   'core/v1.ResourceQuota':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:core/v1.ResourceQuotaSpec,2 3,status,m:core/v1.ResourceQuotaStatus,2',
-  'core/v1.ResourceQuotaList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.ResourceQuota,1',
   'core/v1.ResourceQuotaSpec':
     '1,hard,map:string:quantity,2 2,scopes,string,3 3,scopeSelector,m:core/v1.ScopeSelector,6',
   'core/v1.ResourceQuotaStatus': '1,hard,map:string:quantity,2 2,used,map:string:quantity,2',
@@ -1539,24 +557,19 @@ export const MESSAGES: Record<string, string> = {
     '1,metadata,m:meta/v1.ObjectMeta,2 5,immutable,bool,6 2,data,map:string:bytes,2 4,stringData,map:string:string,2 3,type,string,2',
   'core/v1.SecretEnvSource': '1,,m:core/v1.LocalObjectReference,8 2,optional,bool,6',
   'core/v1.SecretKeySelector': '1,,m:core/v1.LocalObjectReference,8 2,key,string,0 3,optional,bool,6',
-  'core/v1.SecretList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.Secret,1',
   'core/v1.SecretProjection': '1,,m:core/v1.LocalObjectReference,8 2,items,m:core/v1.KeyToPath,3 4,optional,bool,6',
   'core/v1.SecretReference': '1,name,string,2 2,namespace,string,2',
   'core/v1.SecretVolumeSource':
     '1,secretName,string,2 2,items,m:core/v1.KeyToPath,3 3,defaultMode,int,6 4,optional,bool,6',
   'core/v1.SecurityContext':
     '1,capabilities,m:core/v1.Capabilities,6 2,privileged,bool,6 3,seLinuxOptions,m:core/v1.SELinuxOptions,6 10,windowsOptions,m:core/v1.WindowsSecurityContextOptions,6 4,runAsUser,int,6 8,runAsGroup,int,6 5,runAsNonRoot,bool,6 6,readOnlyRootFilesystem,bool,6 7,allowPrivilegeEscalation,bool,6 9,procMount,string,6 11,seccompProfile,m:core/v1.SeccompProfile,6 12,appArmorProfile,m:core/v1.AppArmorProfile,6',
-  'core/v1.SerializedReference': '1,reference,m:core/v1.ObjectReference,2',
   'core/v1.Service':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:core/v1.ServiceSpec,2 3,status,m:core/v1.ServiceStatus,2',
   'core/v1.ServiceAccount':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,secrets,m:core/v1.ObjectReference,3 3,imagePullSecrets,m:core/v1.LocalObjectReference,3 4,automountServiceAccountToken,bool,6',
-  'core/v1.ServiceAccountList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.ServiceAccount,1',
   'core/v1.ServiceAccountTokenProjection': '1,audience,string,2 2,expirationSeconds,int,6 3,path,string,0',
-  'core/v1.ServiceList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:core/v1.Service,1',
   'core/v1.ServicePort':
     '1,name,string,2 2,protocol,string,2 6,appProtocol,string,6 3,port,int,0 4,targetPort,intorstring,2 5,nodePort,int,2',
-  'core/v1.ServiceProxyOptions': '1,path,string,2',
   'core/v1.ServiceSpec':
     '1,ports,m:core/v1.ServicePort,3 2,selector,map:string:string,2 3,clusterIP,string,2 18,clusterIPs,string,3 4,type,string,2 5,externalIPs,string,3 7,sessionAffinity,string,2 8,loadBalancerIP,string,2 9,loadBalancerSourceRanges,string,3 10,externalName,string,2 11,externalTrafficPolicy,string,2 12,healthCheckNodePort,int,2 13,publishNotReadyAddresses,bool,2 14,sessionAffinityConfig,m:core/v1.SessionAffinityConfig,6 19,ipFamilies,string,3 17,ipFamilyPolicy,string,6 20,allocateLoadBalancerNodePorts,bool,6 21,loadBalancerClass,string,6 22,internalTrafficPolicy,string,6 23,trafficDistribution,string,6',
   'core/v1.ServiceStatus': '1,loadBalancer,m:core/v1.LoadBalancerStatus,2 2,conditions,m:meta/v1.Condition,3',
@@ -1602,107 +615,17 @@ export const MESSAGES: Record<string, string> = {
   'discovery/v1.EndpointPort': '1,name,string,6 2,protocol,string,6 3,port,int,6 4,appProtocol,string,6',
   'discovery/v1.EndpointSlice':
     '1,metadata,m:meta/v1.ObjectMeta,2 4,addressType,string,0 2,endpoints,m:discovery/v1.Endpoint,1 3,ports,m:discovery/v1.EndpointPort,1',
-  'discovery/v1.EndpointSliceList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:discovery/v1.EndpointSlice,1',
   'discovery/v1.ForNode': '1,name,string,0',
   'discovery/v1.ForZone': '1,name,string,0',
-  'discovery/v1beta1.Endpoint':
-    '1,addresses,string,1 2,conditions,m:discovery/v1beta1.EndpointConditions,2 3,hostname,string,6 4,targetRef,m:core/v1.ObjectReference,6 5,topology,map:string:string,2 6,nodeName,string,6 7,hints,m:discovery/v1beta1.EndpointHints,6',
-  'discovery/v1beta1.EndpointConditions': '1,ready,bool,6 2,serving,bool,6 3,terminating,bool,6',
-  'discovery/v1beta1.EndpointHints':
-    '1,forZones,m:discovery/v1beta1.ForZone,3 2,forNodes,m:discovery/v1beta1.ForNode,3',
-  'discovery/v1beta1.EndpointPort': '1,name,string,6 2,protocol,string,6 3,port,int,6 4,appProtocol,string,6',
-  'discovery/v1beta1.EndpointSlice':
-    '1,metadata,m:meta/v1.ObjectMeta,2 4,addressType,string,0 2,endpoints,m:discovery/v1beta1.Endpoint,1 3,ports,m:discovery/v1beta1.EndpointPort,1',
-  'discovery/v1beta1.EndpointSliceList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:discovery/v1beta1.EndpointSlice,1',
-  'discovery/v1beta1.ForNode': '1,name,string,0',
-  'discovery/v1beta1.ForZone': '1,name,string,0',
   'events/v1.Event':
     '1,metadata,m:meta/v1.ObjectMeta,0 2,eventTime,microtime,0 3,series,m:events/v1.EventSeries,6 4,reportingController,string,2 5,reportingInstance,string,2 6,action,string,2 7,reason,string,2 8,regarding,m:core/v1.ObjectReference,2 9,related,m:core/v1.ObjectReference,6 10,note,string,2 11,type,string,2 12,deprecatedSource,m:core/v1.EventSource,2 13,deprecatedFirstTimestamp,time,2 14,deprecatedLastTimestamp,time,2 15,deprecatedCount,int,2',
-  'events/v1.EventList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:events/v1.Event,1',
   'events/v1.EventSeries': '1,count,int,0 2,lastObservedTime,microtime,0',
-  'events/v1beta1.Event':
-    '1,metadata,m:meta/v1.ObjectMeta,0 2,eventTime,microtime,0 3,series,m:events/v1beta1.EventSeries,6 4,reportingController,string,2 5,reportingInstance,string,2 6,action,string,2 7,reason,string,2 8,regarding,m:core/v1.ObjectReference,2 9,related,m:core/v1.ObjectReference,6 10,note,string,2 11,type,string,2 12,deprecatedSource,m:core/v1.EventSource,2 13,deprecatedFirstTimestamp,time,2 14,deprecatedLastTimestamp,time,2 15,deprecatedCount,int,2',
-  'events/v1beta1.EventList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:events/v1beta1.Event,1',
-  'events/v1beta1.EventSeries': '1,count,int,0 2,lastObservedTime,microtime,0',
-  'extensions/v1beta1.DaemonSet':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:extensions/v1beta1.DaemonSetSpec,2 3,status,m:extensions/v1beta1.DaemonSetStatus,2',
-  'extensions/v1beta1.DaemonSetCondition':
-    '1,type,string,0 2,status,string,0 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'extensions/v1beta1.DaemonSetList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:extensions/v1beta1.DaemonSet,1',
-  'extensions/v1beta1.DaemonSetSpec':
-    '1,selector,m:meta/v1.LabelSelector,6 2,template,m:core/v1.PodTemplateSpec,0 3,updateStrategy,m:extensions/v1beta1.DaemonSetUpdateStrategy,2 4,minReadySeconds,int,2 5,templateGeneration,int,2 6,revisionHistoryLimit,int,6',
-  'extensions/v1beta1.DaemonSetStatus':
-    '1,currentNumberScheduled,int,0 2,numberMisscheduled,int,0 3,desiredNumberScheduled,int,0 4,numberReady,int,0 5,observedGeneration,int,2 6,updatedNumberScheduled,int,2 7,numberAvailable,int,2 8,numberUnavailable,int,2 9,collisionCount,int,6 10,conditions,m:extensions/v1beta1.DaemonSetCondition,3',
-  'extensions/v1beta1.DaemonSetUpdateStrategy':
-    '1,type,string,2 2,rollingUpdate,m:extensions/v1beta1.RollingUpdateDaemonSet,6',
-  'extensions/v1beta1.Deployment':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:extensions/v1beta1.DeploymentSpec,2 3,status,m:extensions/v1beta1.DeploymentStatus,2',
-  'extensions/v1beta1.DeploymentCondition':
-    '1,type,string,0 2,status,string,0 6,lastUpdateTime,time,2 7,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'extensions/v1beta1.DeploymentList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:extensions/v1beta1.Deployment,1',
-  'extensions/v1beta1.DeploymentRollback':
-    '1,name,string,0 2,updatedAnnotations,map:string:string,2 3,rollbackTo,m:extensions/v1beta1.RollbackConfig,0',
-  'extensions/v1beta1.DeploymentSpec':
-    '1,replicas,int,6 2,selector,m:meta/v1.LabelSelector,6 3,template,m:core/v1.PodTemplateSpec,0 4,strategy,m:extensions/v1beta1.DeploymentStrategy,2 5,minReadySeconds,int,2 6,revisionHistoryLimit,int,6 7,paused,bool,2 8,rollbackTo,m:extensions/v1beta1.RollbackConfig,6 9,progressDeadlineSeconds,int,6',
-  'extensions/v1beta1.DeploymentStatus':
-    '1,observedGeneration,int,2 2,replicas,int,2 3,updatedReplicas,int,2 7,readyReplicas,int,2 4,availableReplicas,int,2 5,unavailableReplicas,int,2 9,terminatingReplicas,int,6 6,conditions,m:extensions/v1beta1.DeploymentCondition,3 8,collisionCount,int,6',
-  'extensions/v1beta1.DeploymentStrategy':
-    '1,type,string,2 2,rollingUpdate,m:extensions/v1beta1.RollingUpdateDeployment,6',
-  'extensions/v1beta1.HTTPIngressPath':
-    '1,path,string,2 3,pathType,string,6 2,backend,m:extensions/v1beta1.IngressBackend,0',
-  'extensions/v1beta1.HTTPIngressRuleValue': '1,paths,m:extensions/v1beta1.HTTPIngressPath,1',
-  'extensions/v1beta1.IPBlock': '1,cidr,string,0 2,except,string,3',
-  'extensions/v1beta1.Ingress':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:extensions/v1beta1.IngressSpec,2 3,status,m:extensions/v1beta1.IngressStatus,2',
-  'extensions/v1beta1.IngressBackend':
-    '1,serviceName,string,2 2,servicePort,intorstring,2 3,resource,m:core/v1.TypedLocalObjectReference,6',
-  'extensions/v1beta1.IngressList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:extensions/v1beta1.Ingress,1',
-  'extensions/v1beta1.IngressLoadBalancerIngress':
-    '1,ip,string,2 2,hostname,string,2 4,ports,m:extensions/v1beta1.IngressPortStatus,3',
-  'extensions/v1beta1.IngressLoadBalancerStatus': '1,ingress,m:extensions/v1beta1.IngressLoadBalancerIngress,3',
-  'extensions/v1beta1.IngressPortStatus': '1,port,int,0 2,protocol,string,0 3,error,string,6',
-  'extensions/v1beta1.IngressRule': '1,host,string,2 2,,m:extensions/v1beta1.IngressRuleValue,8',
-  'extensions/v1beta1.IngressRuleValue': '1,http,m:extensions/v1beta1.HTTPIngressRuleValue,6',
-  'extensions/v1beta1.IngressSpec':
-    '4,ingressClassName,string,6 1,backend,m:extensions/v1beta1.IngressBackend,6 2,tls,m:extensions/v1beta1.IngressTLS,3 3,rules,m:extensions/v1beta1.IngressRule,3',
-  'extensions/v1beta1.IngressStatus': '1,loadBalancer,m:extensions/v1beta1.IngressLoadBalancerStatus,2',
-  'extensions/v1beta1.IngressTLS': '1,hosts,string,3 2,secretName,string,2',
-  'extensions/v1beta1.NetworkPolicy':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:extensions/v1beta1.NetworkPolicySpec,2',
-  'extensions/v1beta1.NetworkPolicyEgressRule':
-    '1,ports,m:extensions/v1beta1.NetworkPolicyPort,3 2,to,m:extensions/v1beta1.NetworkPolicyPeer,3',
-  'extensions/v1beta1.NetworkPolicyIngressRule':
-    '1,ports,m:extensions/v1beta1.NetworkPolicyPort,3 2,from,m:extensions/v1beta1.NetworkPolicyPeer,3',
-  'extensions/v1beta1.NetworkPolicyList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:extensions/v1beta1.NetworkPolicy,1',
-  'extensions/v1beta1.NetworkPolicyPeer':
-    '1,podSelector,m:meta/v1.LabelSelector,6 2,namespaceSelector,m:meta/v1.LabelSelector,6 3,ipBlock,m:extensions/v1beta1.IPBlock,6',
-  'extensions/v1beta1.NetworkPolicyPort': '1,protocol,string,6 2,port,intorstring,6 3,endPort,int,6',
-  'extensions/v1beta1.NetworkPolicySpec':
-    '1,podSelector,m:meta/v1.LabelSelector,0 2,ingress,m:extensions/v1beta1.NetworkPolicyIngressRule,3 3,egress,m:extensions/v1beta1.NetworkPolicyEgressRule,3 4,policyTypes,string,3',
-  'extensions/v1beta1.ReplicaSet':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:extensions/v1beta1.ReplicaSetSpec,2 3,status,m:extensions/v1beta1.ReplicaSetStatus,2',
-  'extensions/v1beta1.ReplicaSetCondition':
-    '1,type,string,0 2,status,string,0 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'extensions/v1beta1.ReplicaSetList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:extensions/v1beta1.ReplicaSet,1',
-  'extensions/v1beta1.ReplicaSetSpec':
-    '1,replicas,int,6 4,minReadySeconds,int,2 2,selector,m:meta/v1.LabelSelector,6 3,template,m:core/v1.PodTemplateSpec,2',
-  'extensions/v1beta1.ReplicaSetStatus':
-    '1,replicas,int,0 2,fullyLabeledReplicas,int,2 4,readyReplicas,int,2 5,availableReplicas,int,2 7,terminatingReplicas,int,6 3,observedGeneration,int,2 6,conditions,m:extensions/v1beta1.ReplicaSetCondition,3',
-  'extensions/v1beta1.RollbackConfig': '1,revision,int,2',
-  'extensions/v1beta1.RollingUpdateDaemonSet': '1,maxUnavailable,intorstring,6 2,maxSurge,intorstring,6',
-  'extensions/v1beta1.RollingUpdateDeployment': '1,maxUnavailable,intorstring,6 2,maxSurge,intorstring,6',
-  'extensions/v1beta1.Scale':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:extensions/v1beta1.ScaleSpec,2 3,status,m:extensions/v1beta1.ScaleStatus,2',
-  'extensions/v1beta1.ScaleSpec': '1,replicas,int,2',
-  'extensions/v1beta1.ScaleStatus': '1,replicas,int,0 2,selector,map:string:string,2 3,targetSelector,string,2',
   'flowcontrol/v1.ExemptPriorityLevelConfiguration': '1,nominalConcurrencyShares,int,6 2,lendablePercent,int,6',
   'flowcontrol/v1.FlowDistinguisherMethod': '1,type,string,0',
   'flowcontrol/v1.FlowSchema':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:flowcontrol/v1.FlowSchemaSpec,2 3,status,m:flowcontrol/v1.FlowSchemaStatus,2',
   'flowcontrol/v1.FlowSchemaCondition':
     '1,type,string,2 2,status,string,2 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'flowcontrol/v1.FlowSchemaList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:flowcontrol/v1.FlowSchema,1',
   'flowcontrol/v1.FlowSchemaSpec':
     '1,priorityLevelConfiguration,m:flowcontrol/v1.PriorityLevelConfigurationReference,0 2,matchingPrecedence,int,0 3,distinguisherMethod,m:flowcontrol/v1.FlowDistinguisherMethod,6 4,rules,m:flowcontrol/v1.PolicyRulesWithSubjects,3',
   'flowcontrol/v1.FlowSchemaStatus': '1,conditions,m:flowcontrol/v1.FlowSchemaCondition,3',
@@ -1717,8 +640,6 @@ export const MESSAGES: Record<string, string> = {
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:flowcontrol/v1.PriorityLevelConfigurationSpec,2 3,status,m:flowcontrol/v1.PriorityLevelConfigurationStatus,2',
   'flowcontrol/v1.PriorityLevelConfigurationCondition':
     '1,type,string,2 2,status,string,2 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'flowcontrol/v1.PriorityLevelConfigurationList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:flowcontrol/v1.PriorityLevelConfiguration,1',
   'flowcontrol/v1.PriorityLevelConfigurationReference': '1,name,string,0',
   'flowcontrol/v1.PriorityLevelConfigurationSpec':
     '1,type,string,0 2,limited,m:flowcontrol/v1.LimitedPriorityLevelConfiguration,6 3,exempt,m:flowcontrol/v1.ExemptPriorityLevelConfiguration,6',
@@ -1731,155 +652,31 @@ export const MESSAGES: Record<string, string> = {
   'flowcontrol/v1.Subject':
     '1,kind,string,0 2,user,m:flowcontrol/v1.UserSubject,6 3,group,m:flowcontrol/v1.GroupSubject,6 4,serviceAccount,m:flowcontrol/v1.ServiceAccountSubject,6',
   'flowcontrol/v1.UserSubject': '1,name,string,0',
-  'flowcontrol/v1beta1.ExemptPriorityLevelConfiguration': '1,nominalConcurrencyShares,int,6 2,lendablePercent,int,6',
-  'flowcontrol/v1beta1.FlowDistinguisherMethod': '1,type,string,0',
-  'flowcontrol/v1beta1.FlowSchema':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:flowcontrol/v1beta1.FlowSchemaSpec,2 3,status,m:flowcontrol/v1beta1.FlowSchemaStatus,2',
-  'flowcontrol/v1beta1.FlowSchemaCondition':
-    '1,type,string,2 2,status,string,2 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'flowcontrol/v1beta1.FlowSchemaList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:flowcontrol/v1beta1.FlowSchema,1',
-  'flowcontrol/v1beta1.FlowSchemaSpec':
-    '1,priorityLevelConfiguration,m:flowcontrol/v1beta1.PriorityLevelConfigurationReference,0 2,matchingPrecedence,int,0 3,distinguisherMethod,m:flowcontrol/v1beta1.FlowDistinguisherMethod,6 4,rules,m:flowcontrol/v1beta1.PolicyRulesWithSubjects,3',
-  'flowcontrol/v1beta1.FlowSchemaStatus': '1,conditions,m:flowcontrol/v1beta1.FlowSchemaCondition,3',
-  'flowcontrol/v1beta1.GroupSubject': '1,name,string,0',
-  'flowcontrol/v1beta1.LimitResponse': '1,type,string,0 2,queuing,m:flowcontrol/v1beta1.QueuingConfiguration,6',
-  'flowcontrol/v1beta1.LimitedPriorityLevelConfiguration':
-    '1,assuredConcurrencyShares,int,0 2,limitResponse,m:flowcontrol/v1beta1.LimitResponse,2 3,lendablePercent,int,6 4,borrowingLimitPercent,int,6',
-  'flowcontrol/v1beta1.NonResourcePolicyRule': '1,verbs,string,1 6,nonResourceURLs,string,1',
-  'flowcontrol/v1beta1.PolicyRulesWithSubjects':
-    '1,subjects,m:flowcontrol/v1beta1.Subject,1 2,resourceRules,m:flowcontrol/v1beta1.ResourcePolicyRule,3 3,nonResourceRules,m:flowcontrol/v1beta1.NonResourcePolicyRule,3',
-  'flowcontrol/v1beta1.PriorityLevelConfiguration':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:flowcontrol/v1beta1.PriorityLevelConfigurationSpec,2 3,status,m:flowcontrol/v1beta1.PriorityLevelConfigurationStatus,2',
-  'flowcontrol/v1beta1.PriorityLevelConfigurationCondition':
-    '1,type,string,2 2,status,string,2 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'flowcontrol/v1beta1.PriorityLevelConfigurationList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:flowcontrol/v1beta1.PriorityLevelConfiguration,1',
-  'flowcontrol/v1beta1.PriorityLevelConfigurationReference': '1,name,string,0',
-  'flowcontrol/v1beta1.PriorityLevelConfigurationSpec':
-    '1,type,string,0 2,limited,m:flowcontrol/v1beta1.LimitedPriorityLevelConfiguration,6 3,exempt,m:flowcontrol/v1beta1.ExemptPriorityLevelConfiguration,6',
-  'flowcontrol/v1beta1.PriorityLevelConfigurationStatus':
-    '1,conditions,m:flowcontrol/v1beta1.PriorityLevelConfigurationCondition,3',
-  'flowcontrol/v1beta1.QueuingConfiguration': '1,queues,int,0 2,handSize,int,0 3,queueLengthLimit,int,0',
-  'flowcontrol/v1beta1.ResourcePolicyRule':
-    '1,verbs,string,1 2,apiGroups,string,1 3,resources,string,1 4,clusterScope,bool,2 5,namespaces,string,1',
-  'flowcontrol/v1beta1.ServiceAccountSubject': '1,namespace,string,0 2,name,string,0',
-  'flowcontrol/v1beta1.Subject':
-    '1,kind,string,0 2,user,m:flowcontrol/v1beta1.UserSubject,6 3,group,m:flowcontrol/v1beta1.GroupSubject,6 4,serviceAccount,m:flowcontrol/v1beta1.ServiceAccountSubject,6',
-  'flowcontrol/v1beta1.UserSubject': '1,name,string,0',
-  'flowcontrol/v1beta2.ExemptPriorityLevelConfiguration': '1,nominalConcurrencyShares,int,6 2,lendablePercent,int,6',
-  'flowcontrol/v1beta2.FlowDistinguisherMethod': '1,type,string,0',
-  'flowcontrol/v1beta2.FlowSchema':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:flowcontrol/v1beta2.FlowSchemaSpec,2 3,status,m:flowcontrol/v1beta2.FlowSchemaStatus,2',
-  'flowcontrol/v1beta2.FlowSchemaCondition':
-    '1,type,string,2 2,status,string,2 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'flowcontrol/v1beta2.FlowSchemaList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:flowcontrol/v1beta2.FlowSchema,1',
-  'flowcontrol/v1beta2.FlowSchemaSpec':
-    '1,priorityLevelConfiguration,m:flowcontrol/v1beta2.PriorityLevelConfigurationReference,0 2,matchingPrecedence,int,0 3,distinguisherMethod,m:flowcontrol/v1beta2.FlowDistinguisherMethod,6 4,rules,m:flowcontrol/v1beta2.PolicyRulesWithSubjects,3',
-  'flowcontrol/v1beta2.FlowSchemaStatus': '1,conditions,m:flowcontrol/v1beta2.FlowSchemaCondition,3',
-  'flowcontrol/v1beta2.GroupSubject': '1,name,string,0',
-  'flowcontrol/v1beta2.LimitResponse': '1,type,string,0 2,queuing,m:flowcontrol/v1beta2.QueuingConfiguration,6',
-  'flowcontrol/v1beta2.LimitedPriorityLevelConfiguration':
-    '1,assuredConcurrencyShares,int,0 2,limitResponse,m:flowcontrol/v1beta2.LimitResponse,2 3,lendablePercent,int,6 4,borrowingLimitPercent,int,6',
-  'flowcontrol/v1beta2.NonResourcePolicyRule': '1,verbs,string,1 6,nonResourceURLs,string,1',
-  'flowcontrol/v1beta2.PolicyRulesWithSubjects':
-    '1,subjects,m:flowcontrol/v1beta2.Subject,1 2,resourceRules,m:flowcontrol/v1beta2.ResourcePolicyRule,3 3,nonResourceRules,m:flowcontrol/v1beta2.NonResourcePolicyRule,3',
-  'flowcontrol/v1beta2.PriorityLevelConfiguration':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:flowcontrol/v1beta2.PriorityLevelConfigurationSpec,2 3,status,m:flowcontrol/v1beta2.PriorityLevelConfigurationStatus,2',
-  'flowcontrol/v1beta2.PriorityLevelConfigurationCondition':
-    '1,type,string,2 2,status,string,2 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'flowcontrol/v1beta2.PriorityLevelConfigurationList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:flowcontrol/v1beta2.PriorityLevelConfiguration,1',
-  'flowcontrol/v1beta2.PriorityLevelConfigurationReference': '1,name,string,0',
-  'flowcontrol/v1beta2.PriorityLevelConfigurationSpec':
-    '1,type,string,0 2,limited,m:flowcontrol/v1beta2.LimitedPriorityLevelConfiguration,6 3,exempt,m:flowcontrol/v1beta2.ExemptPriorityLevelConfiguration,6',
-  'flowcontrol/v1beta2.PriorityLevelConfigurationStatus':
-    '1,conditions,m:flowcontrol/v1beta2.PriorityLevelConfigurationCondition,3',
-  'flowcontrol/v1beta2.QueuingConfiguration': '1,queues,int,0 2,handSize,int,0 3,queueLengthLimit,int,0',
-  'flowcontrol/v1beta2.ResourcePolicyRule':
-    '1,verbs,string,1 2,apiGroups,string,1 3,resources,string,1 4,clusterScope,bool,2 5,namespaces,string,1',
-  'flowcontrol/v1beta2.ServiceAccountSubject': '1,namespace,string,0 2,name,string,0',
-  'flowcontrol/v1beta2.Subject':
-    '1,kind,string,0 2,user,m:flowcontrol/v1beta2.UserSubject,6 3,group,m:flowcontrol/v1beta2.GroupSubject,6 4,serviceAccount,m:flowcontrol/v1beta2.ServiceAccountSubject,6',
-  'flowcontrol/v1beta2.UserSubject': '1,name,string,0',
-  'flowcontrol/v1beta3.ExemptPriorityLevelConfiguration': '1,nominalConcurrencyShares,int,6 2,lendablePercent,int,6',
-  'flowcontrol/v1beta3.FlowDistinguisherMethod': '1,type,string,0',
-  'flowcontrol/v1beta3.FlowSchema':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:flowcontrol/v1beta3.FlowSchemaSpec,2 3,status,m:flowcontrol/v1beta3.FlowSchemaStatus,2',
-  'flowcontrol/v1beta3.FlowSchemaCondition':
-    '1,type,string,2 2,status,string,2 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'flowcontrol/v1beta3.FlowSchemaList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:flowcontrol/v1beta3.FlowSchema,1',
-  'flowcontrol/v1beta3.FlowSchemaSpec':
-    '1,priorityLevelConfiguration,m:flowcontrol/v1beta3.PriorityLevelConfigurationReference,0 2,matchingPrecedence,int,0 3,distinguisherMethod,m:flowcontrol/v1beta3.FlowDistinguisherMethod,6 4,rules,m:flowcontrol/v1beta3.PolicyRulesWithSubjects,3',
-  'flowcontrol/v1beta3.FlowSchemaStatus': '1,conditions,m:flowcontrol/v1beta3.FlowSchemaCondition,3',
-  'flowcontrol/v1beta3.GroupSubject': '1,name,string,0',
-  'flowcontrol/v1beta3.LimitResponse': '1,type,string,0 2,queuing,m:flowcontrol/v1beta3.QueuingConfiguration,6',
-  'flowcontrol/v1beta3.LimitedPriorityLevelConfiguration':
-    '1,nominalConcurrencyShares,int,0 2,limitResponse,m:flowcontrol/v1beta3.LimitResponse,2 3,lendablePercent,int,6 4,borrowingLimitPercent,int,6',
-  'flowcontrol/v1beta3.NonResourcePolicyRule': '1,verbs,string,1 6,nonResourceURLs,string,1',
-  'flowcontrol/v1beta3.PolicyRulesWithSubjects':
-    '1,subjects,m:flowcontrol/v1beta3.Subject,1 2,resourceRules,m:flowcontrol/v1beta3.ResourcePolicyRule,3 3,nonResourceRules,m:flowcontrol/v1beta3.NonResourcePolicyRule,3',
-  'flowcontrol/v1beta3.PriorityLevelConfiguration':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:flowcontrol/v1beta3.PriorityLevelConfigurationSpec,2 3,status,m:flowcontrol/v1beta3.PriorityLevelConfigurationStatus,2',
-  'flowcontrol/v1beta3.PriorityLevelConfigurationCondition':
-    '1,type,string,2 2,status,string,2 3,lastTransitionTime,time,2 4,reason,string,2 5,message,string,2',
-  'flowcontrol/v1beta3.PriorityLevelConfigurationList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:flowcontrol/v1beta3.PriorityLevelConfiguration,1',
-  'flowcontrol/v1beta3.PriorityLevelConfigurationReference': '1,name,string,0',
-  'flowcontrol/v1beta3.PriorityLevelConfigurationSpec':
-    '1,type,string,0 2,limited,m:flowcontrol/v1beta3.LimitedPriorityLevelConfiguration,6 3,exempt,m:flowcontrol/v1beta3.ExemptPriorityLevelConfiguration,6',
-  'flowcontrol/v1beta3.PriorityLevelConfigurationStatus':
-    '1,conditions,m:flowcontrol/v1beta3.PriorityLevelConfigurationCondition,3',
-  'flowcontrol/v1beta3.QueuingConfiguration': '1,queues,int,0 2,handSize,int,0 3,queueLengthLimit,int,0',
-  'flowcontrol/v1beta3.ResourcePolicyRule':
-    '1,verbs,string,1 2,apiGroups,string,1 3,resources,string,1 4,clusterScope,bool,2 5,namespaces,string,1',
-  'flowcontrol/v1beta3.ServiceAccountSubject': '1,namespace,string,0 2,name,string,0',
-  'flowcontrol/v1beta3.Subject':
-    '1,kind,string,0 2,user,m:flowcontrol/v1beta3.UserSubject,6 3,group,m:flowcontrol/v1beta3.GroupSubject,6 4,serviceAccount,m:flowcontrol/v1beta3.ServiceAccountSubject,6',
-  'flowcontrol/v1beta3.UserSubject': '1,name,string,0',
-  'meta/v1.APIGroup':
-    '1,name,string,0 2,versions,m:meta/v1.GroupVersionForDiscovery,1 3,preferredVersion,m:meta/v1.GroupVersionForDiscovery,2 4,serverAddressByClientCIDRs,m:meta/v1.ServerAddressByClientCIDR,3',
-  'meta/v1.APIGroupList': '1,groups,m:meta/v1.APIGroup,1',
-  'meta/v1.APIResource':
-    '1,name,string,0 6,singularName,string,0 2,namespaced,bool,0 8,group,string,2 9,version,string,2 3,kind,string,0 4,verbs,list:meta/v1.Verbs,0 5,shortNames,string,3 7,categories,string,3 10,storageVersionHash,string,2',
-  'meta/v1.APIResourceList': '1,groupVersion,string,0 2,resources,m:meta/v1.APIResource,1',
-  'meta/v1.APIVersions': '1,versions,string,1 2,serverAddressByClientCIDRs,m:meta/v1.ServerAddressByClientCIDR,1',
   'meta/v1.Condition':
     '1,type,string,0 2,status,string,0 3,observedGeneration,int,2 4,lastTransitionTime,time,0 5,reason,string,0 6,message,string,0',
-  'meta/v1.CreateOptions': '1,dryRun,string,3 3,fieldManager,string,2 4,fieldValidation,string,2',
   'meta/v1.DeleteOptions':
     '1,gracePeriodSeconds,int,6 2,preconditions,m:meta/v1.Preconditions,6 3,orphanDependents,bool,6 4,propagationPolicy,string,6 5,dryRun,string,3 6,ignoreStoreReadErrorWithClusterBreakingPotential,bool,6',
   'meta/v1.FieldSelectorRequirement': '1,key,string,0 2,operator,string,0 3,values,string,3',
-  'meta/v1.GetOptions': '1,resourceVersion,string,2',
-  'meta/v1.GroupResource': '1,group,string,0 2,resource,string,0',
-  'meta/v1.GroupVersionForDiscovery': '1,groupVersion,string,0 2,version,string,0',
   'meta/v1.LabelSelector': '1,matchLabels,map:string:string,2 2,matchExpressions,m:meta/v1.LabelSelectorRequirement,3',
   'meta/v1.LabelSelectorRequirement': '1,key,string,0 2,operator,string,0 3,values,string,3',
   'meta/v1.ListMeta':
     '1,selfLink,string,2 2,resourceVersion,string,2 3,continue,string,2 4,remainingItemCount,int,6 5,shardInfo,m:meta/v1.ShardInfo,6',
-  'meta/v1.ListOptions':
-    '1,labelSelector,string,2 2,fieldSelector,string,2 3,watch,bool,2 9,allowWatchBookmarks,bool,2 4,resourceVersion,string,2 10,resourceVersionMatch,string,2 5,timeoutSeconds,int,6 7,limit,int,2 8,continue,string,2 11,sendInitialEvents,bool,6 15,shardSelector,string,2',
   'meta/v1.ManagedFieldsEntry':
     '1,manager,string,2 2,operation,string,2 3,apiVersion,string,2 4,time,time,6 6,fieldsType,string,2 7,fieldsV1,rawjson,6 8,subresource,string,2',
   'meta/v1.ObjectMeta':
     '1,name,string,2 2,generateName,string,2 3,namespace,string,2 4,selfLink,string,2 5,uid,string,2 6,resourceVersion,string,2 7,generation,int,2 8,creationTimestamp,time,18 9,deletionTimestamp,time,6 10,deletionGracePeriodSeconds,int,6 11,labels,map:string:string,2 12,annotations,map:string:string,2 13,ownerReferences,m:meta/v1.OwnerReference,3 14,finalizers,string,3 17,managedFields,m:meta/v1.ManagedFieldsEntry,3',
   'meta/v1.OwnerReference':
     '5,apiVersion,string,0 1,kind,string,0 3,name,string,0 4,uid,string,0 6,controller,bool,6 7,blockOwnerDeletion,bool,6',
-  'meta/v1.PatchOptions': '1,dryRun,string,3 2,force,bool,6 3,fieldManager,string,2 4,fieldValidation,string,2',
   'meta/v1.Preconditions': '1,uid,string,6 2,resourceVersion,string,6',
-  'meta/v1.ServerAddressByClientCIDR': '1,clientCIDR,string,0 2,serverAddress,string,0',
   'meta/v1.ShardInfo': '1,selector,string,0',
   'meta/v1.Status':
     '1,metadata,m:meta/v1.ListMeta,2 2,status,string,2 3,message,string,2 4,reason,string,2 5,details,m:meta/v1.StatusDetails,6 6,code,int,2',
   'meta/v1.StatusCause': '1,reason,string,2 2,message,string,2 3,field,string,2',
   'meta/v1.StatusDetails':
     '1,name,string,2 2,group,string,2 3,kind,string,2 6,uid,string,2 4,causes,m:meta/v1.StatusCause,3 5,retryAfterSeconds,int,2',
-  'meta/v1.UpdateOptions': '1,dryRun,string,3 2,fieldManager,string,2 3,fieldValidation,string,2',
-  'meta/v1.Verbs': '1,,string,1',
-  'meta/v1.WatchEvent': '1,type,string,0 2,object,rawjson,0',
   'networking/v1.HTTPIngressPath': '1,path,string,2 3,pathType,string,4 2,backend,m:networking/v1.IngressBackend,0',
   'networking/v1.HTTPIngressRuleValue': '1,paths,m:networking/v1.HTTPIngressPath,1',
   'networking/v1.IPAddress': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:networking/v1.IPAddressSpec,2',
-  'networking/v1.IPAddressList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:networking/v1.IPAddress,1',
   'networking/v1.IPAddressSpec': '1,parentRef,m:networking/v1.ParentReference,6',
   'networking/v1.IPBlock': '1,cidr,string,0 2,except,string,3',
   'networking/v1.Ingress':
@@ -1887,12 +684,10 @@ export const MESSAGES: Record<string, string> = {
   'networking/v1.IngressBackend':
     '4,service,m:networking/v1.IngressServiceBackend,6 3,resource,m:core/v1.TypedLocalObjectReference,6',
   'networking/v1.IngressClass': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:networking/v1.IngressClassSpec,2',
-  'networking/v1.IngressClassList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:networking/v1.IngressClass,1',
   'networking/v1.IngressClassParametersReference':
     '1,apiGroup,string,6 2,kind,string,0 3,name,string,0 4,scope,string,4 5,namespace,string,6',
   'networking/v1.IngressClassSpec':
     '1,controller,string,2 2,parameters,m:networking/v1.IngressClassParametersReference,6',
-  'networking/v1.IngressList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:networking/v1.Ingress,1',
   'networking/v1.IngressLoadBalancerIngress':
     '1,ip,string,2 2,hostname,string,2 4,ports,m:networking/v1.IngressPortStatus,3',
   'networking/v1.IngressLoadBalancerStatus': '1,ingress,m:networking/v1.IngressLoadBalancerIngress,3',
@@ -1909,7 +704,6 @@ export const MESSAGES: Record<string, string> = {
     '1,ports,m:networking/v1.NetworkPolicyPort,3 2,to,m:networking/v1.NetworkPolicyPeer,3',
   'networking/v1.NetworkPolicyIngressRule':
     '1,ports,m:networking/v1.NetworkPolicyPort,3 2,from,m:networking/v1.NetworkPolicyPeer,3',
-  'networking/v1.NetworkPolicyList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:networking/v1.NetworkPolicy,1',
   'networking/v1.NetworkPolicyPeer':
     '1,podSelector,m:meta/v1.LabelSelector,6 2,namespaceSelector,m:meta/v1.LabelSelector,6 3,ipBlock,m:networking/v1.IPBlock,6',
   'networking/v1.NetworkPolicyPort': '1,protocol,string,6 2,port,intorstring,6 3,endPort,int,6',
@@ -1919,124 +713,31 @@ export const MESSAGES: Record<string, string> = {
   'networking/v1.ServiceBackendPort': '1,name,string,2 2,number,int,2',
   'networking/v1.ServiceCIDR':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:networking/v1.ServiceCIDRSpec,2 3,status,m:networking/v1.ServiceCIDRStatus,2',
-  'networking/v1.ServiceCIDRList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:networking/v1.ServiceCIDR,1',
   'networking/v1.ServiceCIDRSpec': '1,cidrs,string,3',
   'networking/v1.ServiceCIDRStatus': '1,conditions,m:meta/v1.Condition,3',
-  'networking/v1beta1.HTTPIngressPath':
-    '1,path,string,2 3,pathType,string,6 2,backend,m:networking/v1beta1.IngressBackend,0',
-  'networking/v1beta1.HTTPIngressRuleValue': '1,paths,m:networking/v1beta1.HTTPIngressPath,1',
-  'networking/v1beta1.IPAddress': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:networking/v1beta1.IPAddressSpec,2',
-  'networking/v1beta1.IPAddressList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:networking/v1beta1.IPAddress,1',
-  'networking/v1beta1.IPAddressSpec': '1,parentRef,m:networking/v1beta1.ParentReference,6',
-  'networking/v1beta1.Ingress':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:networking/v1beta1.IngressSpec,2 3,status,m:networking/v1beta1.IngressStatus,2',
-  'networking/v1beta1.IngressBackend':
-    '1,serviceName,string,2 2,servicePort,intorstring,2 3,resource,m:core/v1.TypedLocalObjectReference,6',
-  'networking/v1beta1.IngressClass': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:networking/v1beta1.IngressClassSpec,2',
-  'networking/v1beta1.IngressClassList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:networking/v1beta1.IngressClass,1',
-  'networking/v1beta1.IngressClassParametersReference':
-    '1,apiGroup,string,6 2,kind,string,0 3,name,string,0 4,scope,string,4 5,namespace,string,6',
-  'networking/v1beta1.IngressClassSpec':
-    '1,controller,string,2 2,parameters,m:networking/v1beta1.IngressClassParametersReference,6',
-  'networking/v1beta1.IngressList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:networking/v1beta1.Ingress,1',
-  'networking/v1beta1.IngressLoadBalancerIngress':
-    '1,ip,string,2 2,hostname,string,2 4,ports,m:networking/v1beta1.IngressPortStatus,3',
-  'networking/v1beta1.IngressLoadBalancerStatus': '1,ingress,m:networking/v1beta1.IngressLoadBalancerIngress,3',
-  'networking/v1beta1.IngressPortStatus': '1,port,int,0 2,protocol,string,0 3,error,string,6',
-  'networking/v1beta1.IngressRule': '1,host,string,2 2,,m:networking/v1beta1.IngressRuleValue,8',
-  'networking/v1beta1.IngressRuleValue': '1,http,m:networking/v1beta1.HTTPIngressRuleValue,6',
-  'networking/v1beta1.IngressSpec':
-    '4,ingressClassName,string,6 1,backend,m:networking/v1beta1.IngressBackend,6 2,tls,m:networking/v1beta1.IngressTLS,3 3,rules,m:networking/v1beta1.IngressRule,3',
-  'networking/v1beta1.IngressStatus': '1,loadBalancer,m:networking/v1beta1.IngressLoadBalancerStatus,2',
-  'networking/v1beta1.IngressTLS': '1,hosts,string,3 2,secretName,string,2',
-  'networking/v1beta1.ParentReference': '1,group,string,2 2,resource,string,2 3,namespace,string,2 4,name,string,2',
-  'networking/v1beta1.ServiceCIDR':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:networking/v1beta1.ServiceCIDRSpec,2 3,status,m:networking/v1beta1.ServiceCIDRStatus,2',
-  'networking/v1beta1.ServiceCIDRList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:networking/v1beta1.ServiceCIDR,1',
-  'networking/v1beta1.ServiceCIDRSpec': '1,cidrs,string,3',
-  'networking/v1beta1.ServiceCIDRStatus': '1,conditions,m:meta/v1.Condition,3',
   'node/v1.Overhead': '1,podFixed,map:string:quantity,2',
   'node/v1.RuntimeClass':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,handler,string,0 3,overhead,m:node/v1.Overhead,6 4,scheduling,m:node/v1.Scheduling,6',
-  'node/v1.RuntimeClassList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:node/v1.RuntimeClass,1',
   'node/v1.Scheduling': '1,nodeSelector,map:string:string,2 2,tolerations,m:core/v1.Toleration,3',
-  'node/v1alpha1.Overhead': '1,podFixed,map:string:quantity,2',
-  'node/v1alpha1.RuntimeClass': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:node/v1alpha1.RuntimeClassSpec,0',
-  'node/v1alpha1.RuntimeClassList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:node/v1alpha1.RuntimeClass,1',
-  'node/v1alpha1.RuntimeClassSpec':
-    '1,runtimeHandler,string,0 2,overhead,m:node/v1alpha1.Overhead,6 3,scheduling,m:node/v1alpha1.Scheduling,6',
-  'node/v1alpha1.Scheduling': '1,nodeSelector,map:string:string,2 2,tolerations,m:core/v1.Toleration,3',
-  'node/v1beta1.Overhead': '1,podFixed,map:string:quantity,2',
-  'node/v1beta1.RuntimeClass':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,handler,string,0 3,overhead,m:node/v1beta1.Overhead,6 4,scheduling,m:node/v1beta1.Scheduling,6',
-  'node/v1beta1.RuntimeClassList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:node/v1beta1.RuntimeClass,1',
-  'node/v1beta1.Scheduling': '1,nodeSelector,map:string:string,2 2,tolerations,m:core/v1.Toleration,3',
   'policy/v1.Eviction': '1,metadata,m:meta/v1.ObjectMeta,2 2,deleteOptions,m:meta/v1.DeleteOptions,6',
   'policy/v1.PodDisruptionBudget':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:policy/v1.PodDisruptionBudgetSpec,2 3,status,m:policy/v1.PodDisruptionBudgetStatus,2',
-  'policy/v1.PodDisruptionBudgetList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:policy/v1.PodDisruptionBudget,1',
   'policy/v1.PodDisruptionBudgetSpec':
     '1,minAvailable,intorstring,6 2,selector,m:meta/v1.LabelSelector,6 3,maxUnavailable,intorstring,6 4,unhealthyPodEvictionPolicy,string,6',
   'policy/v1.PodDisruptionBudgetStatus':
-    '1,observedGeneration,int,2 2,disruptedPods,map:string:time,2 3,disruptionsAllowed,int,0 4,currentHealthy,int,0 5,desiredHealthy,int,0 6,expectedPods,int,0 7,conditions,m:meta/v1.Condition,3',
-  'policy/v1beta1.Eviction': '1,metadata,m:meta/v1.ObjectMeta,2 2,deleteOptions,m:meta/v1.DeleteOptions,6',
-  'policy/v1beta1.PodDisruptionBudget':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:policy/v1beta1.PodDisruptionBudgetSpec,2 3,status,m:policy/v1beta1.PodDisruptionBudgetStatus,2',
-  'policy/v1beta1.PodDisruptionBudgetList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:policy/v1beta1.PodDisruptionBudget,1',
-  'policy/v1beta1.PodDisruptionBudgetSpec':
-    '1,minAvailable,intorstring,6 2,selector,m:meta/v1.LabelSelector,6 3,maxUnavailable,intorstring,6 4,unhealthyPodEvictionPolicy,string,6',
-  'policy/v1beta1.PodDisruptionBudgetStatus':
     '1,observedGeneration,int,2 2,disruptedPods,map:string:time,2 3,disruptionsAllowed,int,0 4,currentHealthy,int,0 5,desiredHealthy,int,0 6,expectedPods,int,0 7,conditions,m:meta/v1.Condition,3',
   'rbac/v1.AggregationRule': '1,clusterRoleSelectors,m:meta/v1.LabelSelector,3',
   'rbac/v1.ClusterRole':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,rules,m:rbac/v1.PolicyRule,1 3,aggregationRule,m:rbac/v1.AggregationRule,6',
   'rbac/v1.ClusterRoleBinding':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,subjects,m:rbac/v1.Subject,3 3,roleRef,m:rbac/v1.RoleRef,0',
-  'rbac/v1.ClusterRoleBindingList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:rbac/v1.ClusterRoleBinding,1',
-  'rbac/v1.ClusterRoleList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:rbac/v1.ClusterRole,1',
   'rbac/v1.PolicyRule':
     '1,verbs,string,1 2,apiGroups,string,3 3,resources,string,3 4,resourceNames,string,3 5,nonResourceURLs,string,3',
   'rbac/v1.Role': '1,metadata,m:meta/v1.ObjectMeta,2 2,rules,m:rbac/v1.PolicyRule,1',
   'rbac/v1.RoleBinding':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,subjects,m:rbac/v1.Subject,3 3,roleRef,m:rbac/v1.RoleRef,0',
-  'rbac/v1.RoleBindingList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:rbac/v1.RoleBinding,1',
-  'rbac/v1.RoleList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:rbac/v1.Role,1',
   'rbac/v1.RoleRef': '1,apiGroup,string,0 2,kind,string,0 3,name,string,0',
   'rbac/v1.Subject': '1,kind,string,0 2,apiGroup,string,2 3,name,string,0 4,namespace,string,2',
-  'rbac/v1alpha1.AggregationRule': '1,clusterRoleSelectors,m:meta/v1.LabelSelector,3',
-  'rbac/v1alpha1.ClusterRole':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,rules,m:rbac/v1alpha1.PolicyRule,1 3,aggregationRule,m:rbac/v1alpha1.AggregationRule,6',
-  'rbac/v1alpha1.ClusterRoleBinding':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,subjects,m:rbac/v1alpha1.Subject,3 3,roleRef,m:rbac/v1alpha1.RoleRef,0',
-  'rbac/v1alpha1.ClusterRoleBindingList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:rbac/v1alpha1.ClusterRoleBinding,1',
-  'rbac/v1alpha1.ClusterRoleList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:rbac/v1alpha1.ClusterRole,1',
-  'rbac/v1alpha1.PolicyRule':
-    '1,verbs,string,1 3,apiGroups,string,3 4,resources,string,3 5,resourceNames,string,3 6,nonResourceURLs,string,3',
-  'rbac/v1alpha1.Role': '1,metadata,m:meta/v1.ObjectMeta,2 2,rules,m:rbac/v1alpha1.PolicyRule,1',
-  'rbac/v1alpha1.RoleBinding':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,subjects,m:rbac/v1alpha1.Subject,3 3,roleRef,m:rbac/v1alpha1.RoleRef,0',
-  'rbac/v1alpha1.RoleBindingList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:rbac/v1alpha1.RoleBinding,1',
-  'rbac/v1alpha1.RoleList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:rbac/v1alpha1.Role,1',
-  'rbac/v1alpha1.RoleRef': '1,apiGroup,string,0 2,kind,string,0 3,name,string,0',
-  'rbac/v1alpha1.Subject': '1,kind,string,0 2,apiVersion,string,2 3,name,string,0 4,namespace,string,2',
-  'rbac/v1beta1.AggregationRule': '1,clusterRoleSelectors,m:meta/v1.LabelSelector,3',
-  'rbac/v1beta1.ClusterRole':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,rules,m:rbac/v1beta1.PolicyRule,1 3,aggregationRule,m:rbac/v1beta1.AggregationRule,6',
-  'rbac/v1beta1.ClusterRoleBinding':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,subjects,m:rbac/v1beta1.Subject,3 3,roleRef,m:rbac/v1beta1.RoleRef,0',
-  'rbac/v1beta1.ClusterRoleBindingList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:rbac/v1beta1.ClusterRoleBinding,1',
-  'rbac/v1beta1.ClusterRoleList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:rbac/v1beta1.ClusterRole,1',
-  'rbac/v1beta1.PolicyRule':
-    '1,verbs,string,1 2,apiGroups,string,3 3,resources,string,3 4,resourceNames,string,3 5,nonResourceURLs,string,3',
-  'rbac/v1beta1.Role': '1,metadata,m:meta/v1.ObjectMeta,2 2,rules,m:rbac/v1beta1.PolicyRule,1',
-  'rbac/v1beta1.RoleBinding':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,subjects,m:rbac/v1beta1.Subject,3 3,roleRef,m:rbac/v1beta1.RoleRef,0',
-  'rbac/v1beta1.RoleBindingList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:rbac/v1beta1.RoleBinding,1',
-  'rbac/v1beta1.RoleList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:rbac/v1beta1.Role,1',
-  'rbac/v1beta1.RoleRef': '1,apiGroup,string,0 2,kind,string,0 3,name,string,0',
-  'rbac/v1beta1.Subject': '1,kind,string,0 2,apiGroup,string,2 3,name,string,0 4,namespace,string,2',
   'resource/v1.AllocatedDeviceStatus':
     '1,driver,string,0 2,pool,string,0 3,device,string,0 7,shareID,string,6 4,conditions,m:meta/v1.Condition,1 5,data,rawjson,6 6,networkData,m:resource/v1.NetworkDeviceData,6',
   'resource/v1.AllocationResult':
@@ -2062,7 +763,6 @@ export const MESSAGES: Record<string, string> = {
   'resource/v1.DeviceClaimConfiguration': '1,requests,string,3 2,,m:resource/v1.DeviceConfiguration,8',
   'resource/v1.DeviceClass': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1.DeviceClassSpec,0',
   'resource/v1.DeviceClassConfiguration': '1,,m:resource/v1.DeviceConfiguration,8',
-  'resource/v1.DeviceClassList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1.DeviceClass,1',
   'resource/v1.DeviceClassSpec':
     '1,selectors,m:resource/v1.DeviceSelector,3 2,config,m:resource/v1.DeviceClassConfiguration,3 4,extendedResourceName,string,6',
   'resource/v1.DeviceConfiguration': '1,opaque,m:resource/v1.OpaqueDeviceConfiguration,6',
@@ -2087,229 +787,32 @@ export const MESSAGES: Record<string, string> = {
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1.ResourceClaimSpec,0 3,status,m:resource/v1.ResourceClaimStatus,2',
   'resource/v1.ResourceClaimConsumerReference':
     '1,apiGroup,string,2 3,resource,string,0 4,name,string,0 5,uid,string,0',
-  'resource/v1.ResourceClaimList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1.ResourceClaim,1',
   'resource/v1.ResourceClaimSpec': '1,devices,m:resource/v1.DeviceClaim,0',
   'resource/v1.ResourceClaimStatus':
     '1,allocation,m:resource/v1.AllocationResult,6 2,reservedFor,m:resource/v1.ResourceClaimConsumerReference,3 4,devices,m:resource/v1.AllocatedDeviceStatus,3',
   'resource/v1.ResourceClaimTemplate':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1.ResourceClaimTemplateSpec,0',
-  'resource/v1.ResourceClaimTemplateList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1.ResourceClaimTemplate,1',
   'resource/v1.ResourceClaimTemplateSpec': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1.ResourceClaimSpec,0',
   'resource/v1.ResourcePool': '1,name,string,0 2,generation,int,0 3,resourceSliceCount,int,0',
   'resource/v1.ResourceSlice': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1.ResourceSliceSpec,0',
-  'resource/v1.ResourceSliceList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1.ResourceSlice,1',
   'resource/v1.ResourceSliceSpec':
     '1,driver,string,0 2,pool,m:resource/v1.ResourcePool,0 3,nodeName,string,6 4,nodeSelector,m:core/v1.NodeSelector,6 5,allNodes,bool,6 6,devices,m:resource/v1.Device,3 7,perDeviceNodeSelection,bool,6 8,sharedCounters,m:resource/v1.CounterSet,3',
-  'resource/v1alpha3.DeviceTaint': '1,key,string,0 2,value,string,2 3,effect,string,0 4,timeAdded,time,6',
-  'resource/v1alpha3.DeviceTaintRule':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1alpha3.DeviceTaintRuleSpec,0 3,status,m:resource/v1alpha3.DeviceTaintRuleStatus,2',
-  'resource/v1alpha3.DeviceTaintRuleList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1alpha3.DeviceTaintRule,1',
-  'resource/v1alpha3.DeviceTaintRuleSpec':
-    '1,deviceSelector,m:resource/v1alpha3.DeviceTaintSelector,6 2,taint,m:resource/v1alpha3.DeviceTaint,2',
-  'resource/v1alpha3.DeviceTaintRuleStatus': '1,conditions,m:meta/v1.Condition,3',
-  'resource/v1alpha3.DeviceTaintSelector': '2,driver,string,6 3,pool,string,6 4,device,string,6',
-  'resource/v1alpha3.PoolStatus':
-    '1,driver,string,2 2,poolName,string,2 9,generation,int,0 8,resourceSliceCount,int,6 4,totalDevices,int,6 5,allocatedDevices,int,6 6,availableDevices,int,6 7,unavailableDevices,int,6 3,nodeName,string,6 10,validationError,string,6',
-  'resource/v1alpha3.ResourcePoolStatusRequest':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1alpha3.ResourcePoolStatusRequestSpec,0 3,status,m:resource/v1alpha3.ResourcePoolStatusRequestStatus,6',
-  'resource/v1alpha3.ResourcePoolStatusRequestList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1alpha3.ResourcePoolStatusRequest,1',
-  'resource/v1alpha3.ResourcePoolStatusRequestSpec': '1,driver,string,0 2,poolName,string,6 3,limit,int,6',
-  'resource/v1alpha3.ResourcePoolStatusRequestStatus':
-    '6,poolCount,int,6 2,pools,m:resource/v1alpha3.PoolStatus,3 3,conditions,m:meta/v1.Condition,3',
-  'resource/v1beta1.AllocatedDeviceStatus':
-    '1,driver,string,0 2,pool,string,0 3,device,string,0 7,shareID,string,6 4,conditions,m:meta/v1.Condition,1 5,data,rawjson,6 6,networkData,m:resource/v1beta1.NetworkDeviceData,6',
-  'resource/v1beta1.AllocationResult':
-    '1,devices,m:resource/v1beta1.DeviceAllocationResult,2 3,nodeSelector,m:core/v1.NodeSelector,6 5,allocationTimestamp,time,6',
-  'resource/v1beta1.BasicDevice':
-    '1,attributes,map:string:m:resource/v1beta1.DeviceAttribute,2 2,capacity,map:string:m:resource/v1beta1.DeviceCapacity,2 3,consumesCounters,m:resource/v1beta1.DeviceCounterConsumption,3 4,nodeName,string,6 5,nodeSelector,m:core/v1.NodeSelector,6 6,allNodes,bool,6 7,taints,m:resource/v1beta1.DeviceTaint,3 8,bindsToNode,bool,6 9,bindingConditions,string,3 10,bindingFailureConditions,string,3 11,allowMultipleAllocations,bool,6 12,nodeAllocatableResourceMappings,map:string:m:resource/v1beta1.NodeAllocatableResourceMapping,2',
-  'resource/v1beta1.CELDeviceSelector': '1,expression,string,0',
-  'resource/v1beta1.CapacityRequestPolicy':
-    '1,default,quantity,4 3,validValues,quantity,3 4,validRange,m:resource/v1beta1.CapacityRequestPolicyRange,6',
-  'resource/v1beta1.CapacityRequestPolicyRange': '1,min,quantity,6 2,max,quantity,6 3,step,quantity,6',
-  'resource/v1beta1.CapacityRequirements': '1,requests,map:string:quantity,2',
-  'resource/v1beta1.Counter': '1,value,quantity,0',
-  'resource/v1beta1.CounterSet': '1,name,string,0 2,counters,map:string:m:resource/v1beta1.Counter,2',
-  'resource/v1beta1.Device': '1,name,string,0 2,basic,m:resource/v1beta1.BasicDevice,6',
-  'resource/v1beta1.DeviceAllocationConfiguration':
-    '1,source,string,0 2,requests,string,3 3,,m:resource/v1beta1.DeviceConfiguration,8',
-  'resource/v1beta1.DeviceAllocationResult':
-    '1,results,m:resource/v1beta1.DeviceRequestAllocationResult,3 2,config,m:resource/v1beta1.DeviceAllocationConfiguration,3',
-  'resource/v1beta1.DeviceAttribute':
-    '2,int,int,6 3,bool,bool,6 4,string,string,6 5,version,string,6 6,ints,int,3 7,bools,bool,3 8,strings,string,3 9,versions,string,3',
-  'resource/v1beta1.DeviceCapacity': '1,value,quantity,0 2,requestPolicy,m:resource/v1beta1.CapacityRequestPolicy,6',
-  'resource/v1beta1.DeviceClaim':
-    '1,requests,m:resource/v1beta1.DeviceRequest,1 2,constraints,m:resource/v1beta1.DeviceConstraint,3 3,config,m:resource/v1beta1.DeviceClaimConfiguration,3',
-  'resource/v1beta1.DeviceClaimConfiguration': '1,requests,string,3 2,,m:resource/v1beta1.DeviceConfiguration,8',
-  'resource/v1beta1.DeviceClass': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1beta1.DeviceClassSpec,0',
-  'resource/v1beta1.DeviceClassConfiguration': '1,,m:resource/v1beta1.DeviceConfiguration,8',
-  'resource/v1beta1.DeviceClassList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1beta1.DeviceClass,1',
-  'resource/v1beta1.DeviceClassSpec':
-    '1,selectors,m:resource/v1beta1.DeviceSelector,3 2,config,m:resource/v1beta1.DeviceClassConfiguration,3 4,extendedResourceName,string,6',
-  'resource/v1beta1.DeviceConfiguration': '1,opaque,m:resource/v1beta1.OpaqueDeviceConfiguration,6',
-  'resource/v1beta1.DeviceConstraint': '1,requests,string,3 2,matchAttribute,string,6 3,distinctAttribute,string,6',
-  'resource/v1beta1.DeviceCounterConsumption':
-    '1,counterSet,string,0 2,counters,map:string:m:resource/v1beta1.Counter,2',
-  'resource/v1beta1.DeviceRequest':
-    '1,name,string,0 2,deviceClassName,string,0 3,selectors,m:resource/v1beta1.DeviceSelector,3 4,allocationMode,string,2 5,count,int,2 6,adminAccess,bool,6 7,firstAvailable,m:resource/v1beta1.DeviceSubRequest,3 8,tolerations,m:resource/v1beta1.DeviceToleration,3 9,capacity,m:resource/v1beta1.CapacityRequirements,6',
-  'resource/v1beta1.DeviceRequestAllocationResult':
-    '1,request,string,0 2,driver,string,0 3,pool,string,0 4,device,string,0 5,adminAccess,bool,6 6,tolerations,m:resource/v1beta1.DeviceToleration,3 7,bindingConditions,string,3 8,bindingFailureConditions,string,3 9,shareID,string,6 10,consumedCapacity,map:string:quantity,2',
-  'resource/v1beta1.DeviceSelector': '1,cel,m:resource/v1beta1.CELDeviceSelector,6',
-  'resource/v1beta1.DeviceSubRequest':
-    '1,name,string,0 2,deviceClassName,string,0 3,selectors,m:resource/v1beta1.DeviceSelector,3 4,allocationMode,string,2 5,count,int,2 7,tolerations,m:resource/v1beta1.DeviceToleration,3 8,capacity,m:resource/v1beta1.CapacityRequirements,6',
-  'resource/v1beta1.DeviceTaint': '1,key,string,0 2,value,string,2 3,effect,string,0 4,timeAdded,time,6',
-  'resource/v1beta1.DeviceToleration':
-    '1,key,string,2 2,operator,string,2 3,value,string,2 4,effect,string,2 5,tolerationSeconds,int,6',
-  'resource/v1beta1.NetworkDeviceData': '1,interfaceName,string,2 2,ips,string,3 3,hardwareAddress,string,2',
-  'resource/v1beta1.NodeAllocatableResourceMapping': '1,capacityKey,string,6 2,allocationMultiplier,quantity,6',
-  'resource/v1beta1.OpaqueDeviceConfiguration': '1,driver,string,0 2,parameters,rawjson,0',
-  'resource/v1beta1.ResourceClaim':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1beta1.ResourceClaimSpec,0 3,status,m:resource/v1beta1.ResourceClaimStatus,2',
-  'resource/v1beta1.ResourceClaimConsumerReference':
-    '1,apiGroup,string,2 3,resource,string,0 4,name,string,0 5,uid,string,0',
-  'resource/v1beta1.ResourceClaimList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1beta1.ResourceClaim,1',
-  'resource/v1beta1.ResourceClaimSpec': '1,devices,m:resource/v1beta1.DeviceClaim,0',
-  'resource/v1beta1.ResourceClaimStatus':
-    '1,allocation,m:resource/v1beta1.AllocationResult,6 2,reservedFor,m:resource/v1beta1.ResourceClaimConsumerReference,3 4,devices,m:resource/v1beta1.AllocatedDeviceStatus,3',
-  'resource/v1beta1.ResourceClaimTemplate':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1beta1.ResourceClaimTemplateSpec,0',
-  'resource/v1beta1.ResourceClaimTemplateList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1beta1.ResourceClaimTemplate,1',
-  'resource/v1beta1.ResourceClaimTemplateSpec':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1beta1.ResourceClaimSpec,0',
-  'resource/v1beta1.ResourcePool': '1,name,string,0 2,generation,int,0 3,resourceSliceCount,int,0',
-  'resource/v1beta1.ResourceSlice': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1beta1.ResourceSliceSpec,0',
-  'resource/v1beta1.ResourceSliceList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1beta1.ResourceSlice,1',
-  'resource/v1beta1.ResourceSliceSpec':
-    '1,driver,string,0 2,pool,m:resource/v1beta1.ResourcePool,0 3,nodeName,string,2 4,nodeSelector,m:core/v1.NodeSelector,6 5,allNodes,bool,2 6,devices,m:resource/v1beta1.Device,3 7,perDeviceNodeSelection,bool,6 8,sharedCounters,m:resource/v1beta1.CounterSet,3',
-  'resource/v1beta2.AllocatedDeviceStatus':
-    '1,driver,string,0 2,pool,string,0 3,device,string,0 7,shareID,string,6 4,conditions,m:meta/v1.Condition,1 5,data,rawjson,6 6,networkData,m:resource/v1beta2.NetworkDeviceData,6',
-  'resource/v1beta2.AllocationResult':
-    '1,devices,m:resource/v1beta2.DeviceAllocationResult,2 3,nodeSelector,m:core/v1.NodeSelector,6 5,allocationTimestamp,time,6',
-  'resource/v1beta2.CELDeviceSelector': '1,expression,string,0',
-  'resource/v1beta2.CapacityRequestPolicy':
-    '1,default,quantity,4 3,validValues,quantity,3 4,validRange,m:resource/v1beta2.CapacityRequestPolicyRange,6',
-  'resource/v1beta2.CapacityRequestPolicyRange': '1,min,quantity,6 2,max,quantity,6 3,step,quantity,6',
-  'resource/v1beta2.CapacityRequirements': '1,requests,map:string:quantity,2',
-  'resource/v1beta2.Counter': '1,value,quantity,0',
-  'resource/v1beta2.CounterSet': '1,name,string,0 2,counters,map:string:m:resource/v1beta2.Counter,2',
-  'resource/v1beta2.Device':
-    '1,name,string,0 2,attributes,map:string:m:resource/v1beta2.DeviceAttribute,2 3,capacity,map:string:m:resource/v1beta2.DeviceCapacity,2 4,consumesCounters,m:resource/v1beta2.DeviceCounterConsumption,3 5,nodeName,string,6 6,nodeSelector,m:core/v1.NodeSelector,6 7,allNodes,bool,6 8,taints,m:resource/v1beta2.DeviceTaint,3 9,bindsToNode,bool,6 10,bindingConditions,string,3 11,bindingFailureConditions,string,3 12,allowMultipleAllocations,bool,6 13,nodeAllocatableResourceMappings,map:string:m:resource/v1beta2.NodeAllocatableResourceMapping,2',
-  'resource/v1beta2.DeviceAllocationConfiguration':
-    '1,source,string,0 2,requests,string,3 3,,m:resource/v1beta2.DeviceConfiguration,8',
-  'resource/v1beta2.DeviceAllocationResult':
-    '1,results,m:resource/v1beta2.DeviceRequestAllocationResult,3 2,config,m:resource/v1beta2.DeviceAllocationConfiguration,3',
-  'resource/v1beta2.DeviceAttribute':
-    '2,int,int,6 3,bool,bool,6 4,string,string,6 5,version,string,6 6,ints,int,3 7,bools,bool,3 8,strings,string,3 9,versions,string,3',
-  'resource/v1beta2.DeviceCapacity': '1,value,quantity,0 2,requestPolicy,m:resource/v1beta2.CapacityRequestPolicy,6',
-  'resource/v1beta2.DeviceClaim':
-    '1,requests,m:resource/v1beta2.DeviceRequest,1 2,constraints,m:resource/v1beta2.DeviceConstraint,3 3,config,m:resource/v1beta2.DeviceClaimConfiguration,3',
-  'resource/v1beta2.DeviceClaimConfiguration': '1,requests,string,3 2,,m:resource/v1beta2.DeviceConfiguration,8',
-  'resource/v1beta2.DeviceClass': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1beta2.DeviceClassSpec,0',
-  'resource/v1beta2.DeviceClassConfiguration': '1,,m:resource/v1beta2.DeviceConfiguration,8',
-  'resource/v1beta2.DeviceClassList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1beta2.DeviceClass,1',
-  'resource/v1beta2.DeviceClassSpec':
-    '1,selectors,m:resource/v1beta2.DeviceSelector,3 2,config,m:resource/v1beta2.DeviceClassConfiguration,3 4,extendedResourceName,string,6',
-  'resource/v1beta2.DeviceConfiguration': '1,opaque,m:resource/v1beta2.OpaqueDeviceConfiguration,6',
-  'resource/v1beta2.DeviceConstraint': '1,requests,string,3 2,matchAttribute,string,6 3,distinctAttribute,string,6',
-  'resource/v1beta2.DeviceCounterConsumption':
-    '1,counterSet,string,0 2,counters,map:string:m:resource/v1beta2.Counter,2',
-  'resource/v1beta2.DeviceRequest':
-    '1,name,string,0 2,exactly,m:resource/v1beta2.ExactDeviceRequest,6 3,firstAvailable,m:resource/v1beta2.DeviceSubRequest,3',
-  'resource/v1beta2.DeviceRequestAllocationResult':
-    '1,request,string,0 2,driver,string,0 3,pool,string,0 4,device,string,0 5,adminAccess,bool,6 6,tolerations,m:resource/v1beta2.DeviceToleration,3 7,bindingConditions,string,3 8,bindingFailureConditions,string,3 9,shareID,string,6 10,consumedCapacity,map:string:quantity,2',
-  'resource/v1beta2.DeviceSelector': '1,cel,m:resource/v1beta2.CELDeviceSelector,6',
-  'resource/v1beta2.DeviceSubRequest':
-    '1,name,string,0 2,deviceClassName,string,0 3,selectors,m:resource/v1beta2.DeviceSelector,3 4,allocationMode,string,2 5,count,int,2 6,tolerations,m:resource/v1beta2.DeviceToleration,3 7,capacity,m:resource/v1beta2.CapacityRequirements,6',
-  'resource/v1beta2.DeviceTaint': '1,key,string,0 2,value,string,2 3,effect,string,0 4,timeAdded,time,6',
-  'resource/v1beta2.DeviceTaintRule':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1beta2.DeviceTaintRuleSpec,0 3,status,m:resource/v1beta2.DeviceTaintRuleStatus,2',
-  'resource/v1beta2.DeviceTaintRuleList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1beta2.DeviceTaintRule,1',
-  'resource/v1beta2.DeviceTaintRuleSpec':
-    '1,deviceSelector,m:resource/v1beta2.DeviceTaintSelector,6 2,taint,m:resource/v1beta2.DeviceTaint,2',
-  'resource/v1beta2.DeviceTaintRuleStatus': '1,conditions,m:meta/v1.Condition,3',
-  'resource/v1beta2.DeviceTaintSelector': '2,driver,string,6 3,pool,string,6 4,device,string,6',
-  'resource/v1beta2.DeviceToleration':
-    '1,key,string,2 2,operator,string,2 3,value,string,2 4,effect,string,2 5,tolerationSeconds,int,6',
-  'resource/v1beta2.ExactDeviceRequest':
-    '1,deviceClassName,string,0 2,selectors,m:resource/v1beta2.DeviceSelector,3 3,allocationMode,string,2 4,count,int,2 5,adminAccess,bool,6 6,tolerations,m:resource/v1beta2.DeviceToleration,3 7,capacity,m:resource/v1beta2.CapacityRequirements,6',
-  'resource/v1beta2.NetworkDeviceData': '1,interfaceName,string,2 2,ips,string,3 3,hardwareAddress,string,2',
-  'resource/v1beta2.NodeAllocatableResourceMapping': '1,capacityKey,string,6 2,allocationMultiplier,quantity,6',
-  'resource/v1beta2.OpaqueDeviceConfiguration': '1,driver,string,0 2,parameters,rawjson,0',
-  'resource/v1beta2.ResourceClaim':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1beta2.ResourceClaimSpec,0 3,status,m:resource/v1beta2.ResourceClaimStatus,2',
-  'resource/v1beta2.ResourceClaimConsumerReference':
-    '1,apiGroup,string,2 3,resource,string,0 4,name,string,0 5,uid,string,0',
-  'resource/v1beta2.ResourceClaimList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1beta2.ResourceClaim,1',
-  'resource/v1beta2.ResourceClaimSpec': '1,devices,m:resource/v1beta2.DeviceClaim,0',
-  'resource/v1beta2.ResourceClaimStatus':
-    '1,allocation,m:resource/v1beta2.AllocationResult,6 2,reservedFor,m:resource/v1beta2.ResourceClaimConsumerReference,3 4,devices,m:resource/v1beta2.AllocatedDeviceStatus,3',
-  'resource/v1beta2.ResourceClaimTemplate':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1beta2.ResourceClaimTemplateSpec,0',
-  'resource/v1beta2.ResourceClaimTemplateList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1beta2.ResourceClaimTemplate,1',
-  'resource/v1beta2.ResourceClaimTemplateSpec':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1beta2.ResourceClaimSpec,0',
-  'resource/v1beta2.ResourcePool': '1,name,string,0 2,generation,int,0 3,resourceSliceCount,int,0',
-  'resource/v1beta2.ResourceSlice': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:resource/v1beta2.ResourceSliceSpec,0',
-  'resource/v1beta2.ResourceSliceList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:resource/v1beta2.ResourceSlice,1',
-  'resource/v1beta2.ResourceSliceSpec':
-    '1,driver,string,0 2,pool,m:resource/v1beta2.ResourcePool,0 3,nodeName,string,6 4,nodeSelector,m:core/v1.NodeSelector,6 5,allNodes,bool,6 6,devices,m:resource/v1beta2.Device,3 7,perDeviceNodeSelection,bool,6 8,sharedCounters,m:resource/v1beta2.CounterSet,3',
   'scheduling/v1.PriorityClass':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,value,int,0 3,globalDefault,bool,2 4,description,string,2 5,preemptionPolicy,string,6',
-  'scheduling/v1.PriorityClassList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:scheduling/v1.PriorityClass,1',
-  'scheduling/v1alpha2.BasicSchedulingPolicy': '',
-  'scheduling/v1alpha2.GangSchedulingPolicy': '1,minCount,int,0',
-  'scheduling/v1alpha2.PodGroup':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:scheduling/v1alpha2.PodGroupSpec,0 3,status,m:scheduling/v1alpha2.PodGroupStatus,2',
-  'scheduling/v1alpha2.PodGroupList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:scheduling/v1alpha2.PodGroup,1',
-  'scheduling/v1alpha2.PodGroupResourceClaim':
-    '1,name,string,0 2,resourceClaimName,string,6 3,resourceClaimTemplateName,string,6',
-  'scheduling/v1alpha2.PodGroupResourceClaimStatus': '1,name,string,0 2,resourceClaimName,string,6',
-  'scheduling/v1alpha2.PodGroupSchedulingConstraints': '1,topology,m:scheduling/v1alpha2.TopologyConstraint,3',
-  'scheduling/v1alpha2.PodGroupSchedulingPolicy':
-    '1,basic,m:scheduling/v1alpha2.BasicSchedulingPolicy,6 2,gang,m:scheduling/v1alpha2.GangSchedulingPolicy,6',
-  'scheduling/v1alpha2.PodGroupSpec':
-    '1,podGroupTemplateRef,m:scheduling/v1alpha2.PodGroupTemplateReference,4 2,schedulingPolicy,m:scheduling/v1alpha2.PodGroupSchedulingPolicy,0 3,schedulingConstraints,m:scheduling/v1alpha2.PodGroupSchedulingConstraints,6 4,resourceClaims,m:scheduling/v1alpha2.PodGroupResourceClaim,3 5,disruptionMode,string,6 6,priorityClassName,string,2 7,priority,int,6',
-  'scheduling/v1alpha2.PodGroupStatus':
-    '1,conditions,m:meta/v1.Condition,3 2,resourceClaimStatuses,m:scheduling/v1alpha2.PodGroupResourceClaimStatus,3',
-  'scheduling/v1alpha2.PodGroupTemplate':
-    '1,name,string,0 2,schedulingPolicy,m:scheduling/v1alpha2.PodGroupSchedulingPolicy,0 3,schedulingConstraints,m:scheduling/v1alpha2.PodGroupSchedulingConstraints,4 4,resourceClaims,m:scheduling/v1alpha2.PodGroupResourceClaim,3 5,disruptionMode,string,6 6,priorityClassName,string,2 7,priority,int,6',
-  'scheduling/v1alpha2.PodGroupTemplateReference':
-    '1,workload,m:scheduling/v1alpha2.WorkloadPodGroupTemplateReference,4',
-  'scheduling/v1alpha2.TopologyConstraint': '1,key,string,0',
-  'scheduling/v1alpha2.TypedLocalObjectReference': '1,apiGroup,string,2 2,kind,string,0 3,name,string,0',
-  'scheduling/v1alpha2.Workload': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:scheduling/v1alpha2.WorkloadSpec,0',
-  'scheduling/v1alpha2.WorkloadList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:scheduling/v1alpha2.Workload,1',
-  'scheduling/v1alpha2.WorkloadPodGroupTemplateReference': '1,workloadName,string,0 2,podGroupTemplateName,string,0',
-  'scheduling/v1alpha2.WorkloadSpec':
-    '1,controllerRef,m:scheduling/v1alpha2.TypedLocalObjectReference,6 2,podGroupTemplates,m:scheduling/v1alpha2.PodGroupTemplate,1',
-  'scheduling/v1beta1.PriorityClass':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,value,int,0 3,globalDefault,bool,2 4,description,string,2 5,preemptionPolicy,string,6',
-  'scheduling/v1beta1.PriorityClassList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:scheduling/v1beta1.PriorityClass,1',
   'storage/v1.CSIDriver': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:storage/v1.CSIDriverSpec,0',
-  'storage/v1.CSIDriverList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1.CSIDriver,1',
   'storage/v1.CSIDriverSpec':
     '1,attachRequired,bool,6 2,podInfoOnMount,bool,6 3,volumeLifecycleModes,string,3 4,storageCapacity,bool,6 5,fsGroupPolicy,string,6 6,tokenRequests,m:storage/v1.TokenRequest,3 7,requiresRepublish,bool,6 8,seLinuxMount,bool,6 9,nodeAllocatableUpdatePeriodSeconds,int,6 10,serviceAccountTokenInSecrets,bool,6 11,preventPodSchedulingIfMissing,bool,6',
   'storage/v1.CSINode': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:storage/v1.CSINodeSpec,0',
   'storage/v1.CSINodeDriver':
     '1,name,string,0 2,nodeID,string,0 3,topologyKeys,string,1 4,allocatable,m:storage/v1.VolumeNodeResources,6',
-  'storage/v1.CSINodeList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1.CSINode,1',
   'storage/v1.CSINodeSpec': '1,drivers,m:storage/v1.CSINodeDriver,1',
   'storage/v1.CSIStorageCapacity':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,nodeTopology,m:meta/v1.LabelSelector,6 3,storageClassName,string,0 4,capacity,quantity,6 5,maximumVolumeSize,quantity,6',
-  'storage/v1.CSIStorageCapacityList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1.CSIStorageCapacity,1',
   'storage/v1.StorageClass':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,provisioner,string,0 3,parameters,map:string:string,2 4,reclaimPolicy,string,6 5,mountOptions,string,3 6,allowVolumeExpansion,bool,6 7,volumeBindingMode,string,6 8,allowedTopologies,m:core/v1.TopologySelectorTerm,3',
-  'storage/v1.StorageClassList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1.StorageClass,1',
   'storage/v1.TokenRequest': '1,audience,string,0 2,expirationSeconds,int,6',
   'storage/v1.VolumeAttachment':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:storage/v1.VolumeAttachmentSpec,0 3,status,m:storage/v1.VolumeAttachmentStatus,2',
-  'storage/v1.VolumeAttachmentList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1.VolumeAttachment,1',
   'storage/v1.VolumeAttachmentSource':
     '1,persistentVolumeName,string,6 2,inlineVolumeSpec,m:core/v1.PersistentVolumeSpec,6',
   'storage/v1.VolumeAttachmentSpec':
@@ -2318,67 +821,6 @@ export const MESSAGES: Record<string, string> = {
     '1,attached,bool,0 2,attachmentMetadata,map:string:string,2 3,attachError,m:storage/v1.VolumeError,6 4,detachError,m:storage/v1.VolumeError,6',
   'storage/v1.VolumeAttributesClass':
     '1,metadata,m:meta/v1.ObjectMeta,2 2,driverName,string,0 3,parameters,map:string:string,2',
-  'storage/v1.VolumeAttributesClassList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1.VolumeAttributesClass,1',
   'storage/v1.VolumeError': '1,time,time,2 2,message,string,2 3,errorCode,int,6',
   'storage/v1.VolumeNodeResources': '1,count,int,6',
-  'storage/v1alpha1.CSIStorageCapacity':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,nodeTopology,m:meta/v1.LabelSelector,6 3,storageClassName,string,0 4,capacity,quantity,6 5,maximumVolumeSize,quantity,6',
-  'storage/v1alpha1.CSIStorageCapacityList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1alpha1.CSIStorageCapacity,1',
-  'storage/v1alpha1.VolumeAttachment':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:storage/v1alpha1.VolumeAttachmentSpec,0 3,status,m:storage/v1alpha1.VolumeAttachmentStatus,2',
-  'storage/v1alpha1.VolumeAttachmentList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1alpha1.VolumeAttachment,1',
-  'storage/v1alpha1.VolumeAttachmentSource':
-    '1,persistentVolumeName,string,6 2,inlineVolumeSpec,m:core/v1.PersistentVolumeSpec,6',
-  'storage/v1alpha1.VolumeAttachmentSpec':
-    '1,attacher,string,0 2,source,m:storage/v1alpha1.VolumeAttachmentSource,0 3,nodeName,string,0',
-  'storage/v1alpha1.VolumeAttachmentStatus':
-    '1,attached,bool,0 2,attachmentMetadata,map:string:string,2 3,attachError,m:storage/v1alpha1.VolumeError,6 4,detachError,m:storage/v1alpha1.VolumeError,6',
-  'storage/v1alpha1.VolumeAttributesClass':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,driverName,string,0 3,parameters,map:string:string,2',
-  'storage/v1alpha1.VolumeAttributesClassList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1alpha1.VolumeAttributesClass,1',
-  'storage/v1alpha1.VolumeError': '1,time,time,2 2,message,string,2 3,errorCode,int,6',
-  'storage/v1beta1.CSIDriver': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:storage/v1beta1.CSIDriverSpec,0',
-  'storage/v1beta1.CSIDriverList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1beta1.CSIDriver,1',
-  'storage/v1beta1.CSIDriverSpec':
-    '1,attachRequired,bool,6 2,podInfoOnMount,bool,6 3,volumeLifecycleModes,string,3 4,storageCapacity,bool,6 5,fsGroupPolicy,string,6 6,tokenRequests,m:storage/v1beta1.TokenRequest,3 7,requiresRepublish,bool,6 8,seLinuxMount,bool,6 9,nodeAllocatableUpdatePeriodSeconds,int,6 10,serviceAccountTokenInSecrets,bool,6 11,preventPodSchedulingIfMissing,bool,6',
-  'storage/v1beta1.CSINode': '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:storage/v1beta1.CSINodeSpec,0',
-  'storage/v1beta1.CSINodeDriver':
-    '1,name,string,0 2,nodeID,string,0 3,topologyKeys,string,1 4,allocatable,m:storage/v1beta1.VolumeNodeResources,6',
-  'storage/v1beta1.CSINodeList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1beta1.CSINode,1',
-  'storage/v1beta1.CSINodeSpec': '1,drivers,m:storage/v1beta1.CSINodeDriver,1',
-  'storage/v1beta1.CSIStorageCapacity':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,nodeTopology,m:meta/v1.LabelSelector,6 3,storageClassName,string,0 4,capacity,quantity,6 5,maximumVolumeSize,quantity,6',
-  'storage/v1beta1.CSIStorageCapacityList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1beta1.CSIStorageCapacity,1',
-  'storage/v1beta1.StorageClass':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,provisioner,string,0 3,parameters,map:string:string,2 4,reclaimPolicy,string,6 5,mountOptions,string,3 6,allowVolumeExpansion,bool,6 7,volumeBindingMode,string,6 8,allowedTopologies,m:core/v1.TopologySelectorTerm,3',
-  'storage/v1beta1.StorageClassList': '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1beta1.StorageClass,1',
-  'storage/v1beta1.TokenRequest': '1,audience,string,0 2,expirationSeconds,int,6',
-  'storage/v1beta1.VolumeAttachment':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:storage/v1beta1.VolumeAttachmentSpec,0 3,status,m:storage/v1beta1.VolumeAttachmentStatus,2',
-  'storage/v1beta1.VolumeAttachmentList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1beta1.VolumeAttachment,1',
-  'storage/v1beta1.VolumeAttachmentSource':
-    '1,persistentVolumeName,string,6 2,inlineVolumeSpec,m:core/v1.PersistentVolumeSpec,6',
-  'storage/v1beta1.VolumeAttachmentSpec':
-    '1,attacher,string,0 2,source,m:storage/v1beta1.VolumeAttachmentSource,0 3,nodeName,string,0',
-  'storage/v1beta1.VolumeAttachmentStatus':
-    '1,attached,bool,0 2,attachmentMetadata,map:string:string,2 3,attachError,m:storage/v1beta1.VolumeError,6 4,detachError,m:storage/v1beta1.VolumeError,6',
-  'storage/v1beta1.VolumeAttributesClass':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,driverName,string,0 3,parameters,map:string:string,2',
-  'storage/v1beta1.VolumeAttributesClassList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storage/v1beta1.VolumeAttributesClass,1',
-  'storage/v1beta1.VolumeError': '1,time,time,2 2,message,string,2 3,errorCode,int,6',
-  'storage/v1beta1.VolumeNodeResources': '1,count,int,6',
-  'storagemigration/v1beta1.StorageVersionMigration':
-    '1,metadata,m:meta/v1.ObjectMeta,2 2,spec,m:storagemigration/v1beta1.StorageVersionMigrationSpec,2 3,status,m:storagemigration/v1beta1.StorageVersionMigrationStatus,2',
-  'storagemigration/v1beta1.StorageVersionMigrationList':
-    '1,metadata,m:meta/v1.ListMeta,2 2,items,m:storagemigration/v1beta1.StorageVersionMigration,1',
-  'storagemigration/v1beta1.StorageVersionMigrationSpec': '1,resource,m:meta/v1.GroupResource,0',
-  'storagemigration/v1beta1.StorageVersionMigrationStatus':
-    '1,conditions,m:meta/v1.Condition,3 2,resourceVersion,string,2',
 };

@@ -51,6 +51,8 @@ export interface MessageCodec {
   fields: (FieldCodec | undefined)[];
   /** What Go's JSON writes for this struct when a field is absent: [name, zero value maker]. */
   zeros: [string, () => unknown][];
+  /** Its repeated fields' names (inline structs' included): their arrays are trimmed when done. */
+  lists: string[];
 }
 
 const messages = new Map<string, MessageCodec>();
@@ -132,7 +134,7 @@ export function messageCodec(name: string): MessageCodec {
   if (message) return message;
   const spec = MESSAGES[name];
   if (spec === undefined) throw new Error(`protobuf schema: no message ${name}`);
-  message = { name, fields: [], zeros: [] };
+  message = { name, fields: [], zeros: [], lists: [] };
   // Registered before its fields: a message may refer to itself through a pointer.
   messages.set(name, message);
   for (const entry of spec === '' ? [] : spec.split(' ')) {
@@ -156,9 +158,11 @@ export function messageCodec(name: string): MessageCodec {
     // omitzero), its zero (a value or a struct), or null (a nil pointer, slice or map).
     const omittedWhenAbsent =
       field.omitZero || (omitEmpty && (repeated || pointer || scalar || codec.type === ValueType.Map));
+    if (repeated) message.lists.push(json);
     if (field.inline) {
       // Its fields are the parent's in JSON, zeros included.
       message.zeros.push(...codec.message!.zeros);
+      message.lists.push(...codec.message!.lists);
     } else if (!omittedWhenAbsent) {
       message.zeros.push([json, repeated || pointer ? () => null : zeroOf(codec)]);
     }
