@@ -82,21 +82,35 @@ function advance(n: number, end: number): void {
   pos += n;
 }
 
-/** Short strings seen, each kept once: names, enum values and label values repeat across the
- * objects of a cache, and JSON.parse shares them too (V8 internalizes short string values).
- * Bounded: a server sending endless distinct values only makes it start over. */
-const interned = new Map<string, string>();
-const MAX_INTERNED = 16_384;
+/** Node's own UTF-8 decoding of a range (what toString('utf8', …) calls, without its checks). */
+type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
+
+/**
+ * Short ASCII strings seen, by a hash of their bytes, each kept once: names, enum values and label
+ * values repeat across the objects of a cache, and JSON.parse shares them too (V8 internalizes
+ * short string values). A hit makes no new string at all. A fixed table: a colliding string
+ * replaces the one in its slot, so a server sending endless distinct values costs nothing more.
+ */
+const INTERN_BITS = 12;
+const interned: (string | undefined)[] = new Array<string | undefined>(1 << INTERN_BITS).fill(undefined);
 const INTERN_MAX_BYTES = 16;
 
-/** A string field, through the runtime's UTF-8 decoder (one flat string). */
+/** A string field. */
 function utf8(start: number, end: number): string {
-  const text = buf.toString('utf8', start, end);
-  if (end - start > INTERN_MAX_BYTES) return text;
-  const known = interned.get(text);
-  if (known !== undefined) return known;
-  if (interned.size >= MAX_INTERNED) interned.clear();
-  interned.set(text, text);
+  const length = end - start;
+  if (length > INTERN_MAX_BYTES) return (buf as Utf8Sliceable).utf8Slice(start, end);
+  let hash = 0x811c9dc5;
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
+  const slot = hash >>> (32 - INTERN_BITS);
+  const known = interned[slot];
+  if (known !== undefined && known.length === length) {
+    let i = 0;
+    while (i < length && known.charCodeAt(i) === buf[start + i]) i++;
+    if (i === length) return known;
+  }
+  const text = (buf as Utf8Sliceable).utf8Slice(start, end);
+  // As many characters as bytes: ASCII, whose characters compare with the bytes above.
+  if (text.length === length) interned[slot] = text;
   return text;
 }
 

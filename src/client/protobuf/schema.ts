@@ -24,26 +24,33 @@ const POINTER = 4;
 const INLINE = 8;
 const OMIT_ZERO = 16;
 
-export interface ValueCodec {
-  type: ValueType;
-  /** For Message and List. */
-  message?: MessageCodec;
-  /** For Map. */
-  key?: ValueCodec;
-  value?: ValueCodec;
-}
-
-export interface FieldCodec extends ValueCodec {
-  json: string;
-  repeated: boolean;
+/**
+ * How one value is read: a field of a message (with its JSON name and rules), or a map's key or
+ * value (where those rules keep their defaults). One class for both, every property always set
+ * in the same order: the decoder's hot loop then reads objects of one shape.
+ */
+export class FieldCodec {
+  json = '';
+  repeated = false;
   /** A present value that JSON leaves out all the same: omitempty on a string, bool, number or
    * byte slice that is not a pointer, whose value is zero (Kubernetes' protobuf writes those). */
-  dropZero: boolean;
+  dropZero = false;
   /** omitzero (times only): a zero time is left out, not null. */
-  omitZero: boolean;
+  omitZero = false;
   /** An embedded struct whose fields JSON writes into the parent. */
-  inline: boolean;
+  inline = false;
+
+  constructor(
+    readonly type: ValueType,
+    /** For Message and List. */
+    readonly message?: MessageCodec,
+    /** For Map. */
+    readonly key?: FieldCodec,
+    readonly value?: FieldCodec,
+  ) {}
 }
+
+export type ValueCodec = FieldCodec;
 
 export interface MessageCodec {
   name: string;
@@ -67,31 +74,36 @@ function valueCodec(code: string): ValueCodec {
   const rest = code.slice(colon + 1);
   switch (head) {
     case 'string':
-      return { type: ValueType.String };
+      return new FieldCodec(ValueType.String);
     case 'bool':
-      return { type: ValueType.Bool };
+      return new FieldCodec(ValueType.Bool);
     case 'int':
-      return { type: ValueType.Int };
+      return new FieldCodec(ValueType.Int);
     case 'bytes':
-      return { type: ValueType.Bytes };
+      return new FieldCodec(ValueType.Bytes);
     case 'time':
-      return { type: ValueType.Time };
+      return new FieldCodec(ValueType.Time);
     case 'microtime':
-      return { type: ValueType.MicroTime };
+      return new FieldCodec(ValueType.MicroTime);
     case 'quantity':
-      return { type: ValueType.Quantity };
+      return new FieldCodec(ValueType.Quantity);
     case 'intorstring':
-      return { type: ValueType.IntOrString };
+      return new FieldCodec(ValueType.IntOrString);
     case 'rawjson':
-      return { type: ValueType.RawJson };
+      return new FieldCodec(ValueType.RawJson);
     case 'm':
-      return { type: ValueType.Message, message: messageCodec(rest) };
+      return new FieldCodec(ValueType.Message, messageCodec(rest));
     case 'list':
-      return { type: ValueType.List, message: messageCodec(rest) };
+      return new FieldCodec(ValueType.List, messageCodec(rest));
     case 'map': {
       // map:<key>:<value>, keys are scalars (no colon).
       const split = rest.indexOf(':');
-      return { type: ValueType.Map, key: valueCodec(rest.slice(0, split)), value: valueCodec(rest.slice(split + 1)) };
+      return new FieldCodec(
+        ValueType.Map,
+        undefined,
+        valueCodec(rest.slice(0, split)),
+        valueCodec(rest.slice(split + 1)),
+      );
     }
   }
   throw new Error(`protobuf schema: unknown type ${code}`);
@@ -145,14 +157,12 @@ export function messageCodec(name: string): MessageCodec {
     const pointer = (flags & POINTER) !== 0;
     const omitEmpty = (flags & OMIT_EMPTY) !== 0;
     const scalar = !repeated && !pointer && SCALARS.has(codec.type);
-    const field: FieldCodec = {
-      ...codec,
-      json,
-      repeated,
-      dropZero: omitEmpty && scalar,
-      omitZero: (flags & OMIT_ZERO) !== 0,
-      inline: (flags & INLINE) !== 0,
-    };
+    const field = codec;
+    field.json = json;
+    field.repeated = repeated;
+    field.dropZero = omitEmpty && scalar;
+    field.omitZero = (flags & OMIT_ZERO) !== 0;
+    field.inline = (flags & INLINE) !== 0;
     message.fields[Number(num)] = field;
     // What JSON shows when the field is absent: nothing (omitempty on what it applies to, or
     // omitzero), its zero (a value or a struct), or null (a nil pointer, slice or map).

@@ -177,6 +177,19 @@ describe('decodeProtobufWatchEvents', () => {
     ]);
   });
 
+  it('reads every short string right, shared or not: non-ASCII ones, and more distinct ones than the table of shared strings holds', async () => {
+    const values = Array.from({ length: 6_000 }, (_, i) => `v${i.toString(36)}`);
+    values.push('ü', 'äöü-ß', '✓✓✓✓✓');
+    const pods = values.map((v) => watchFrame('ADDED', envelope('v1', 'Pod', msg(1, str(1, v), entry(11, 'k', v)))));
+    const events = await decode([Buffer.concat(pods), ...pods]);
+    const read = events.map((e) => {
+      const { name, labels } = e.object.metadata as { name: string; labels: { k: string } };
+      expect(labels.k).toBe(name);
+      return name;
+    });
+    expect(read).toEqual([...values, ...values]);
+  });
+
   it('reads frames split anywhere across chunks, and several frames in one chunk', async () => {
     const stream = Buffer.concat([
       watchFrame('ADDED', POD),
