@@ -1,5 +1,6 @@
 import { ResponseTooLargeError } from './body.js';
 import { NetworkPolicyError } from './network-policy.js';
+import { decodeObject } from './protobuf/decode.js';
 import { ProxyTunnelError } from './transport.js';
 import { MalformedWatchEventError } from './watch-decoder.js';
 
@@ -63,9 +64,12 @@ export class KubeApiError extends Error {
     const retryAfterText = header('retry-after')?.trim() ?? '';
     const retryAfter = /^\d{1,10}$/.test(retryAfterText) ? Math.min(Number(retryAfterText), 600) : undefined;
 
+    // A request that accepts protobuf (a watch of a built-in kind) gets its error Status in it.
+    const protobuf = header('content-type')?.startsWith('application/vnd.kubernetes.protobuf') === true;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+      if (protobuf && typeof body !== 'string') parsed = decodeObject(body).object;
+      else parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
     } catch {
       parsed = undefined;
     }

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describeFailure, failureReason, KubeApiError } from '../../../src/client/errors.js';
+import { envelope, int, msg, str } from '../../support/protobuf.js';
 
 const MARKER = 'INTERNAL-ONLY db_password=hunter2';
 const WHAT = 'GET /version';
@@ -104,6 +105,35 @@ describe('KubeApiError.fromResponse', () => {
       const err = KubeApiError.fromResponse(500, {}, status({ reason: `Bad ${MARKER}`, message: { MARKER } }), WHAT);
       expect(err.statusReason).toBe('');
       expect(err.message).toBe(`${WHAT}: 500`);
+    });
+  });
+
+  describe('a Status in protobuf (the answer to a request that accepts it, e.g. a watch of pods)', () => {
+    const PROTOBUF = { 'content-type': 'application/vnd.kubernetes.protobuf' };
+
+    it('takes its message and reason, as from JSON', () => {
+      const body = envelope(
+        'v1',
+        'Status',
+        str(2, 'Failure'),
+        str(3, 'pods is forbidden: User "nobody" cannot watch resource "pods"'),
+        str(4, 'Forbidden'),
+        int(6, 403),
+      );
+      const err = KubeApiError.fromResponse(403, PROTOBUF, body, 'watch /api/v1/pods');
+      expect(err.message).toBe('watch /api/v1/pods: 403 pods is forbidden: User "nobody" cannot watch resource "pods"');
+      expect(err.statusReason).toBe('Forbidden');
+      expect(failureReason(err)).toBe('Forbidden');
+    });
+
+    it.each([
+      ['bytes that are not protobuf', Buffer.from(MARKER)],
+      ['a Status cut short', envelope('v1', 'Status', str(3, MARKER)).subarray(0, -2)],
+      ['another kind', envelope('v1', 'Pod', msg(1, str(1, MARKER)))],
+    ])('keeps %s out of the message', (_, body) => {
+      const err = KubeApiError.fromResponse(403, PROTOBUF, body, WHAT);
+      expect(err.message).toBe(`${WHAT}: HTTP 403 (application/vnd.kubernetes.protobuf, ${body.byteLength} bytes)`);
+      expect(err.statusReason).toBe('');
     });
   });
 
