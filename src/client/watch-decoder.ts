@@ -74,6 +74,37 @@ function decodeLine(line: Buffer, what: string): WatchEvent | undefined {
   return { type: value.type as WatchEventType, object: value.object };
 }
 
+/** The event limit of `options`, checked; an invalid one destroys the body and throws. */
+export function eventLimit(body: Readable, options: DecodeWatchOptions): number {
+  const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_WATCH_EVENT_BYTES;
+  if (!Number.isSafeInteger(maxEventBytes) || maxEventBytes < 0) {
+    destroyBody(body);
+    throw new RangeError(`maxEventBytes must be a non-negative integer (got ${maxEventBytes})`);
+  }
+  return maxEventBytes;
+}
+
+/** A decoder's failure: the body is destroyed with it before it leaves the loop, so the
+ * stream's error is ours. */
+export function failWatch(body: Readable, err: Error): never {
+  destroyBody(body, err);
+  throw err;
+}
+
+/** The chunks of a watch body, as Buffers, for a decoder to split into events. When the
+ * consumer stops early (break, return) or anything throws, the body is destroyed. */
+export async function* watchChunks(body: Readable, what: string): AsyncGenerator<Buffer> {
+  let finished = false;
+  try {
+    for await (const raw of body as AsyncIterable<unknown>) {
+      yield asBuffer(raw) ?? failWatch(body, new TypeError(`${what}: watch body must yield bytes, not strings`));
+    }
+    finished = true;
+  } finally {
+    if (!finished) destroyBody(body);
+  }
+}
+
 /**
  * Splits a watch response (one JSON event per line) into events, with a bound on each event.
  *
@@ -88,53 +119,37 @@ function decodeLine(line: Buffer, what: string): WatchEvent | undefined {
  */
 export async function* decodeWatchEvents(body: Readable, options: DecodeWatchOptions): AsyncGenerator<WatchEvent> {
   const { what } = options;
-  const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_WATCH_EVENT_BYTES;
-  if (!Number.isSafeInteger(maxEventBytes) || maxEventBytes < 0) {
-    destroyBody(body);
-    throw new RangeError(`maxEventBytes must be a non-negative integer (got ${maxEventBytes})`);
-  }
+  const maxEventBytes = eventLimit(body, options);
   let pieces: Buffer[] = [];
   let pendingBytes = 0;
-  let finished = false;
-  // Destroyed before the error leaves the loop, so the stream's error is ours.
-  const fail = (err: Error): never => {
-    destroyBody(body, err);
-    throw err;
-  };
-  try {
-    for await (const raw of body as AsyncIterable<unknown>) {
-      const chunk = asBuffer(raw) ?? fail(new TypeError(`${what}: watch body must yield bytes, not strings`));
-      let start = 0;
-      for (let end = chunk.indexOf(NEWLINE); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
-        const piece = chunk.subarray(start, end);
-        start = end + 1;
-        const lineBytes = pendingBytes + piece.byteLength;
-        if (lineBytes > maxEventBytes) fail(new WatchEventTooLargeError(what, maxEventBytes));
-        const line = pieces.length === 0 ? piece : Buffer.concat([...pieces, piece], lineBytes);
-        pieces = [];
-        pendingBytes = 0;
-        let event: WatchEvent | undefined;
-        try {
-          event = decodeLine(line, what);
-        } catch (err) {
-          fail(err as Error);
-        }
-        if (event) yield event;
+  const fail = (err: Error): never => failWatch(body, err);
+  for await (const chunk of watchChunks(body, what)) {
+    let start = 0;
+    for (let end = chunk.indexOf(NEWLINE); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
+      const piece = chunk.subarray(start, end);
+      start = end + 1;
+      const lineBytes = pendingBytes + piece.byteLength;
+      if (lineBytes > maxEventBytes) fail(new WatchEventTooLargeError(what, maxEventBytes));
+      const line = pieces.length === 0 ? piece : Buffer.concat([...pieces, piece], lineBytes);
+      pieces = [];
+      pendingBytes = 0;
+      let event: WatchEvent | undefined;
+      try {
+        event = decodeLine(line, what);
+      } catch (err) {
+        fail(err as Error);
       }
-      if (start < chunk.byteLength) {
-        pendingBytes += chunk.byteLength - start;
-        if (pendingBytes > maxEventBytes) fail(new WatchEventTooLargeError(what, maxEventBytes));
-        pieces.push(chunk.subarray(start));
-      }
-    }
-    // The stream ended: a last line without its newline is an event too.
-    if (pendingBytes > 0) {
-      const event = decodeLine(Buffer.concat(pieces, pendingBytes), what);
       if (event) yield event;
     }
-    finished = true;
-  } finally {
-    // The consumer stopped early (break, return) or something threw: release the stream.
-    if (!finished) destroyBody(body);
+    if (start < chunk.byteLength) {
+      pendingBytes += chunk.byteLength - start;
+      if (pendingBytes > maxEventBytes) fail(new WatchEventTooLargeError(what, maxEventBytes));
+      pieces.push(chunk.subarray(start));
+    }
+  }
+  // The stream ended: a last line without its newline is an event too.
+  if (pendingBytes > 0) {
+    const event = decodeLine(Buffer.concat(pieces, pendingBytes), what);
+    if (event) yield event;
   }
 }

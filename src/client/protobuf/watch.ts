@@ -1,7 +1,9 @@
 import type { Readable } from 'node:stream';
-import { asBuffer, DEFAULT_MAX_WATCH_EVENT_BYTES, destroyBody } from '../body.js';
 import {
+  eventLimit,
+  failWatch,
   MalformedWatchEventError,
+  watchChunks,
   WATCH_EVENT_TYPES,
   WatchEventTooLargeError,
   type DecodeWatchOptions,
@@ -28,54 +30,44 @@ export async function* decodeProtobufWatchEvents(
   options: DecodeWatchOptions,
 ): AsyncGenerator<WatchEvent> {
   const { what } = options;
-  const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_WATCH_EVENT_BYTES;
+  const maxEventBytes = eventLimit(body, options);
   // The unfinished frame as the list of its pieces, joined once when it is complete.
   let pieces: Buffer[] = [];
   let pendingBytes = 0;
   /** The length of the frame being received, once its header is in. */
   let length = -1;
-  let finished = false;
-  const fail = (err: Error): never => {
-    destroyBody(body, err);
-    throw err;
-  };
-  try {
-    for await (const raw of body as AsyncIterable<unknown>) {
-      const chunk = asBuffer(raw) ?? fail(new TypeError(`${what}: watch body must yield bytes, not strings`));
-      pieces.push(chunk);
-      pendingBytes += chunk.byteLength;
-      for (;;) {
-        if (length < 0) {
-          if (pendingBytes < HEADER) break;
-          const head = pieces[0]!.byteLength >= HEADER ? pieces[0]! : Buffer.concat(pieces, pendingBytes);
-          length = head.readUInt32BE(0);
-          if (length > maxEventBytes) fail(new WatchEventTooLargeError(what, maxEventBytes));
-        }
-        if (pendingBytes < HEADER + length) break;
-        const buf = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, pendingBytes);
-        const frame = buf.subarray(HEADER, HEADER + length);
-        const rest = buf.subarray(HEADER + length);
-        pieces = rest.byteLength > 0 ? [rest] : [];
-        pendingBytes = rest.byteLength;
-        const frameBytes = length;
-        length = -1;
-        let event: WatchEvent;
-        try {
-          const decoded = decodeWatchEventMessage(frame);
-          if (!KNOWN_TYPES.has(decoded.type)) {
-            throw new ProtobufDecodeError(`"type" is not one of ${WATCH_EVENT_TYPES.join(', ')}`);
-          }
-          event = { type: decoded.type as WatchEventType, object: decoded.object.object };
-        } catch (err) {
-          const check = err instanceof ProtobufDecodeError ? err.message : 'not a protobuf watch event';
-          fail(new MalformedWatchEventError(what, check, frameBytes));
-        }
-        yield event!;
+  const fail = (err: Error): never => failWatch(body, err);
+  for await (const chunk of watchChunks(body, what)) {
+    pieces.push(chunk);
+    pendingBytes += chunk.byteLength;
+    for (;;) {
+      if (length < 0) {
+        if (pendingBytes < HEADER) break;
+        const head = pieces[0]!.byteLength >= HEADER ? pieces[0]! : Buffer.concat(pieces, pendingBytes);
+        length = head.readUInt32BE(0);
+        if (length > maxEventBytes) fail(new WatchEventTooLargeError(what, maxEventBytes));
       }
+      if (pendingBytes < HEADER + length) break;
+      const buf = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, pendingBytes);
+      const frame = buf.subarray(HEADER, HEADER + length);
+      const rest = buf.subarray(HEADER + length);
+      pieces = rest.byteLength > 0 ? [rest] : [];
+      pendingBytes = rest.byteLength;
+      const frameBytes = length;
+      length = -1;
+      let event: WatchEvent;
+      try {
+        const decoded = decodeWatchEventMessage(frame);
+        if (!KNOWN_TYPES.has(decoded.type)) {
+          throw new ProtobufDecodeError(`"type" is not one of ${WATCH_EVENT_TYPES.join(', ')}`);
+        }
+        event = { type: decoded.type as WatchEventType, object: decoded.object.object };
+      } catch (err) {
+        const check = err instanceof ProtobufDecodeError ? err.message : 'not a protobuf watch event';
+        fail(new MalformedWatchEventError(what, check, frameBytes));
+      }
+      yield event!;
     }
-    if (pendingBytes > 0) fail(new MalformedWatchEventError(what, 'stream ended inside a frame', pendingBytes));
-    finished = true;
-  } finally {
-    if (!finished) destroyBody(body);
   }
+  if (pendingBytes > 0) fail(new MalformedWatchEventError(what, 'stream ended inside a frame', pendingBytes));
 }
