@@ -334,7 +334,8 @@ export class Informer<T extends KubeObject = KubeObject> {
         },
         signal,
         this.opts.inactivityMs,
-        protobuf,
+        // The default transform drops managedFields: the decoder then skips it unread.
+        { protobuf, dropManagedFields: this.opts.transform === stripManagedFields },
       );
       this.current.watching = true;
       if (!initial) this.ok(false);

@@ -50,6 +50,15 @@ export interface RequestOptions {
   maxBytes?: number;
 }
 
+/** How watch() asks for and reads its events. */
+export interface WatchDecoding {
+  /** Ask for protobuf (built-in kinds); read whichever of the two the server answers in. */
+  protobuf?: boolean;
+  /** Leave metadata.managedFields out of objects read from protobuf, unread (for a cache that
+   * drops it anyway): JSON builds it whatever we ask, protobuf can skip its bytes. */
+  dropManagedFields?: boolean;
+}
+
 const USER_AGENT = 'clusterregistry/0.1';
 
 function queryString(query: RequestOptions['query']): string {
@@ -224,7 +233,7 @@ export class ClusterClient {
     query: RequestOptions['query'],
     signal: AbortSignal,
     inactivityMs: number,
-    protobuf = false,
+    { protobuf = false, dropManagedFields = false }: WatchDecoding = {},
   ): Promise<AsyncIterable<WatchEvent>> {
     const { body, contentType } = await this.stream(
       path,
@@ -235,7 +244,7 @@ export class ClusterClient {
     );
     const options = { maxEventBytes: this.shared.maxWatchEventBytes, what: `watch ${path}` };
     return protobuf && contentType.startsWith('application/vnd.kubernetes.protobuf')
-      ? decodeProtobufWatchEvents(body, options)
+      ? decodeProtobufWatchEvents(body, { ...options, dropManagedFields })
       : decodeWatchEvents(body, options);
   }
 

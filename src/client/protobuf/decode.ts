@@ -21,6 +21,8 @@ const TWO_32 = 4294967296;
 // state is safe, and V8 reads it faster than an object's fields.
 let buf: Buffer = Buffer.alloc(0);
 let pos = 0;
+/** This decode's choice: leave ObjectMeta.managedFields out (see DecodeOptions). */
+let dropManagedFields = false;
 
 /** A varint as a JavaScript number: int32 and int64 (two's complement over 10 bytes). */
 function varint(end: number): number {
@@ -293,6 +295,10 @@ function decodeMessage(
     // A field newer than the table: JSON would show it and we cannot name it. The object would
     // differ from the server's JSON, so the caller goes back to JSON instead.
     if (field === undefined) throw new ProtobufDecodeError(`field ${tag >>> 3} of ${message.name} is not in the table`);
+    if (field.managedFields && dropManagedFields) {
+      skip(wire, end);
+      continue;
+    }
     if (field.inline) {
       expectWire(field, wire, WIRE_BYTES);
       const stop = span(end);
@@ -331,6 +337,12 @@ function decodeMessage(
   return out;
 }
 
+export interface DecodeOptions {
+  /** Leave ObjectMeta.managedFields out, unread (its bytes are still checked to be well formed):
+   * for a cache that drops it anyway, as the default transform does. Often half an object. */
+  dropManagedFields?: boolean;
+}
+
 export interface DecodedObject {
   apiVersion: string;
   kind: string;
@@ -343,12 +355,13 @@ export interface DecodedObject {
  * apiVersion and kind set. Throws ProtobufDecodeError for bytes that are not that, and for a kind
  * the table does not know.
  */
-export function decodeObject(bytes: Buffer, start = 0, end = bytes.length): DecodedObject {
+export function decodeObject(bytes: Buffer, start = 0, end = bytes.length, options: DecodeOptions = {}): DecodedObject {
   if (end - start < MAGIC.length || bytes.compare(MAGIC, 0, MAGIC.length, start, start + MAGIC.length) !== 0) {
     throw new ProtobufDecodeError('no protobuf envelope');
   }
   buf = bytes;
   pos = start + MAGIC.length;
+  dropManagedFields = options.dropManagedFields === true;
   let apiVersion = '';
   let kind = '';
   let rawStart = -1;
@@ -390,7 +403,10 @@ export function decodeObject(bytes: Buffer, start = 0, end = bytes.length): Deco
 }
 
 /** A watch event (meta/v1.WatchEvent: type, and the object as a RawExtension in the envelope). */
-export function decodeWatchEventMessage(bytes: Buffer): { type: string; object: DecodedObject } {
+export function decodeWatchEventMessage(
+  bytes: Buffer,
+  options: DecodeOptions = {},
+): { type: string; object: DecodedObject } {
   buf = bytes;
   pos = 0;
   const end = bytes.length;
@@ -409,7 +425,7 @@ export function decodeWatchEventMessage(bytes: Buffer): { type: string; object: 
         if (t === 10) {
           const e = span(stop);
           // decodeObject moves the shared cursor to e.
-          object = decodeObject(bytes, pos, e);
+          object = decodeObject(bytes, pos, e, options);
         } else skip(t & 7, stop);
       }
     } else skip(tag & 7, end);

@@ -39,6 +39,8 @@ export class FieldCodec {
   omitZero = false;
   /** An embedded struct whose fields JSON writes into the parent. */
   inline = false;
+  /** ObjectMeta's managedFields: skipped unread when the cache would drop it anyway. */
+  managedFields = false;
 
   constructor(
     readonly type: ValueType,
@@ -163,6 +165,7 @@ export function messageCodec(name: string): MessageCodec {
     field.dropZero = omitEmpty && scalar;
     field.omitZero = (flags & OMIT_ZERO) !== 0;
     field.inline = (flags & INLINE) !== 0;
+    field.managedFields = name === 'meta/v1.ObjectMeta' && json === 'managedFields';
     message.fields[Number(num)] = field;
     // What JSON shows when the field is absent: nothing (omitempty on what it applies to, or
     // omitzero), its zero (a value or a struct), or null (a nil pointer, slice or map).

@@ -10,7 +10,7 @@ import {
   type WatchEvent,
   type WatchEventType,
 } from '../watch-decoder.js';
-import { decodeWatchEventMessage, ProtobufDecodeError } from './decode.js';
+import { decodeWatchEventMessage, ProtobufDecodeError, type DecodeOptions } from './decode.js';
 
 /** The media type an apiserver streams a protobuf watch in. */
 export const PROTOBUF_WATCH = 'application/vnd.kubernetes.protobuf;stream=watch';
@@ -27,7 +27,7 @@ const HEADER = 4;
  */
 export async function* decodeProtobufWatchEvents(
   body: Readable,
-  options: DecodeWatchOptions,
+  options: DecodeWatchOptions & DecodeOptions,
 ): AsyncGenerator<WatchEvent> {
   const { what } = options;
   const maxEventBytes = eventLimit(body, options);
@@ -57,7 +57,7 @@ export async function* decodeProtobufWatchEvents(
       length = -1;
       let event: WatchEvent;
       try {
-        const decoded = decodeWatchEventMessage(frame);
+        const decoded = decodeWatchEventMessage(frame, options);
         if (!KNOWN_TYPES.has(decoded.type)) {
           throw new ProtobufDecodeError(`"type" is not one of ${WATCH_EVENT_TYPES.join(', ')}`);
         }

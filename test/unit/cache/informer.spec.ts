@@ -758,6 +758,24 @@ describe('Informer', () => {
       ]);
       expect(informer.state()).toMatchObject({ synced: true, resourceVersion: '7' });
     });
+
+    it('gives a transform of its own the managedFields the default one drops unread', async () => {
+      const managed = msg(17, str(1, 'kubectl'), str(2, 'Apply'));
+      const withManaged = envelope('v1', 'Pod', msg(1, str(1, 'a'), str(3, 'default'), str(6, '3'), managed));
+      const seen: unknown[] = [];
+      for (const transform of [undefined, (o: KubeObject) => (seen.push(o.metadata?.managedFields), o)]) {
+        const stream = new WatchStream(PROTOBUF);
+        fake.onWatch(PODS, stream);
+        const informer = start(PODS_SPEC, { watchList: true, transform });
+        await watchesOpened(transform ? 2 : 1);
+        stream.raw(watchFrame('ADDED', withManaged)).raw(watchFrame('BOOKMARK', endBookmark));
+        await informer.waitForSync(abort.signal);
+        expect(informer.store.get('default/a')?.metadata?.managedFields).toEqual(
+          transform ? [{ manager: 'kubectl', operation: 'Apply' }] : undefined,
+        );
+      }
+      expect(seen).toEqual([[{ manager: 'kubectl', operation: 'Apply' }]]);
+    });
   });
 
   describe('failures', () => {

@@ -9,20 +9,21 @@ import { bool, bytes, entry, envelope, int, msg, str, varint, watchFrame } from 
 
 const SECONDS = 1_700_000_000; // 2023-11-14T22:13:20Z
 
-async function decode(chunks: Buffer[], maxEventBytes?: number): Promise<WatchEvent[]> {
+async function decode(chunks: Buffer[], maxEventBytes?: number, dropManagedFields?: boolean): Promise<WatchEvent[]> {
   const events: WatchEvent[] = [];
   for await (const e of decodeProtobufWatchEvents(Readable.from(chunks), {
     what: 'watch /api/v1/pods',
     maxEventBytes,
+    dropManagedFields,
   })) {
     events.push(e);
   }
   return events;
 }
 
-const failure = async (chunks: Buffer[], maxEventBytes?: number): Promise<Error> => {
+const failure = async (chunks: Buffer[], maxEventBytes?: number, dropManagedFields?: boolean): Promise<Error> => {
   try {
-    await decode(chunks, maxEventBytes);
+    await decode(chunks, maxEventBytes, dropManagedFields);
   } catch (err) {
     return err as Error;
   }
@@ -253,6 +254,40 @@ describe('decodeProtobufWatchEvents', () => {
     const frame = watchFrame('ADDED', POD);
     const err = await failure([frame.subarray(0, frame.length - 3)]);
     expect((err as MalformedWatchEventError).check).toBe('stream ended inside a frame');
+  });
+
+  it('leaves managedFields out unread when asked, still checking its bytes, and reads it otherwise', async () => {
+    const fields = '{"f:metadata":{"f:labels":{}}}';
+    const managed = msg(
+      17,
+      str(1, 'kubectl'),
+      str(2, 'Apply'),
+      str(3, 'v1'),
+      str(6, 'FieldsV1'),
+      msg(7, str(1, fields)),
+    );
+    const pod = envelope('v1', 'Pod', msg(1, str(1, 'p1'), managed, str(3, 'default')));
+    const [kept] = await decode([watchFrame('ADDED', pod)]);
+    expect(kept!.object.metadata).toEqual({
+      name: 'p1',
+      namespace: 'default',
+      managedFields: [
+        {
+          manager: 'kubectl',
+          operation: 'Apply',
+          apiVersion: 'v1',
+          fieldsType: 'FieldsV1',
+          fieldsV1: { 'f:metadata': { 'f:labels': {} } },
+        },
+      ],
+    });
+    const [dropped] = await decode([watchFrame('ADDED', pod)], undefined, true);
+    expect(dropped!.object).toEqual({ ...kept!.object, metadata: { name: 'p1', namespace: 'default' } });
+    // Field 17, length-delimited, claiming 127 bytes where 1 follows: skipped or not, it is not an object.
+    const cut = envelope('v1', 'Pod', msg(1, Buffer.from([0x8a, 0x01, 0x7f, 0x00])));
+    const err = await failure([watchFrame('ADDED', cut)], undefined, true);
+    expect(err).toBeInstanceOf(MalformedWatchEventError);
+    expect((err as MalformedWatchEventError).check).toBe('length runs past its message');
   });
 
   it('reads 64-bit negative numbers and large ones as Go writes them', async () => {
