@@ -231,7 +231,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   private async relist(signal: AbortSignal): Promise<string> {
     const resource = this.resource!;
     const path = collectionPath(resource, this.spec.namespace);
-    const items: T[] = [];
+    const items = new Map<string, T>();
+    let listed = 0;
     let continueToken: string | undefined;
     let resourceVersion = '';
     let restarted = false;
@@ -251,7 +252,8 @@ export class Informer<T extends KubeObject = KubeObject> {
         // An expired continue token: start the list over, once. A server that expires the
         // token again fails this list, which then waits for the backoff like any failure.
         if (continueToken && !restarted && err instanceof KubeApiError && err.status === 410) {
-          items.length = 0;
+          items.clear();
+          listed = 0;
           continueToken = undefined;
           restarted = true;
           continue;
@@ -264,8 +266,10 @@ export class Informer<T extends KubeObject = KubeObject> {
         // Lists omit apiVersion/kind on items; handlers and caches want them.
         item.apiVersion ??= resource.apiVersion;
         item.kind ??= resource.kind;
-        items.push(this.opts.transform(item) as T);
-        if (items.length > this.opts.maxListObjects) throw this.tooManyObjects('list');
+        const cached = this.opts.transform(item) as T;
+        items.set(objectKey(cached), cached);
+        // Counted as sent, not as kept: a server repeating one object forever is a list without end.
+        if (++listed > this.opts.maxListObjects) throw this.tooManyObjects('list');
       }
       resourceVersion = stringOr(page?.metadata?.resourceVersion, resourceVersion);
       continueToken = stringOr(page?.metadata?.continue, '') || undefined;
@@ -277,20 +281,20 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   /** A complete state (a list, or the WatchList initial events): swaps the cache in and emits
    * the difference, deletes of what vanished included. */
-  private applyList(items: T[], resourceVersion: string): void {
+  private applyList(items: Map<string, T>, resourceVersion: string): void {
     const resource = this.resource!;
-    if (resource.namespaced === undefined && items.length > 0) {
-      resource.namespaced = items[0]!.metadata?.namespace !== undefined;
+    if (resource.namespaced === undefined && items.size > 0) {
+      resource.namespaced = items.values().next().value!.metadata?.namespace !== undefined;
     }
     const previous = this.store.replace(items);
     this.current.relists++;
     this.current.resourceVersion = resourceVersion;
     this.opts.metrics.relist?.();
-    for (const obj of items) {
-      const old = previous.get(objectKey(obj));
+    for (const [key, obj] of items) {
+      const old = previous.get(key);
       if (!old) this.emit({ type: 'add', object: obj });
       else {
-        previous.delete(objectKey(obj));
+        previous.delete(key);
         if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
           this.emit({ type: 'update', object: obj, old });
       }
@@ -354,7 +358,8 @@ export class Informer<T extends KubeObject = KubeObject> {
               item.apiVersion ??= this.resource!.apiVersion;
               item.kind ??= this.resource!.kind;
               initial.set(objectKey(item), item);
-              if (initial.size > this.opts.maxListObjects) throw this.tooManyObjects('watch');
+              // Events, not objects kept: one object sent again and again has no end either.
+              if (events > this.opts.maxListObjects) throw this.tooManyObjects('watch');
               break;
             }
             this.current.resourceVersion = resourceVersion;
@@ -378,7 +383,7 @@ export class Informer<T extends KubeObject = KubeObject> {
             resourceVersion = stringOr(obj?.metadata?.resourceVersion, resourceVersion);
             if (initial && obj?.metadata?.annotations?.['k8s.io/initial-events-end'] === 'true') {
               this.watchListServed = true;
-              this.applyList([...initial.values()], resourceVersion);
+              this.applyList(initial, resourceVersion);
               initial = undefined;
             } else if (initial && this.watchListServed === undefined) {
               // A server serving WatchList sends no other bookmark before the end one: this one

@@ -47,11 +47,11 @@ export class ObjectStore<T extends KubeObject = KubeObject> {
     return old;
   }
 
-  /** Swaps in a full list and returns the previous content, for the relist diff. */
-  replace(objects: Iterable<T>): Map<string, T> {
+  /** Swaps in a full list, by key (the map is the store's from now on), and returns the previous
+   * content, for the relist diff. */
+  replace(objects: Map<string, T>): Map<string, T> {
     const previous = this.items;
-    this.items = new Map();
-    for (const o of objects) this.items.set(objectKey(o), o);
+    this.items = objects;
     return previous;
   }
 }

@@ -231,6 +231,24 @@ describe('Informer', () => {
       expect(informer.store.size).toBe(0);
     });
 
+    it('counts objects as sent: one object repeated on every page, or in an initial state, fails too', async () => {
+      fake.onList(PODS, () => page([pod('same', '1')], '5', 'again'));
+      const listing = start(PODS_SPEC, { maxListObjects: 3 });
+      await until(() => listing.state().error !== undefined, 'the list failure');
+      expect(fake.sent()).toHaveLength(4);
+      expect(listing.state().error?.reason).toBe('ResponseTooLarge');
+
+      const stream = new WatchStream();
+      fake.onWatch(PODS, stream);
+      const streamed = start(PODS_SPEC, { watchList: true, maxListObjects: 3 });
+      await watchesOpened(1);
+      for (let i = 0; i < 4; i++) stream.push('ADDED', pod('same', '1'));
+      await until(() => streamed.state().error !== undefined, 'the watch failure');
+      expect(streamed.state().error?.message).toBe(
+        'ResponseTooLarge: watch /api/v1/pods: more than 3 objects in one list',
+      );
+    });
+
     it('fails a WatchList initial state past maxListObjects too', async () => {
       const stream = new WatchStream();
       fake.onWatch(PODS, stream);
