@@ -6,7 +6,7 @@ export class ProtobufDecodeError extends Error {
 }
 
 /** Kubernetes' protobuf envelope: these four bytes, then a runtime.Unknown. */
-const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
+const MAGIC = [0x6b, 0x38, 0x73, 0x00];
 /** Deeper than any built-in kind nests (a Pod is about 10); a bound on what a server can make us do. */
 const MAX_DEPTH = 64;
 
@@ -164,7 +164,7 @@ function readValue(codec: ValueCodec, wire: number, end: number, depth: number):
   const stop = span(end);
   if (type === ValueType.Message) {
     if (depth >= MAX_DEPTH) throw new ProtobufDecodeError(`nested deeper than ${MAX_DEPTH}`);
-    return decodeMessage(codec.message!, zeroObject(codec.message!), stop, depth + 1);
+    return decoderOf(codec.message!)(stop, depth + 1);
   }
   const start = pos;
   switch (type) {
@@ -173,7 +173,7 @@ function readValue(codec: ValueCodec, wire: number, end: number, depth: number):
       return buf.toString('base64', start, stop);
     case ValueType.List: {
       if (depth >= MAX_DEPTH) throw new ProtobufDecodeError(`nested deeper than ${MAX_DEPTH}`);
-      return decodeMessage(codec.message!, {}, stop, depth + 1)[''] ?? [];
+      return decoderOf(codec.message!)(stop, depth + 1, {})[''] ?? [];
     }
     case ValueType.Time:
     case ValueType.MicroTime: {
@@ -278,64 +278,200 @@ function readEntry(field: FieldCodec, map: Record<string, unknown>, end: number,
   else map[key] = entryValue;
 }
 
-const isZero = (value: unknown): boolean => value === '' || value === 0 || value === false;
+/** A message's decoder: reads its fields from the cursor to `end` into `into` (the caller made
+ * it with the zeros: an inline struct's parent, an envelope) or into a new object with them. */
+type MessageDecoder = (end: number, depth: number, into?: Record<string, unknown>) => Record<string, unknown>;
 
-/** Reads the fields of `message` from the cursor to `end` into `out` (made with its zeros). */
-function decodeMessage(
-  message: MessageCodec,
-  out: Record<string, unknown>,
-  end: number,
-  depth: number,
-): Record<string, unknown> {
-  const fields = message.fields;
-  while (pos < end) {
-    const tag = varint(end);
-    const wire = tag & 7;
-    const field = fields[tag >>> 3];
-    // A field newer than the table: JSON would show it and we cannot name it. The object would
-    // differ from the server's JSON, so the caller goes back to JSON instead.
+const decoders = new Map<MessageCodec, MessageDecoder>();
+
+/** The decoder of a message, compiled on first use. */
+function decoderOf(message: MessageCodec): MessageDecoder {
+  let decoder = decoders.get(message);
+  if (!decoder) {
+    decoder = compileDecoder(message);
+    decoders.set(message, decoder);
+  }
+  return decoder;
+}
+
+/** What generated decoders call: the cursor's helpers (they cannot see this module's variables). */
+const helpers = {
+  more: (end: number): boolean => pos < end,
+  varint,
+  span,
+  skip,
+  str(end: number): string {
+    const stop = span(end);
+    const start = pos;
+    pos = stop;
+    return utf8(start, stop);
+  },
+  value: readValue,
+  entry: readEntry,
+  decoderOf,
+  dropping: (): boolean => dropManagedFields,
+  deeper(depth: number): void {
+    if (depth > MAX_DEPTH) throw new ProtobufDecodeError(`nested deeper than ${MAX_DEPTH}`);
+  },
+  ended(end: number): void {
+    if (pos !== end) throw new ProtobufDecodeError('message runs past its length');
+  },
+  /** A tag no case took: a field newer than the table (JSON would show it and we cannot name it,
+   * so the caller goes back to JSON), or a known one in a wire type its type does not use. */
+  unexpected(message: MessageCodec, tag: number): never {
+    const field = message.fields[tag >>> 3];
     if (field === undefined) throw new ProtobufDecodeError(`field ${tag >>> 3} of ${message.name} is not in the table`);
-    if (field.managedFields && dropManagedFields) {
-      skip(wire, end);
-      continue;
+    const wire = tag & 7;
+    expectWire(field, wire, field.inline || field.type === ValueType.Map ? WIRE_BYTES : wireOf(field.type));
+    throw new ProtobufDecodeError(`wire type ${wire} is not used by ${ValueType[field.type]}`);
+  },
+};
+
+/** A property name from the generated table, safe to write into generated source. */
+function propertyName(json: string): string {
+  // Never "__proto__" (a store would set the prototype) nor anything but a plain JSON name.
+  if (!/^[A-Za-z0-9_$.-]*$/.test(json) || json === '__proto__') {
+    throw new Error(`protobuf schema: ${JSON.stringify(json)} is not a field name`);
+  }
+  return JSON.stringify(json);
+}
+
+const wireOf = (type: ValueType): number =>
+  type === ValueType.Int || type === ValueType.Bool ? WIRE_VARINT : WIRE_BYTES;
+
+/**
+ * A decoder made for one message (source generated from its table, compiled by V8): each field
+ * is a `case` of its tag, written to a property named in the source. A generic loop that looks
+ * fields up and writes `out[field.json]` made every store megamorphic; this is about twice as
+ * fast, and objects get their properties in the order JSON.parse gives them (zeros first).
+ * The source comes only from the generated table (names checked by propertyName), never from
+ * what a server sends.
+ */
+function compileDecoder(message: MessageCodec): MessageDecoder {
+  /** Values the source refers to by index: field codecs (F) and nested decoders (D, lazy). */
+  const codecs: FieldCodec[] = [];
+  const nested: MessageDecoder[] = [];
+  const nestedIndex = new Map<MessageCodec, number>();
+  const codecRef = (field: FieldCodec): string => `F[${codecs.push(field) - 1}]`;
+  const decoderRef = (m: MessageCodec): string => {
+    let i = nestedIndex.get(m);
+    if (i === undefined) {
+      i = nested.length;
+      nestedIndex.set(m, i);
+      // Compiled when first called: a message may contain itself, and most branches are never met.
+      nested.push((end, depth, into) => (nested[i!] = decoderOf(m))(end, depth, into));
     }
+    return `D[${i}]`;
+  };
+  const zeroMakers: (() => unknown)[] = [];
+  const zeros = message.zeros.map(([json, make]) => {
+    const zero = make();
+    const name = propertyName(json);
+    // Scalars and null as literals; a struct's zero is made fresh for each object.
+    if (zero === null || typeof zero !== 'object') return `${name}: ${JSON.stringify(zero)}`;
+    return `${name}: Z[${zeroMakers.push(make) - 1}]()`;
+  });
+  const cases: string[] = [];
+  for (let num = 0; num < message.fields.length; num++) {
+    const field = message.fields[num];
+    if (field === undefined) continue;
+    const name = propertyName(field.json);
+    const tag = (wire: number): number => num * 8 + wire;
+    const skipManaged = field.managedFields ? `if (H.dropping()) { H.skip(2, end); break; }` : '';
     if (field.inline) {
-      expectWire(field, wire, WIRE_BYTES);
-      const stop = span(end);
-      if (depth >= MAX_DEPTH) throw new ProtobufDecodeError(`nested deeper than ${MAX_DEPTH}`);
-      decodeMessage(field.message!, out, stop, depth + 1);
+      cases.push(`case ${tag(WIRE_BYTES)}: ${decoderRef(field.message!)}(H.span(end), depth + 1, o); break;`);
       continue;
     }
     if (field.type === ValueType.Map) {
-      let map = out[field.json] as Record<string, unknown> | null | undefined;
-      if (map == null) out[field.json] = map = {};
-      readEntry(field, map, end, depth);
+      cases.push(
+        `case ${tag(WIRE_BYTES)}: { let m = o[${name}]; if (m == null) o[${name}] = m = {}; ` +
+          `H.entry(${codecRef(field)}, m, end, depth); break; }`,
+      );
       continue;
     }
+    const wire = wireOf(field.type);
+    let value: string;
+    switch (field.type) {
+      case ValueType.String:
+        value = 'H.str(end)';
+        break;
+      case ValueType.Int:
+        value = 'H.varint(end)';
+        break;
+      case ValueType.Bool:
+        value = '(H.varint(end) !== 0)';
+        break;
+      case ValueType.Message:
+        value = `${decoderRef(field.message!)}(H.span(end), depth + 1)`;
+        break;
+      default:
+        value = `H.value(${codecRef(field)}, ${wire}, end, depth)`;
+    }
+    const list = `let l = o[${name}]; if (l == null) o[${name}] = l = [];`;
     if (field.repeated) {
-      let list = out[field.json] as unknown[] | null | undefined;
-      if (list == null) out[field.json] = list = [];
-      // Packed scalars: one length-delimited run of values.
-      if (wire === WIRE_BYTES && (field.type === ValueType.Int || field.type === ValueType.Bool)) {
-        const stop = span(end);
-        while (pos < stop) list.push(readValue(field, WIRE_VARINT, stop, depth));
-      } else list.push(readValue(field, wire, end, depth));
+      cases.push(`case ${tag(wire)}: { ${skipManaged} ${list} l.push(${value}); break; }`);
+      if (wire === WIRE_VARINT) {
+        // Packed: one length-delimited run of values.
+        const packed = field.type === ValueType.Bool ? '(H.varint(stop) !== 0)' : 'H.varint(stop)';
+        cases.push(
+          `case ${tag(WIRE_BYTES)}: { ${list} const stop = H.span(end); while (H.more(stop)) l.push(${packed}); break; }`,
+        );
+      }
       continue;
     }
-    const value = readValue(field, wire, end, depth);
-    // Left out as JSON leaves it out (such fields have no zero in `out` to remove).
-    if (!((field.dropZero && isZero(value)) || (field.omitZero && value === null))) out[field.json] = value;
+    // Left out as JSON leaves it out: omitempty on a zero scalar, omitzero on a zero time.
+    const keep = field.dropZero
+      ? {
+          [ValueType.String]: "v !== ''",
+          [ValueType.Bytes]: "v !== ''",
+          [ValueType.Int]: 'v !== 0',
+          [ValueType.Bool]: 'v',
+        }[field.type as number]
+      : field.omitZero
+        ? 'v !== null'
+        : undefined;
+    if (field.dropZero && keep === undefined) throw new Error(`protobuf schema: omitempty on ${ValueType[field.type]}`);
+    cases.push(
+      `case ${tag(wire)}: { ${skipManaged} const v = ${value}; ${keep ? `if (${keep}) ` : ''}o[${name}] = v; break; }`,
+    );
   }
-  if (pos !== end) throw new ProtobufDecodeError('message runs past its length');
   // Arrays grown by push keep spare room (16 slots and more); the cache keeps them, so each
   // becomes an exact copy, as JSON.parse makes them.
-  const lists = message.lists;
-  for (let i = 0; i < lists.length; i++) {
-    const list = out[lists[i]!];
-    if (Array.isArray(list)) out[lists[i]!] = list.slice();
-  }
-  return out;
+  const trims = message.lists.map((json) => {
+    const name = propertyName(json);
+    return `{ const l = o[${name}]; if (Array.isArray(l)) o[${name}] = l.slice(); }`;
+  });
+  const source = `
+    return function decode(end, depth, into) {
+      H.deeper(depth);
+      const o = into === undefined ? { ${zeros.join(', ')} } : into;
+      while (H.more(end)) {
+        const tag = H.varint(end);
+        switch (tag) {
+          ${cases.join('\n')}
+          default: H.unexpected(M, tag);
+        }
+      }
+      H.ended(end);
+      ${trims.join('\n')}
+      return o;
+    };`;
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- source made from the generated table only
+  const make = new Function('H', 'M', 'F', 'D', 'Z', source) as (
+    h: typeof helpers,
+    m: MessageCodec,
+    f: FieldCodec[],
+    d: MessageDecoder[],
+    z: (() => unknown)[],
+  ) => MessageDecoder;
+  return make(helpers, message, codecs, nested, zeroMakers);
 }
+
+let lastKind: { apiVersion: string; kind: string; codec: MessageCodec | undefined } = {
+  apiVersion: '',
+  kind: '',
+  codec: undefined,
+};
 
 export interface DecodeOptions {
   /** Leave ObjectMeta.managedFields out, unread (its bytes are still checked to be well formed):
@@ -356,7 +492,8 @@ export interface DecodedObject {
  * the table does not know.
  */
 export function decodeObject(bytes: Buffer, start = 0, end = bytes.length, options: DecodeOptions = {}): DecodedObject {
-  if (end - start < MAGIC.length || bytes.compare(MAGIC, 0, MAGIC.length, start, start + MAGIC.length) !== 0) {
+  // Compared in JS: a Buffer.compare per object cost more than the check.
+  if (end - start < MAGIC.length || MAGIC.some((byte, i) => bytes[start + i] !== byte)) {
     throw new ProtobufDecodeError('no protobuf envelope');
   }
   buf = bytes;
@@ -390,13 +527,17 @@ export function decodeObject(bytes: Buffer, start = 0, end = bytes.length, optio
       if (stop > pos) throw new ProtobufDecodeError('object has a content encoding or type of its own');
     } else skip(tag & 7, end);
   }
-  const codec = kindCodec(apiVersion, kind);
+  // A stream sends one kind: the last one's codec is looked up once.
+  if (apiVersion !== lastKind.apiVersion || kind !== lastKind.kind) {
+    lastKind = { apiVersion, kind, codec: kindCodec(apiVersion, kind) };
+  }
+  const codec = lastKind.codec;
   if (!codec) throw new ProtobufDecodeError('kind not in the protobuf table');
   const object: Record<string, unknown> = { kind, apiVersion };
   Object.assign(object, zeroObject(codec));
   if (rawStart >= 0) {
     pos = rawStart;
-    decodeMessage(codec, object, rawEnd, 0);
+    decoderOf(codec)(rawEnd, 0, object);
   }
   pos = end;
   return { apiVersion, kind, object };

@@ -189,7 +189,24 @@ export function kindCodec(apiVersion: string, kind: string): MessageCodec | unde
   return name === undefined ? undefined : messageCodec(name);
 }
 
+let codeGeneration: boolean | undefined;
+
+/** The decoders are compiled from the table (decode.ts): a process run with
+ * --disallow-code-generation-from-strings cannot make them, and watches JSON instead. */
+function canGenerateCode(): boolean {
+  if (codeGeneration === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-implied-eval -- a probe, nothing run
+      new Function('');
+      codeGeneration = true;
+    } catch {
+      codeGeneration = false;
+    }
+  }
+  return codeGeneration;
+}
+
 /** Whether the apiserver can send this kind as protobuf and the table can read it. */
 export function servedAsProtobuf(apiVersion: string, kind: string): boolean {
-  return KINDS[`${apiVersion}/${kind}`] !== undefined;
+  return KINDS[`${apiVersion}/${kind}`] !== undefined && canGenerateCode();
 }

@@ -250,6 +250,28 @@ describe('decodeProtobufWatchEvents', () => {
     expect(err.message).not.toMatch(/secret/);
   });
 
+  it('reads repeated numbers one by one and packed, and refuses other wire types for a message, map or inline struct', async () => {
+    // PodSpec.securityContext (14) .supplementalGroups (4): repeated int64.
+    const groups = (...fields: Buffer[]): Buffer => envelope('v1', 'Pod', msg(2, msg(14, ...fields)));
+    const packed = bytes(4, Buffer.concat([varint(1), varint(300), varint(-2)]));
+    for (const fields of [
+      [int(4, 1), int(4, 300), int(4, -2)],
+      [packed],
+      [int(4, 1), bytes(4, Buffer.concat([varint(300), varint(-2)]))],
+    ]) {
+      const [event] = await decode([watchFrame('ADDED', groups(...fields))]);
+      expect((event!.object.spec as { securityContext: unknown }).securityContext).toEqual({
+        supplementalGroups: [1, 300, -2],
+      });
+    }
+    const wrongWire = async (pod: Buffer): Promise<string> =>
+      ((await failure([watchFrame('ADDED', pod)])) as MalformedWatchEventError).check;
+    // metadata (a message), labels (a map), a volume's source (an inline struct) as varints.
+    expect(await wrongWire(envelope('v1', 'Pod', int(1, 7)))).toBe('wire type 0 where Message needs 2');
+    expect(await wrongWire(envelope('v1', 'Pod', msg(1, int(11, 7))))).toBe('wire type 0 where Map needs 2');
+    expect(await wrongWire(envelope('v1', 'Pod', msg(2, msg(1, int(2, 7)))))).toBe('wire type 0 where Message needs 2');
+  });
+
   it('ends the stream when it stops inside a frame', async () => {
     const frame = watchFrame('ADDED', POD);
     const err = await failure([frame.subarray(0, frame.length - 3)]);
