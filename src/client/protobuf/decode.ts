@@ -19,7 +19,8 @@ const TWO_32 = 4294967296;
 
 // The cursor: one decode runs to completion before another starts (it never awaits), so module
 // state is safe, and V8 reads it faster than an object's fields.
-let buf: Buffer = Buffer.alloc(0);
+const NOTHING = Buffer.alloc(0);
+let buf: Buffer = NOTHING;
 let pos = 0;
 /** This decode's choice: leave ObjectMeta.managedFields out (see DecodeOptions). */
 let dropManagedFields = false;
@@ -492,6 +493,21 @@ export interface DecodedObject {
  * the table does not know.
  */
 export function decodeObject(bytes: Buffer, start = 0, end = bytes.length, options: DecodeOptions = {}): DecodedObject {
+  try {
+    return readObject(bytes, start, end, options);
+  } finally {
+    released();
+  }
+}
+
+/** The cursor lets go of the bytes once a decode is over: they are a server's, and may be large. */
+function released(): void {
+  buf = NOTHING;
+  pos = 0;
+}
+
+/** decodeObject's work, leaving the cursor at `end` (a watch event reads on after it). */
+function readObject(bytes: Buffer, start: number, end: number, options: DecodeOptions): DecodedObject {
   // Compared in JS: a Buffer.compare per object cost more than the check.
   if (end - start < MAGIC.length || MAGIC.some((byte, i) => bytes[start + i] !== byte)) {
     throw new ProtobufDecodeError('no protobuf envelope');
@@ -548,6 +564,14 @@ export function decodeWatchEventMessage(
   bytes: Buffer,
   options: DecodeOptions = {},
 ): { type: string; object: DecodedObject } {
+  try {
+    return readWatchEvent(bytes, options);
+  } finally {
+    released();
+  }
+}
+
+function readWatchEvent(bytes: Buffer, options: DecodeOptions): { type: string; object: DecodedObject } {
   buf = bytes;
   pos = 0;
   const end = bytes.length;
@@ -565,8 +589,8 @@ export function decodeWatchEventMessage(
         const t = varint(stop);
         if (t === 10) {
           const e = span(stop);
-          // decodeObject moves the shared cursor to e.
-          object = decodeObject(bytes, pos, e, options);
+          // readObject moves the shared cursor to e.
+          object = readObject(bytes, pos, e, options);
         } else skip(t & 7, stop);
       }
     } else skip(tag & 7, end);

@@ -1,4 +1,6 @@
 import { Readable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { decodeProtobufWatchEvents } from '../../../src/client/protobuf/watch.js';
 import {
   MalformedWatchEventError,
@@ -270,6 +272,25 @@ describe('decodeProtobufWatchEvents', () => {
     expect(await wrongWire(envelope('v1', 'Pod', int(1, 7)))).toBe('wire type 0 where Message needs 2');
     expect(await wrongWire(envelope('v1', 'Pod', msg(1, int(11, 7))))).toBe('wire type 0 where Map needs 2');
     expect(await wrongWire(envelope('v1', 'Pod', msg(2, msg(1, int(2, 7)))))).toBe('wire type 0 where Message needs 2');
+  });
+
+  it('lets go of the bytes it read once the decode is over (they may be a large event)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    // A buffer of its own (Buffer.alloc never uses Node's shared pool), whose collection a WeakRef
+    // shows; made and decoded in a function of its own, so that nothing here holds it after.
+    const bytes = await (async (): Promise<WeakRef<ArrayBufferLike>> => {
+      const encoded = watchFrame('ADDED', POD);
+      const frame = Buffer.alloc(encoded.length);
+      encoded.copy(frame);
+      const events = await decode([frame]);
+      expect(events[0]!.object).toEqual(POD_JSON);
+      return new WeakRef(frame.buffer);
+    })();
+    // A WeakRef holds its target until the current job ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(bytes.deref()).toBeUndefined();
   });
 
   it('ends the stream when it stops inside a frame', async () => {
