@@ -46,7 +46,12 @@ export {
 } from './events/types.js';
 
 // Clients and objects
-export { ClusterClient, type ClusterClientOptions, type RequestOptions } from './client/cluster-client.js';
+export {
+  ClusterClient,
+  type ClusterClientOptions,
+  type RequestOptions,
+  type WatchDecoding,
+} from './client/cluster-client.js';
 export { ManageKubeconfig } from './client/manage-kubeconfig.js';
 export { describeFailure, failureReason, KubeApiError, type FailureReason } from './client/errors.js';
 export { keyOf, objectKey, type InformerEvent, type KubeObject, type WatchSpec } from './cache/types.js';
