@@ -343,63 +343,70 @@ export class Informer<T extends KubeObject = KubeObject> {
       );
       this.current.watching = true;
       if (!initial) this.ok(false);
-      for await (const event of stream) {
-        events++;
-        if (event.type !== 'ERROR') this.progressed();
-        const obj = event.object as unknown as T;
-        switch (event.type) {
-          case 'ADDED':
-          case 'MODIFIED': {
-            if (!isNamedObject(obj)) break;
-            resourceVersion = stringOr(obj.metadata?.resourceVersion, resourceVersion);
-            const item = this.opts.transform(obj) as T;
-            if (initial) {
-              // Lists omit nothing here, but keep the apiVersion/kind a cache reader expects.
-              item.apiVersion ??= this.resource!.apiVersion;
-              item.kind ??= this.resource!.kind;
-              initial.set(objectKey(item), item);
-              // Events, not objects kept: one object sent again and again has no end either.
-              if (events > this.opts.maxListObjects) throw this.tooManyObjects('watch');
-              break;
+      // A batch is every event that arrived since the last one: a burst costs one await.
+      try {
+        for (let batch = await stream.nextBatch(); batch; batch = await stream.nextBatch()) {
+          for (const event of batch) {
+            events++;
+            if (event.type !== 'ERROR') this.progressed();
+            const obj = event.object as unknown as T;
+            switch (event.type) {
+              case 'ADDED':
+              case 'MODIFIED': {
+                if (!isNamedObject(obj)) break;
+                resourceVersion = stringOr(obj.metadata?.resourceVersion, resourceVersion);
+                const item = this.opts.transform(obj) as T;
+                if (initial) {
+                  // Lists omit nothing here, but keep the apiVersion/kind a cache reader expects.
+                  item.apiVersion ??= this.resource!.apiVersion;
+                  item.kind ??= this.resource!.kind;
+                  initial.set(objectKey(item), item);
+                  // Events, not objects kept: one object sent again and again has no end either.
+                  if (events > this.opts.maxListObjects) throw this.tooManyObjects('watch');
+                  break;
+                }
+                this.current.resourceVersion = resourceVersion;
+                const old = this.store.set(item);
+                this.emit(old ? { type: 'update', object: item, old } : { type: 'add', object: item });
+                break;
+              }
+              case 'DELETED': {
+                if (!isNamedObject(obj)) break;
+                resourceVersion = stringOr(obj.metadata?.resourceVersion, resourceVersion);
+                if (initial) {
+                  initial.delete(objectKey(obj));
+                  break;
+                }
+                this.current.resourceVersion = resourceVersion;
+                const old = this.store.delete(obj);
+                this.emit({ type: 'delete', object: old ?? (this.opts.transform(obj) as T) });
+                break;
+              }
+              case 'BOOKMARK':
+                resourceVersion = stringOr(obj?.metadata?.resourceVersion, resourceVersion);
+                if (initial && obj?.metadata?.annotations?.['k8s.io/initial-events-end'] === 'true') {
+                  this.watchListServed = true;
+                  this.applyList(initial, resourceVersion);
+                  initial = undefined;
+                } else if (initial && this.watchListServed === undefined) {
+                  // A server serving WatchList sends no other bookmark before the end one: this one
+                  // ignores it (a plain watch from now). List now rather than wait for its timeout.
+                  this.watchListServed = false;
+                  return { resourceVersion: undefined, healthy: false, gone: false };
+                } else if (!initial) {
+                  this.current.resourceVersion = resourceVersion;
+                }
+                break;
+              case 'ERROR': {
+                const status = (event.object ?? {}) as { code?: unknown; reason?: unknown; message?: unknown };
+                if (status.code === 410) return { resourceVersion, healthy: true, gone: true };
+                throw statusError(status, 'watch');
+              }
             }
-            this.current.resourceVersion = resourceVersion;
-            const old = this.store.set(item);
-            this.emit(old ? { type: 'update', object: item, old } : { type: 'add', object: item });
-            break;
-          }
-          case 'DELETED': {
-            if (!isNamedObject(obj)) break;
-            resourceVersion = stringOr(obj.metadata?.resourceVersion, resourceVersion);
-            if (initial) {
-              initial.delete(objectKey(obj));
-              break;
-            }
-            this.current.resourceVersion = resourceVersion;
-            const old = this.store.delete(obj);
-            this.emit({ type: 'delete', object: old ?? (this.opts.transform(obj) as T) });
-            break;
-          }
-          case 'BOOKMARK':
-            resourceVersion = stringOr(obj?.metadata?.resourceVersion, resourceVersion);
-            if (initial && obj?.metadata?.annotations?.['k8s.io/initial-events-end'] === 'true') {
-              this.watchListServed = true;
-              this.applyList(initial, resourceVersion);
-              initial = undefined;
-            } else if (initial && this.watchListServed === undefined) {
-              // A server serving WatchList sends no other bookmark before the end one: this one
-              // ignores it (a plain watch from now). List now rather than wait for its timeout.
-              this.watchListServed = false;
-              return { resourceVersion: undefined, healthy: false, gone: false };
-            } else if (!initial) {
-              this.current.resourceVersion = resourceVersion;
-            }
-            break;
-          case 'ERROR': {
-            const status = (event.object ?? {}) as { code?: unknown; reason?: unknown; message?: unknown };
-            if (status.code === 410) return { resourceVersion, healthy: true, gone: true };
-            throw statusError(status, 'watch');
           }
         }
+      } finally {
+        stream.close();
       }
       if (initial) {
         // Ended before its initial state was complete. An apiserver that ignores WatchList sends

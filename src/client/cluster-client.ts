@@ -10,7 +10,8 @@ import type { ManageKubeconfig } from './manage-kubeconfig.js';
 import { ResourceResolver } from './resources.js';
 import { generatedConfiguration, type ApiConstructor, type GeneratedConfiguration } from './typed-api.js';
 import { decodeProtobufWatchEvents, PROTOBUF_WATCH } from './protobuf/watch.js';
-import { decodeWatchEvents, type WatchEvent } from './watch-decoder.js';
+import { decodeWatchEvents } from './watch-decoder.js';
+import type { WatchEventStream } from './watch-stream.js';
 
 /** What a watch asks for: protobuf first (for the built-in kinds the apiserver encodes so; a
  * custom resource is answered in JSON), as client-go's typed clients do. */
@@ -234,7 +235,7 @@ export class ClusterClient {
     signal: AbortSignal,
     inactivityMs: number,
     { protobuf = false, dropManagedFields = false }: WatchDecoding = {},
-  ): Promise<AsyncIterable<WatchEvent>> {
+  ): Promise<WatchEventStream> {
     const { body, contentType } = await this.stream(
       path,
       query,

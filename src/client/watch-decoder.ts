@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import { asBuffer, DEFAULT_MAX_WATCH_EVENT_BYTES, destroyBody, ResponseTooLargeError } from './body.js';
+import { DEFAULT_MAX_WATCH_EVENT_BYTES, destroyBody, ResponseTooLargeError } from './body.js';
+import { WatchEventStream, type WatchFramer } from './watch-stream.js';
 
 export const WATCH_EVENT_TYPES = ['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR'] as const;
 export type WatchEventType = (typeof WATCH_EVENT_TYPES)[number];
@@ -84,72 +85,54 @@ export function eventLimit(body: Readable, options: DecodeWatchOptions): number 
   return maxEventBytes;
 }
 
-/** A decoder's failure: the body is destroyed with it before it leaves the loop, so the
- * stream's error is ours. */
-export function failWatch(body: Readable, err: Error): never {
-  destroyBody(body, err);
-  throw err;
-}
-
-/** The chunks of a watch body, as Buffers, for a decoder to split into events. When the
- * consumer stops early (break, return) or anything throws, the body is destroyed. */
-export async function* watchChunks(body: Readable, what: string): AsyncGenerator<Buffer> {
-  let finished = false;
-  try {
-    for await (const raw of body as AsyncIterable<unknown>) {
-      yield asBuffer(raw) ?? failWatch(body, new TypeError(`${what}: watch body must yield bytes, not strings`));
-    }
-    finished = true;
-  } finally {
-    if (!finished) destroyBody(body);
-  }
-}
-
 /**
- * Splits a watch response (one JSON event per line) into events, with a bound on each event.
+ * A watch response's JSON lines (one event per line), as events, with a bound on each event.
  *
  * Bytes are split on 0x0A, which never occurs inside a multi-byte UTF-8 character, so a line is
  * decoded only once it is complete and a character split across chunks needs no care. The
  * unfinished line is kept as the list of its pieces: each chunk is searched once, and the pieces
  * are joined once, when the line ends. A line past `maxEventBytes` fails before it is buffered.
- *
- * A line that is not an event ends the stream with an error rather than being skipped: skipping
- * would lose an event silently. On any error, and when the consumer stops early, the body is
- * destroyed.
+ * A line that is not an event is an error rather than being skipped: skipping would lose an
+ * event silently.
  */
-export async function* decodeWatchEvents(body: Readable, options: DecodeWatchOptions): AsyncGenerator<WatchEvent> {
-  const { what } = options;
-  const maxEventBytes = eventLimit(body, options);
-  let pieces: Buffer[] = [];
-  let pendingBytes = 0;
-  const fail = (err: Error): never => failWatch(body, err);
-  for await (const chunk of watchChunks(body, what)) {
+class JsonLines implements WatchFramer {
+  private pieces: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(
+    private readonly what: string,
+    private readonly maxEventBytes: number,
+  ) {}
+
+  push(chunk: Buffer, out: WatchEvent[]): void {
     let start = 0;
     for (let end = chunk.indexOf(NEWLINE); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
       const piece = chunk.subarray(start, end);
       start = end + 1;
-      const lineBytes = pendingBytes + piece.byteLength;
-      if (lineBytes > maxEventBytes) fail(new WatchEventTooLargeError(what, maxEventBytes));
-      const line = pieces.length === 0 ? piece : Buffer.concat([...pieces, piece], lineBytes);
-      pieces = [];
-      pendingBytes = 0;
-      let event: WatchEvent | undefined;
-      try {
-        event = decodeLine(line, what);
-      } catch (err) {
-        fail(err as Error);
-      }
-      if (event) yield event;
+      const lineBytes = this.pendingBytes + piece.byteLength;
+      if (lineBytes > this.maxEventBytes) throw new WatchEventTooLargeError(this.what, this.maxEventBytes);
+      const line = this.pieces.length === 0 ? piece : Buffer.concat([...this.pieces, piece], lineBytes);
+      this.pieces = [];
+      this.pendingBytes = 0;
+      const event = decodeLine(line, this.what);
+      if (event) out.push(event);
     }
     if (start < chunk.byteLength) {
-      pendingBytes += chunk.byteLength - start;
-      if (pendingBytes > maxEventBytes) fail(new WatchEventTooLargeError(what, maxEventBytes));
-      pieces.push(chunk.subarray(start));
+      this.pendingBytes += chunk.byteLength - start;
+      if (this.pendingBytes > this.maxEventBytes) throw new WatchEventTooLargeError(this.what, this.maxEventBytes);
+      this.pieces.push(chunk.subarray(start));
     }
   }
-  // The stream ended: a last line without its newline is an event too.
-  if (pendingBytes > 0) {
-    const event = decodeLine(Buffer.concat(pieces, pendingBytes), what);
-    if (event) yield event;
+
+  end(out: WatchEvent[]): void {
+    // A last line without its newline is an event too.
+    if (this.pendingBytes === 0) return;
+    const event = decodeLine(Buffer.concat(this.pieces, this.pendingBytes), this.what);
+    if (event) out.push(event);
   }
+}
+
+/** The events of a JSON watch body (see JsonLines and WatchEventStream). */
+export function decodeWatchEvents(body: Readable, options: DecodeWatchOptions): WatchEventStream {
+  return new WatchEventStream(body, new JsonLines(options.what, eventLimit(body, options)), options.what);
 }
