@@ -52,6 +52,9 @@ export {
   type RequestOptions,
   type WatchDecoding,
 } from './client/cluster-client.js';
+// What ClusterClient.watch returns: events one at a time (for await), or in batches (nextBatch).
+export type { WatchEventStream } from './client/watch-stream.js';
+export type { WatchEvent, WatchEventType } from './client/watch-decoder.js';
 export { ManageKubeconfig } from './client/manage-kubeconfig.js';
 export { describeFailure, failureReason, KubeApiError, type FailureReason } from './client/errors.js';
 export { keyOf, objectKey, type InformerEvent, type KubeObject, type WatchSpec } from './cache/types.js';
