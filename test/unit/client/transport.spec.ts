@@ -26,6 +26,8 @@ class EchoServer {
       { ...pki.serving, ca: pki.ca.cert, requestCert: true, rejectUnauthorized: false, allowHTTP1: true },
       (req, res) => {
         const peer = (req.socket as unknown as TLSSocket).getPeerCertificate();
+        // What the client lets this server send without waiting (HTTP/2 flow control).
+        const session = req.stream?.session;
         res.setHeader('content-type', 'application/json');
         res.end(
           JSON.stringify({
@@ -33,6 +35,8 @@ class EchoServer {
             authorization: req.headers.authorization ?? null,
             clientCN: peer?.subject?.CN ?? null,
             path: req.url,
+            streamWindow: session?.remoteSettings.initialWindowSize ?? null,
+            connectionWindow: session?.state.remoteWindowSize ?? null,
           }),
         );
       },
@@ -125,6 +129,8 @@ interface Echo {
   authorization: string | null;
   clientCN: string | null;
   path: string;
+  streamWindow: number | null;
+  connectionWindow: number | null;
 }
 
 async function get(d: Dispatcher, conn: ClusterConnectionConfig): Promise<Echo> {
@@ -213,7 +219,21 @@ describe('createDispatcher: direct', () => {
   it('verifies the server with the kubeconfig CA, presents the client certificate and speaks HTTP/2', async () => {
     const conn = connection();
     const echo = await get(dispatcher(conn), conn);
-    expect(echo).toEqual({ httpVersion: '2.0', authorization: 'Bearer tok-123', clientCN: 'admin', path: '/version' });
+    expect(echo).toMatchObject({
+      httpVersion: '2.0',
+      authorization: 'Bearer tok-123',
+      clientCN: 'admin',
+      path: '/version',
+    });
+  });
+
+  it("opens HTTP/2 windows of 4 MiB per stream and 8 MiB per connection (a far cluster's list is not held to 512 KiB per round trip)", async () => {
+    const conn = connection();
+    const echo = await get(dispatcher(conn), conn);
+    expect(echo.streamWindow).toBe(4 * 2 ** 20);
+    // The connection window is raised by a WINDOW_UPDATE right after the preface, which the
+    // server has read before it reads the request.
+    expect(echo.connectionWindow).toBe(8 * 2 ** 20);
   });
 
   it('refuses a server its CA does not verify, as ServerCertificateUntrusted', async () => {
@@ -256,6 +276,7 @@ describe('createDispatcher: through an HTTP CONNECT proxy', () => {
     const conn = connection({ proxy: proxy.url });
     const echo = await get(dispatcher(conn), conn);
     expect(echo).toMatchObject({ httpVersion: '2.0', clientCN: 'admin', authorization: 'Bearer tok-123' });
+    expect(echo).toMatchObject({ streamWindow: 4 * 2 ** 20, connectionWindow: 8 * 2 ** 20 });
     expect(proxy.tunnels).toBe(1);
     expect(proxy.targets).toEqual([`127.0.0.1:${server.port}`]);
     expect(proxy.authorizations).toEqual([undefined]);
