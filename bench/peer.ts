@@ -8,7 +8,18 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { buildPeer, findGo, findPeerDir } from './peer/go-peer.js';
-import { latency, memory, rssBaseline, Samples, scale, setup, spawnSync, type Bench } from './peer/measurements.js';
+import {
+  FAR_DELAY_MS,
+  latency,
+  memory,
+  rssBaseline,
+  Samples,
+  scale,
+  setup,
+  spawnSync,
+  spawnSyncFar,
+  type Bench,
+} from './peer/measurements.js';
 import { prepareManage, withLocalClusters } from './peer/our-runtime.js';
 import { printTable } from './peer/table.js';
 import { printMachine } from './support.js';
@@ -106,6 +117,9 @@ async function main(): Promise<void> {
       });
       await step('spawnsync: one runtime on 1,000 pods until synced; floor: bare paginated list', () =>
         spawnSync(b, samples),
+      );
+      await step(`spawnsync over a ${2 * FAR_DELAY_MS} ms round trip (a forwarder in front of remote-1)`, () =>
+        spawnSyncFar(b, samples),
       );
       await step('memory: per idle runtime and per runtime caching 1,000 pods', () => memory(b, samples));
       await step('rss-baseline: the ready-made app before any runtime; floor: bare node', () =>

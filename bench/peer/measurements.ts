@@ -1,9 +1,10 @@
 // Each measurement of the comparison as separate processes, sides alternating (ts, go, ts, go …),
 // every figure of every process kept in Samples; the table takes their medians.
 import { spawnSync as runSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IMAGE_ENV } from '../app-process.js';
-import { median, percentile } from '../support.js';
+import { median, percentile, slowProxy } from '../support.js';
 import { runToEnd, start, type Child, type Command } from './child.js';
 import { readTimes, type Result, type Side } from './protocol.js';
 
@@ -52,6 +53,8 @@ export const LAT_PREFIX = 'bench-lat-';
 export const LAT_RUNTIMES = 10;
 export const LAT_PODS = 50;
 export const IDLE = 50;
+/** spawnsync over a far path: every chunk held this long each way (a 20 ms round trip). */
+export const FAR_DELAY_MS = 10;
 export const CACHING = 10;
 
 const TIMEOUT_MS = 10 * 60_000;
@@ -133,6 +136,31 @@ export async function spawnSync(b: Bench, s: Samples): Promise<void> {
     s.add(r.side, 'firstReconcile', num(r, 'medianFirstReconcile'));
     return `synced ${f1(num(r, 'medianSynced'))} ms, bare list ${f1(num(r, 'medianFloor'))} ms, first reconcile ${f1(num(r, 'medianFirstReconcile'))} ms`;
   });
+}
+
+/**
+ * spawnsync with remote-1 behind a forwarder of this process that holds every chunk FAR_DELAY_MS
+ * each way: a cluster in another region, where round trips before the first list and HTTP/2
+ * flow-control windows count. TLS and HTTP stay end to end; both sides use the same forwarder.
+ */
+export async function spawnSyncFar(b: Bench, s: Samples): Promise<void> {
+  const config = JSON.parse(readFileSync(b.remotes[0]!, 'utf8')) as { clusters: { cluster: { server: string } }[] };
+  const target = new URL(config.clusters[0]!.cluster.server);
+  const proxy = await slowProxy({ host: target.hostname, port: Number(target.port) }, FAR_DELAY_MS);
+  try {
+    config.clusters[0]!.cluster.server = proxy.url;
+    const kubeconfig = join(b.tmp, 'remote-1-far.kubeconfig');
+    writeFileSync(kubeconfig, JSON.stringify(config), { mode: 0o600 });
+    const args = ['-kubeconfigs', kubeconfig, '-namespace', SPAWN_NS, '-pods', String(PODS)];
+    args.push(...(b.quick ? ['-rounds', '2', '-warmup', '1'] : ['-rounds', '5', '-warmup', '1']));
+    await alternate(b, 'spawnsync', args, (r) => {
+      s.add(r.side, 'farSynced', num(r, 'medianSynced'));
+      s.add(r.side, 'farListFloor', num(r, 'medianFloor'));
+      return `over a ${2 * FAR_DELAY_MS} ms round trip: synced ${f1(num(r, 'medianSynced'))} ms, bare list ${f1(num(r, 'medianFloor'))} ms`;
+    });
+  } finally {
+    await proxy.close();
+  }
 }
 
 export async function memory(b: Bench, s: Samples): Promise<void> {

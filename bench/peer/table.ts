@@ -1,7 +1,7 @@
 // The comparison table, in Markdown so the README can take it as is: each row our figure and the
 // peer's, each beside its floor from the same run, and the ratio TS/Go. Medians over processes.
 import { ms } from '../support.js';
-import { CACHING, IDLE, PODS, SCALE_RUNTIMES, type Samples } from './measurements.js';
+import { CACHING, FAR_DELAY_MS, IDLE, PODS, SCALE_RUNTIMES, type Samples } from './measurements.js';
 import type { Side } from './protocol.js';
 
 interface Row {
@@ -37,6 +37,15 @@ export function rows(s: Samples): Row[] {
     go: `${ms(spawn.go.synced)} (${ms(spawn.go.first)})`,
     goFloor: `${ms(spawn.go.list)} bare list: ${times(spawn.go.synced, spawn.go.list)}`,
     ratio: ratio(spawn.ts.synced, spawn.go.synced),
+  });
+  const far = both((side) => ({ synced: m(side, 'farSynced'), list: m(side, 'farListFloor') }));
+  out.push({
+    what: `spawn → synced, ${PODS.toLocaleString('en-US')} pods, over a ${2 * FAR_DELAY_MS} ms round trip (another region)`,
+    ts: ms(far.ts.synced),
+    tsFloor: `${ms(far.ts.list)} bare list: ${times(far.ts.synced, far.ts.list)}`,
+    go: ms(far.go.synced),
+    goFloor: `${ms(far.go.list)} bare list: ${times(far.go.synced, far.go.list)}`,
+    ratio: ratio(far.ts.synced, far.go.synced),
   });
   out.push({
     what: `bare list of the same ${PODS.toLocaleString('en-US')} pods, each side's own client, limit 500 (the floor)`,
