@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
@@ -175,7 +175,10 @@ export function runMain(manageKubeconfig: string, env: Record<string, string>, s
   const keep = process.env.APP_LOG_DIR
     ? join(process.env.APP_LOG_DIR, `${uniqueName(env.POD_NAME ?? 'app')}.log`)
     : undefined;
-  return watchProcess(child, keep);
+  const proc = watchProcess(child, keep);
+  // The kubeconfig holds the manage cluster's admin credentials: gone with the process.
+  void proc.exited.then(() => rmSync(path, { force: true }));
+  return proc;
 }
 
 /** A spawned process with its output (stdout and stderr, also appended to `keep` if given) and
