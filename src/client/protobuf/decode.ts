@@ -58,6 +58,9 @@ function varint(end: number): number {
 /** A length-delimited value: returns its end, with the cursor at its start. */
 function span(end: number): number {
   const length = varint(end);
+  // varint() reads int64: a 10-byte length comes back negative, and would move the cursor back
+  // (to its own tag: a decode that never ends).
+  if (length < 0) throw new ProtobufDecodeError('length out of range');
   if (length > end - pos) throw new ProtobufDecodeError('length runs past its message');
   return pos + length;
 }

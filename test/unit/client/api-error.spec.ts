@@ -130,6 +130,9 @@ describe('KubeApiError.fromResponse', () => {
       ['bytes that are not protobuf', Buffer.from(MARKER)],
       ['a Status cut short', envelope('v1', 'Status', str(3, MARKER)).subarray(0, -2)],
       ['another kind', envelope('v1', 'Pod', msg(1, str(1, MARKER)))],
+      // Field 5 of the envelope, length -11 (a 10-byte varint): back to its own tag, which a
+      // decoder that let the length through would read forever.
+      ['a negative length', Buffer.from([0x6b, 0x38, 0x73, 0x00, 0x2a, 0xf5, ...Array<number>(8).fill(0xff), 0x01])],
     ])('keeps %s out of the message', (_, body) => {
       const err = KubeApiError.fromResponse(403, PROTOBUF, body, WHAT);
       expect(err.message).toBe(`${WHAT}: HTTP 403 (application/vnd.kubernetes.protobuf, ${body.byteLength} bytes)`);

@@ -219,6 +219,17 @@ describe('decodeProtobufWatchEvents', () => {
       'length runs past its message',
     ],
     [
+      // Field 3 of the WatchEvent, length -11 (a 10-byte varint): back to its own tag, forever.
+      'a negative length pointing back at its own tag',
+      Buffer.from([0, 0, 0, 0x0b, 0x1a, 0xf5, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+      'length out of range',
+    ],
+    [
+      'a negative length pointing before the message',
+      watchFrame('ADDED', Buffer.concat([envelope('v1', 'Pod'), Buffer.from([0x1a]), varint(-1000)])),
+      'length out of range',
+    ],
+    [
       'a field the table does not know (newer than it)',
       watchFrame('ADDED', envelope('v1', 'Pod', msg(1, str(99, 'secret-value')))),
       'field 99 of meta/v1.ObjectMeta is not in the table',
