@@ -27,6 +27,8 @@ import {
 export const SHARDING_LABEL = 'clusterregistry.dev/sharding';
 /** Annotation of a member Lease: the shard count that replica uses. */
 export const SHARDS_ANNOTATION = 'clusterregistry.dev/shards';
+/** The cooling key of claiming a member slot (any slot: see claimSlot). */
+const CLAIM = 'member slot claim';
 
 interface HeldShard {
   shard: number;
@@ -100,6 +102,10 @@ export class ShardCoordinator implements RunGate {
   private readonly abort = new AbortController();
   private readonly locks = new Map<string, LeaseLock>();
   private readonly observations = new Map<string, LeaseObservation>();
+  /** Leases whose last write failed, and when they may be written again: an apiserver that
+   * refuses (RBAC) or fails fast (429, 5xx) is asked again a retry period later, as client-go's
+   * elector does, not on every plan. Renewals are paced by their own attemptedAt. */
+  private readonly coolingUntil = new Map<string, number>();
   /** The resourceVersion of our last successful write of each Lease: a Lease with our identity
    * is ours only at that version (a previous process with the same name is not us). */
   private readonly written = new Map<string, string>();
@@ -271,6 +277,14 @@ export class ShardCoordinator implements RunGate {
     });
   }
 
+  private cooling(name: string, now: number): boolean {
+    const until = this.coolingUntil.get(name);
+    if (until === undefined) return false;
+    if (now < until) return true;
+    this.coolingUntil.delete(name);
+    return false;
+  }
+
   private joined(now: number): boolean {
     return this.member !== undefined && now < this.member.renewedAt + this.options.renewDeadlineMs;
   }
@@ -359,12 +373,13 @@ export class ShardCoordinator implements RunGate {
         // A mixed fleet freezes: nothing is acquired, and nothing handed to a member that would not take it.
         if (held.state === 'running' && !mine && !(this.mixed && eligible)) this.markReleasing(held, 'released');
         if (!held.busy) {
-          if (held.state === 'releasing' && held.stopped) this.track(this.giveUp(held));
-          else if (now - held.attemptedAt >= retryPeriodMs) this.track(this.renew(held));
+          if (held.state === 'releasing' && held.stopped) {
+            if (!this.cooling(this.shardName(held.shard), now)) this.track(this.giveUp(held));
+          } else if (now - held.attemptedAt >= retryPeriodMs) this.track(this.renew(held));
         }
       } else if (mine && !this.mixed && !this.acquiring.has(shard) && !this.reaping.has(this.shardName(shard))) {
         const lease = leases.get(this.shardName(shard));
-        if (this.free(lease, now)) this.track(this.acquire(shard, lease));
+        if (this.free(lease, now) && !this.cooling(this.shardName(shard), now)) this.track(this.acquire(shard, lease));
       }
     }
     let running = 0;
@@ -382,6 +397,7 @@ export class ShardCoordinator implements RunGate {
     };
     for (const held of this.held.values()) if (!held.busy) due(held.attemptedAt + retryPeriodMs);
     if (this.member && !this.member.busy) due(this.member.attemptedAt + retryPeriodMs);
+    for (const until of this.coolingUntil.values()) due(until);
     for (const [name, lease] of leases) {
       if (!isHeld(lease.spec) || lease.spec.holderIdentity === this.identity) continue;
       due(this.observation(name).expiresAt(lease.spec) + 1);
@@ -442,7 +458,7 @@ export class ShardCoordinator implements RunGate {
     for (let slot = 0; slot < this.options.maxReplicas; slot++) {
       const name = this.memberName(slot);
       const lease = leases.get(name);
-      if (slot === this.member?.slot || !lease || this.reaping.has(name)) continue;
+      if (slot === this.member?.slot || !lease || this.reaping.has(name) || this.cooling(name, now)) continue;
       if (!isHeld(lease.spec) || this.ours(lease) || !this.observation(name).expired(lease.spec, now)) continue;
       this.reaping.add(name);
       this.track(this.reap(name, lease).finally(() => this.reaping.delete(name)));
@@ -461,6 +477,7 @@ export class ShardCoordinator implements RunGate {
       const name = this.shardName(shard);
       const lease = leases.get(name);
       if (this.owners[shard] === this.identity || this.held.has(shard) || !lease || this.reaping.has(name)) continue;
+      if (this.cooling(name, now)) continue;
       if (!isHeld(lease.spec) || this.ours(lease)) continue;
       if (this.observation(name).expiresAt(lease.spec) + this.options.retryPeriodMs >= now) continue;
       this.reaping.add(name);
@@ -479,13 +496,15 @@ export class ShardCoordinator implements RunGate {
         `${this.identity} released the ${what} ${name} of ${lease.spec.holderIdentity}: not renewed within its lease duration (${lease.spec.leaseDurationSeconds ?? 0} s)`,
       );
     } catch (err) {
-      this.failed(`releasing the expired ${what} ${name}`, err);
+      this.failed(`releasing the expired ${what} ${name}`, err, name);
     } finally {
       this.kick();
     }
   }
 
   private claimSlot(leases: Map<string, Lease>, now: number): void {
+    // A refused claim (no RBAC for Leases, an apiserver failing) waits, whatever slot is next.
+    if (this.cooling(CLAIM, now)) return;
     let chosen: { slot: number; lease?: Lease } | undefined;
     for (let slot = 0; slot < this.options.maxReplicas; slot++) {
       const lease = leases.get(this.memberName(slot));
@@ -514,7 +533,7 @@ export class ShardCoordinator implements RunGate {
           this.logger.log(`${this.identity} joined as member ${this.memberName(slot)}`);
           if (this.leaving) return this.releaseMember();
         })
-        .catch((err: unknown) => this.failed(`member Lease ${this.memberName(slot)}`, err))
+        .catch((err: unknown) => this.failed(`member Lease ${this.memberName(slot)}`, err, CLAIM))
         .finally(() => {
           this.claiming = false;
           this.kick();
@@ -583,7 +602,7 @@ export class ShardCoordinator implements RunGate {
       this.logger.log(`${this.identity} acquired ${this.shardName(shard)}`);
       this.emit({ shard, owned: true });
     } catch (err) {
-      this.failed(this.shardName(shard), err);
+      this.failed(this.shardName(shard), err, this.shardName(shard));
     } finally {
       this.acquiring.delete(shard);
       this.kick();
@@ -666,7 +685,7 @@ export class ShardCoordinator implements RunGate {
       this.forget(held);
     } catch (err) {
       if (err instanceof KubeApiError && (err.status === 409 || err.status === 404)) this.forget(held);
-      else this.failed(`releasing ${name}`, err);
+      else this.failed(`releasing ${name}`, err, name);
     } finally {
       held.busy = false;
       this.kick();
@@ -719,8 +738,10 @@ export class ShardCoordinator implements RunGate {
     this.metrics.leaseWrite(this.identity, kind);
   }
 
-  private failed(what: string, err: unknown): void {
+  /** A write that failed; `lease` (its name, or CLAIM) is not tried again for a retry period. */
+  private failed(what: string, err: unknown, lease?: string): void {
     if (this.abort.signal.aborted) return;
+    if (lease !== undefined) this.coolingUntil.set(lease, Date.now() + this.options.retryPeriodMs);
     if (err instanceof KubeApiError && (err.status === 409 || err.status === 404)) {
       this.logger.debug(`${what}: another replica was first (${err.status})`);
       return;

@@ -25,6 +25,10 @@ export class ReplicaLink {
   readonly client: ClusterClient;
   /** Every request fails with 503 and open watches break while set. */
   private cut = false;
+  /** Creates and updates of the Leases it names are refused (403), as without RBAC for them. */
+  refuseWrites: (lease: string) => boolean = () => false;
+  /** Creates and updates this replica sent, refused ones included. */
+  writesSent = 0;
   readonly watches = new Set<WatchStream>();
 
   constructor(
@@ -36,6 +40,13 @@ export class ReplicaLink {
       (fn: (req: RecordedRequest) => Reply) =>
       (req: RecordedRequest): Reply =>
         this.cut ? status(503, 'ServiceUnavailable', 'partitioned') : fn(req);
+    const write =
+      (fn: (req: RecordedRequest) => Reply) =>
+      (req: RecordedRequest): Reply => {
+        this.writesSent++;
+        const lease = (req.body as Lease).metadata.name;
+        return this.refuseWrites(lease) ? status(403, 'Forbidden', 'leases is forbidden') : fn(req);
+      };
     this.fake.onList(
       LEASES,
       guard((req) => page(api.list(req.query.get('labelSelector')), String(api.rv))),
@@ -69,16 +80,8 @@ export class ReplicaLink {
         return stream;
       }),
     );
-    this.fake.on(
-      'POST',
-      LEASES,
-      guard((req) => api.create(req.body as Lease, name)),
-    );
-    this.fake.on(
-      'PUT',
-      new RegExp(`^${LEASES}/[^/?]+`),
-      guard((req) => api.update(req.body as Lease, name)),
-    );
+    this.fake.on('POST', LEASES, guard(write((req) => api.create(req.body as Lease, name))));
+    this.fake.on('PUT', new RegExp(`^${LEASES}/[^/?]+`), guard(write((req) => api.update(req.body as Lease, name))));
   }
 
   /** Cuts the replica off the API (a partition), or reconnects it. */

@@ -135,6 +135,55 @@ describe('ShardCoordinator', () => {
     expect(a.coordinator.status().writes).toEqual({ member: 31, shard: 31 * SHARDS });
   });
 
+  describe('a refused write (no RBAC for Leases, an apiserver failing fast) is tried again a retry period later, not at once', () => {
+    const shardWrite = (lease: string): boolean => lease.startsWith('clusterregistry-shard-');
+
+    it('the member claim', async () => {
+      const link = api.link('a');
+      link.refuseWrites = () => true;
+      const a = new Replica(link, 'a');
+      replicas.push(a);
+      a.start();
+      await run(10_000);
+      // At 0, 2, 4, 6, 8 and 10 s, whatever slot is free; nothing else before joining.
+      expect(link.writesSent).toBe(6);
+      expect(a.running).toEqual([]);
+
+      link.refuseWrites = () => false;
+      await run(RETRY);
+      expect(api.holder(memberLease(0))).toBe('a');
+      expect(a.running).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    });
+
+    it('acquiring a shard', async () => {
+      const link = api.link('a');
+      link.refuseWrites = shardWrite;
+      const a = new Replica(link, 'a');
+      replicas.push(a);
+      a.start();
+      await run(10_000);
+      // The member Lease at 0 and renewed every 2 s; each shard tried at 0, 2, 4, 6, 8 and 10 s.
+      expect(link.writesSent).toBe(6 + 6 * SHARDS);
+      expect(a.running).toEqual([]);
+    });
+
+    it('handing a shard over', async () => {
+      const a = replica('a');
+      await run(0);
+      expect(a.running).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      a.link.refuseWrites = shardWrite;
+      const sent = a.link.writesSent;
+      const b = replica('b');
+      await run(6_000);
+      // a stops running b's share at once and gives its Leases up: refused, and tried once per
+      // retry period, like the renewals of its own share and of its member Lease.
+      const handed = b.coordinator.status().waiting.length;
+      expect(handed).toBeGreaterThan(0);
+      expect(a.running.length).toBe(SHARDS - handed);
+      expect(a.link.writesSent - sent).toBeLessThanOrEqual(4 * (SHARDS + 1));
+    });
+  });
+
   it('three replicas split the shards by rendezvous hashing, one owner per shard', async () => {
     const [a, b, c] = [replica('a'), replica('b'), replica('c')];
     // Each starts alone for a moment (it may take shards before it sees the others), then hands
