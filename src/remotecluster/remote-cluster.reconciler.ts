@@ -98,10 +98,14 @@ export class RemoteClusterReconciler implements Reconcile<RemoteCluster> {
         },
       ],
       sources: [
-        // Every change of a runtime's state brings its RemoteCluster back (and is told as an event).
+        // Every change of a runtime's state brings its RemoteCluster back (and is told as an event),
+        // but those of a spawn itself: its start (no `from`) and its failure (starting → stopped)
+        // happen while the spawning reconcile runs, which knows; brought back, a cluster that
+        // fails fast would be spawned again at once, its failure's backoff never waited.
         (enqueue) =>
           this.registry.onStateChange((t) => {
             this.tell(t);
+            if (t.from === undefined || (t.from === 'starting' && t.to === 'stopped')) return;
             enqueue({ name: t.cluster });
           }),
         // So does every shard this replica gains (spawn) or loses (its runtime was stopped).

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { INestApplicationContext } from '@nestjs/common';
 import { CoreV1Api, RbacAuthorizationV1Api, Watch } from '@kubernetes/client-node';
 import { PodSummaryReconciler, summaryName } from '../../src/app/examples/pod-summary.reconciler.js';
+import { Reconciler } from '../../src/reconcile/reconciler.decorator.js';
 import type { Settings } from '../../src/app/settings.js';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { installCrd, loadCrds } from '../../src/envtest/crd.js';
@@ -31,13 +32,13 @@ class ShardApp {
 
   constructor(private readonly overrides: Partial<Settings> = {}) {}
 
-  async start(): Promise<void> {
+  async start(remoteReconcilers: Parameters<typeof startApp>[3] = [PodSummaryReconciler]): Promise<void> {
     this.logs = new CapturedLogs();
     ({ app: this.app } = await startApp(
       manage.kc,
       testSettings(ns, `clusterregistry.dev/test-shard=${this.shard}`, this.overrides),
       this.logs,
-      [PodSummaryReconciler],
+      remoteReconcilers,
     ));
   }
 
@@ -352,5 +353,31 @@ describe('reconcilers that keep failing', () => {
     expect(condition.message).toMatch(/^pod-summary: \d+ failing; last: pod-summary /);
     // The cluster itself is fine.
     expect(rc.status!.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True' });
+  });
+});
+
+describe('a runtime that fails to start', () => {
+  // A remote reconciler whose constructor throws: every cluster context fails as it is built.
+  let built = 0;
+  @Reconciler({ apiVersion: 'v1', kind: 'Pod', name: 'broken' })
+  class Broken {
+    constructor() {
+      built++;
+      throw new Error('broken on purpose');
+    }
+    reconcile(): void {}
+  }
+  const shard = new ShardApp();
+  beforeAll(() => shard.start([Broken]));
+  afterAll(() => shard.stop());
+
+  it('is retried with backoff, not at once (its own stop must not bring it back)', async () => {
+    const name = await shard.register('broken', remote1.kubeconfigText());
+    await manage.ready(name, 'False', 'RuntimeFailed');
+    const first = built;
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    // Backoff from 500 ms, doubling: about 3 tries in 4 s. Without it, a try per event-loop turn.
+    expect(built - first).toBeGreaterThanOrEqual(1);
+    expect(built - first).toBeLessThanOrEqual(5);
   });
 });
