@@ -348,7 +348,10 @@ export class Informer<T extends KubeObject = KubeObject> {
         for (let batch = await stream.nextBatch(); batch; batch = await stream.nextBatch()) {
           for (const event of batch) {
             events++;
-            if (event.type !== 'ERROR') this.progressed();
+            // A change the cache did not have ends a series of 410s: not a bookmark, nor the
+            // initial state (a server that answers every fresh list or stream with one of these,
+            // then 410, would otherwise be relisted from at once, for ever).
+            if (!initial && event.type !== 'ERROR' && event.type !== 'BOOKMARK') this.progressed();
             const obj = event.object as unknown as T;
             switch (event.type) {
               case 'ADDED':

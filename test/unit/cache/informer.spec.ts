@@ -372,6 +372,35 @@ describe('Informer', () => {
       expect(restarts).toEqual(['Gone', 'Gone', 'Gone', 'Gone', 'Gone']);
     });
 
+    it.each([
+      ['a bookmark', false, (w: WatchStream) => w.push('BOOKMARK', { metadata: { resourceVersion: '11' } })],
+      [
+        'a whole initial state (WatchList)',
+        true,
+        (w: WatchStream) =>
+          w.push('ADDED', pod('a', '1')).push('BOOKMARK', {
+            metadata: { resourceVersion: '10', annotations: { 'k8s.io/initial-events-end': 'true' } },
+          }),
+      ],
+    ])('backs off the same when every watch sends %s before its 410: that is no change', async (_, streamed, first) => {
+      fake.onList(PODS, page([pod('a', '1')], '10'));
+      fake.onWatch(PODS, () =>
+        first(new WatchStream()).push('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old' }),
+      );
+      start(PODS_SPEC, { watchList: streamed });
+      const at: number[] = [];
+      const watches = (): number => fake.sent(isWatch).length;
+      for (let n = 1; n <= 5; n++) {
+        for (;;) {
+          for (let turn = 0; turn < 50 && watches() < n; turn++) await settle();
+          if (watches() >= n) break;
+          jest.advanceTimersToNextTimer();
+        }
+        at.push(Date.now() - T0);
+      }
+      expect(at).toEqual([0, 0, 100, 300, 700]);
+    });
+
     it('starts a list over once when its continue token expires, and backs off when it expires again', async () => {
       const expired = status(410, 'Expired', 'The provided continue parameter is too old');
       fake.onList(PODS, page([pod('a', '1')], '5', 'token-1'), expired, page([pod('a', '1')], '5', 'token-2'), expired);
