@@ -104,6 +104,10 @@ export function abortable<T>(
 /** Waits `ms`, or less if `signal` aborts first; never rejects (retry loops check the signal). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
+    if (signal?.aborted) {
+      resolve();
+      return;
+    }
     const timer = setTimeout(done, ms);
     const off = signal ? onAbort(signal, done) : () => undefined;
     function done(): void {

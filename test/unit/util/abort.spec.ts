@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { failureReason } from '../../../src/client/errors.js';
-import { deadline } from '../../../src/util/abort.js';
+import { deadline, sleep } from '../../../src/util/abort.js';
 
 describe('deadline', () => {
   it('aborts with a TimeoutError once the time is up, which counts as a Timeout', async () => {
@@ -46,5 +46,19 @@ describe('deadline linked to other signals', () => {
     const source = new AbortController();
     source.abort();
     expect(deadline(60_000, source.signal).signal.aborted).toBe(true);
+  });
+});
+
+describe('sleep', () => {
+  it('resolves at once, and never rejects, on a signal that already aborted', async () => {
+    // A wait of 60 s that did not end at once would fail on the test's timeout.
+    await expect(sleep(60_000, AbortSignal.abort())).resolves.toBeUndefined();
+  });
+
+  it('resolves when its signal aborts during the wait', async () => {
+    const controller = new AbortController();
+    const slept = sleep(60_000, controller.signal);
+    controller.abort();
+    await expect(slept).resolves.toBeUndefined();
   });
 });
