@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { describeFailure } from '../client/errors.js';
-import { sleep } from '../util/abort.js';
+import { deadline, sleep } from '../util/abort.js';
 import { claimRecord, LeaseObservation, releasedRecord, type LeaseLock } from '../lease/lease-lock.js';
 
 export interface LeaderElectionConfig {
@@ -53,21 +53,29 @@ export class LeaderElector {
     const signal = this.abort.signal;
     while (!signal.aborted) {
       // Candidate: try until we hold the Lease.
+      let renewedAt = Date.now();
       while (!signal.aborted && !(await this.tryAcquireOrRenew(signal))) {
         await sleep(this.jittered(this.config.retryPeriodMs), signal);
+        renewedAt = Date.now();
       }
       if (signal.aborted) break;
       this.leading = true;
       this.logger.log(`${this.config.identity} became leader of ${this.lock.namespace}/${this.lock.name}`);
       await this.safely('onStartedLeading', () => this.callbacks.onStartedLeading());
 
-      // Leader: renew until a renewal fails for longer than renewDeadline.
-      let lastRenew = Date.now();
+      // Leader: renew until a renewal fails for longer than renewDeadline. As in client-go, a
+      // renewal has until a retry period plus the renew deadline after the last one was sent
+      // (12 of the Lease's 15 s by default): a request that hangs is cut there, or leading would
+      // outlast the Lease another replica takes once it expires.
+      const { retryPeriodMs, renewDeadlineMs } = this.config;
       while (!signal.aborted) {
-        await sleep(this.config.retryPeriodMs, signal);
+        await sleep(retryPeriodMs, signal);
         if (signal.aborted) break;
-        if (await this.tryAcquireOrRenew(signal)) lastRenew = Date.now();
-        else if (Date.now() - lastRenew > this.config.renewDeadlineMs) break;
+        const cutoff = deadline(renewedAt + retryPeriodMs + renewDeadlineMs - Date.now(), signal);
+        const sentAt = Date.now();
+        const renewed = await this.tryAcquireOrRenew(cutoff.signal, signal).finally(() => cutoff.clear());
+        if (renewed) renewedAt = sentAt;
+        else if (Date.now() - renewedAt > renewDeadlineMs) break;
       }
       this.leading = false;
       this.logger.warn(
@@ -78,8 +86,9 @@ export class LeaderElector {
     }
   }
 
-  /** One attempt; true when we hold the Lease afterwards. */
-  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
+  /** One attempt; true when we hold the Lease afterwards. `stopping` is the elector's own signal
+   * (its abort is no failure to log); `signal` may end the attempt sooner. */
+  private async tryAcquireOrRenew(signal: AbortSignal, stopping = signal): Promise<boolean> {
     const now = new Date();
     const { identity, leaseDurationMs } = this.config;
     try {
@@ -97,7 +106,8 @@ export class LeaderElector {
       this.observation.see(record);
       return true;
     } catch (err) {
-      if (!signal.aborted) this.logger.warn(`lease ${this.lock.namespace}/${this.lock.name}: ${describeFailure(err)}`);
+      if (!stopping.aborted)
+        this.logger.warn(`lease ${this.lock.namespace}/${this.lock.name}: ${describeFailure(err)}`);
       return false;
     }
   }

@@ -5,6 +5,7 @@ import { LeaseLock, microTime, type LeaseRecord } from '../../../src/leader/leas
 import { advance, T0, useFakeClock } from '../../support/clock.js';
 import {
   FakeTransport,
+  HANG,
   json,
   settle,
   status,
@@ -26,6 +27,8 @@ class LeaseApi {
   lease?: Lease;
   /** Every answer is a 500 while set. */
   down = false;
+  /** No request is answered while set (an apiserver that accepts and never replies). */
+  hung = false;
   /** Runs before the next create or update is applied (another replica racing us). */
   race?: () => void;
   private rv = 0;
@@ -76,7 +79,8 @@ class LeaseApi {
     race?.();
   }
 
-  private answer(fn: () => ReturnType<typeof json>): ReturnType<typeof json> {
+  private answer(fn: () => ReturnType<typeof json>): ReturnType<typeof json> | typeof HANG {
+    if (this.hung) return HANG;
     return this.down ? status(500, 'InternalError', 'etcd is gone') : fn();
   }
 }
@@ -236,6 +240,18 @@ describe('LeaderElector', () => {
     await advance(2_000);
     expect(e.isLeader).toBe(true);
     expect(log).toEqual(['create me', 'started@0', 'stopped@12000', 'update me', 'started@14000']);
+  });
+
+  it('stops leading a retry period plus the renew deadline after its last renewal even while a renewal hangs, before the Lease can expire for others', async () => {
+    const e = await start();
+    await until(() => e.isLeader, 'leadership');
+    api.hung = true;
+    // The renewal at 2 s times out at 7 s; the one at 9 s would wait for its request until 14 s.
+    await advance(11_999);
+    expect(e.isLeader).toBe(true);
+    await advance(1);
+    expect(e.isLeader).toBe(false);
+    expect(log).toEqual(['create me', 'started@0', 'stopped@12000']);
   });
 
   it('keeps leading through failed renewals shorter than the renew deadline', async () => {
