@@ -228,10 +228,22 @@ export function failureReason(err: unknown): FailureReason {
 
 /** A one-line description for logs and conditions: never includes credentials (we only ever
  * put status text, error codes and messages of the apiserver in it). */
+/** client-node's refusal of an answer's media type, which it quotes from the server's header. */
+const UNREADABLE_MEDIA_TYPE = /^The mediaType [\s\S]* is not supported by ObjectSerializer\.parse\.$/;
+
 export function describeFailure(err: unknown): string {
   if (isApiException(err)) return describeFailure(fromApiException(err));
   const reason = failureReason(err);
-  const message = err instanceof Error ? err.message : String(err);
+  // Both quote what a server sent (V8's JSON.parse shows the text around the error: a typed
+  // api() call answered 2xx with a body that is not JSON), which is never reflected.
+  const message =
+    err instanceof SyntaxError
+      ? 'an answer is not valid JSON'
+      : err instanceof Error && UNREADABLE_MEDIA_TYPE.test(err.message)
+        ? 'an answer has a media type the client cannot read'
+        : err instanceof Error
+          ? err.message
+          : String(err);
   const code = networkCode(err);
   return code && !message.includes(code) ? `${reason}: ${message} (${code})` : `${reason}: ${message}`;
 }

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describeFailure, failureReason, KubeApiError } from '../../../src/client/errors.js';
 import { envelope, int, msg, str } from '../../support/protobuf.js';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { FakeTransport, json } from '../../../src/testing/fake-transport.js';
 
 const MARKER = 'INTERNAL-ONLY db_password=hunter2';
 const WHAT = 'GET /version';
@@ -174,5 +176,38 @@ describe('KubeApiError.fromResponse', () => {
         expect(retry(value)).toBeUndefined();
       }
     });
+  });
+});
+
+describe('describeFailure of what a typed api() call fails with on a 2xx it cannot read', () => {
+  it('never quotes a body that is not JSON (client-node parses it with JSON.parse, whose error quotes it)', () => {
+    let err: unknown;
+    try {
+      JSON.parse(`token ${MARKER}`);
+    } catch (e) {
+      err = e;
+    }
+    expect((err as Error).message).toContain('token');
+    expect(describeFailure(err)).toBe('Error: an answer is not valid JSON');
+  });
+
+  it('never quotes the media type the server named', async () => {
+    const fake = new FakeTransport();
+    fake.on(
+      'GET',
+      '/api/v1/namespaces/x',
+      json(200, { kind: 'Namespace' }, { 'content-type': `application/x-${MARKER}` }),
+    );
+    const err = await fake
+      .client()
+      .api(CoreV1Api)
+      .readNamespace({ name: 'x' })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    // client-node lowercases it.
+    expect((err as Error).message).toContain(MARKER.toLowerCase());
+    expect(describeFailure(err)).toBe('Error: an answer has a media type the client cannot read');
   });
 });
