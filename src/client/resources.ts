@@ -1,5 +1,8 @@
 import { KindNotServedError, KubeApiError } from './errors.js';
 
+/** What a served resource's name may be: Kubernetes' plurals are DNS-1035 labels. */
+const RESOURCE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 /** How a kind is served: its plural resource name and whether it lives in namespaces
  * (undefined while only guessed). */
 export interface ResourceInfo {
@@ -74,9 +77,11 @@ export class ResourceResolver {
       }
       throw err;
     }
-    // A hostile server may send anything: only well-formed entries count.
+    // A hostile server may send anything: only well-formed entries count. The name goes into
+    // every request path, error and condition of this kind: a resource name, nothing a URL, a log
+    // line or a status could be bent with.
     const match = (Array.isArray(resources?.resources) ? resources.resources : []).find(
-      (r) => r?.kind === kind && typeof r.name === 'string' && !r.name.includes('/'),
+      (r) => r?.kind === kind && typeof r.name === 'string' && RESOURCE_NAME.test(r.name),
     );
     if (!match?.name) {
       this.groups.delete(apiVersion);

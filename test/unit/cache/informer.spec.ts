@@ -943,6 +943,18 @@ describe('Informer', () => {
         'cluster test serves example.com/v1 but not kind Octopus',
       ],
       [
+        'names it with something that is not a resource name (a path, a query, a line break)',
+        json(200, {
+          resources: [
+            { name: 'octopi?x=1', kind: 'Octopus' },
+            { name: 'octo\npi', kind: 'Octopus' },
+            { name: 'x'.repeat(64), kind: 'Octopus' },
+            { name: 'Octopi', kind: 'Octopus' },
+          ],
+        }),
+        'cluster test serves example.com/v1 but not kind Octopus',
+      ],
+      [
         'does not serve the group',
         status(404, 'NotFound', 'the server could not find the requested resource'),
         'cluster test does not serve example.com/v1 (no such API group/version)',
