@@ -8,9 +8,13 @@ function rank(type: string): number {
   return i < 0 ? ORDER.length : i;
 }
 
+/** The longest message a condition carries: causes quote what a remote cluster sent (bounded
+ * there too), and a status is no place for more than a screenful. */
+export const MAX_CONDITION_MESSAGE = 1024;
+
 /**
  * Sets one condition, keeping lastTransitionTime unless the status changes, and returns the new
- * list in a stable order.
+ * list in a stable order. Its message is cut to MAX_CONDITION_MESSAGE characters.
  */
 export function setCondition(
   conditions: Condition[] | undefined,
@@ -22,7 +26,9 @@ export function setCondition(
     current && current.status === next.status
       ? current.lastTransitionTime
       : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const merged = [...(conditions ?? []).filter((c) => c.type !== next.type), { ...next, lastTransitionTime }];
+  const message =
+    next.message.length > MAX_CONDITION_MESSAGE ? `${next.message.slice(0, MAX_CONDITION_MESSAGE - 1)}…` : next.message;
+  const merged = [...(conditions ?? []).filter((c) => c.type !== next.type), { ...next, message, lastTransitionTime }];
   return merged.sort((a, b) => rank(a.type) - rank(b.type) || a.type.localeCompare(b.type));
 }
 

@@ -1,4 +1,4 @@
-import { setCondition } from '../../../src/remotecluster/conditions.js';
+import { MAX_CONDITION_MESSAGE, setCondition } from '../../../src/remotecluster/conditions.js';
 
 describe('setCondition', () => {
   const t0 = new Date('2026-01-01T00:00:00.000Z');
@@ -35,5 +35,16 @@ describe('setCondition', () => {
     );
     expect(a.map((c) => c.type)).toEqual(['Ready', 'Zeta']);
     expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+  });
+});
+
+describe('setCondition message bound', () => {
+  it('cuts a message to MAX_CONDITION_MESSAGE characters, whatever a cause quoted', () => {
+    const long = 'x'.repeat(100_000);
+    const [c] = setCondition(undefined, { type: 'Ready', status: 'False', reason: 'Degraded', message: long });
+    expect(c!.message).toHaveLength(MAX_CONDITION_MESSAGE);
+    expect(c!.message.endsWith('…')).toBe(true);
+    const [short] = setCondition(undefined, { type: 'Ready', status: 'True', reason: 'Synced', message: 'ok' });
+    expect(short!.message).toBe('ok');
   });
 });
