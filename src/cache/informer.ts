@@ -27,9 +27,10 @@ export interface InformerOptions {
   backoff?: { baseMs: number; maxMs: number };
   /** Applied to every object before it is cached (default: drop managedFields). */
   transform?: (obj: KubeObject) => KubeObject;
-  /** Most objects one list (all its pages) or one WatchList initial state may hold (default
-   * 1,000,000, far above Kubernetes' tested 150,000 pods per cluster): each page is bounded in
-   * bytes, but a server may send `continue` forever. More fails as ResponseTooLarge. */
+  /** Most objects one list (all its pages) or one WatchList initial state may hold, and the
+   * cache after it (default 1,000,000, far above Kubernetes' tested 150,000 pods per cluster):
+   * each page and event is bounded in bytes, but a server may send `continue`, or new objects on
+   * a watch, forever. More fails as ResponseTooLarge. */
   maxListObjects?: number;
   /** Sync from the WatchList initial stream (one request, objects decoded one by one) where the
    * apiserver offers it, as client-go does by default since 1.35; else list then watch
@@ -70,8 +71,9 @@ export class ListTooLargeError extends ResponseTooLargeError {
   constructor(
     what: string,
     readonly limitObjects: number,
+    where = 'in one list',
   ) {
-    super(what, NaN, `${what}: more than ${limitObjects} objects in one list`);
+    super(what, NaN, `${what}: more than ${limitObjects} objects ${where}`);
   }
 }
 
@@ -368,6 +370,10 @@ export class Informer<T extends KubeObject = KubeObject> {
                   if (events > this.opts.maxListObjects) throw this.tooManyObjects('watch');
                   break;
                 }
+                // A watch adds without end as surely as a list pages without end.
+                if (this.store.size >= this.opts.maxListObjects && !this.store.get(objectKey(item))) {
+                  throw this.tooManyObjects('watch', 'cached');
+                }
                 this.current.resourceVersion = resourceVersion;
                 const old = this.store.set(item);
                 this.emit(old ? { type: 'update', object: item, old } : { type: 'add', object: item });
@@ -429,10 +435,11 @@ export class Informer<T extends KubeObject = KubeObject> {
     }
   }
 
-  private tooManyObjects(verb: 'list' | 'watch'): ListTooLargeError {
+  private tooManyObjects(verb: 'list' | 'watch', where?: string): ListTooLargeError {
     return new ListTooLargeError(
       `${verb} ${collectionPath(this.resource!, this.spec.namespace)}`,
       this.opts.maxListObjects,
+      where,
     );
   }
 

@@ -249,6 +249,23 @@ describe('Informer', () => {
       );
     });
 
+    it('fails a watch that would grow the cache past maxListObjects, keeping what it holds', async () => {
+      fake.onList(PODS, page([pod('a', '1'), pod('b', '2')], '5'));
+      const stream = new WatchStream();
+      fake.onWatch(PODS, stream);
+      const informer = start(PODS_SPEC, { maxListObjects: 3 });
+      await watchesOpened(1);
+      // Changes to what is cached are fine at the bound; a fourth object is not.
+      stream.push('ADDED', pod('c', '6')).push('MODIFIED', pod('a', '7')).push('ADDED', pod('d', '8'));
+      await until(() => informer.state().error !== undefined, 'the failure');
+      expect(informer.state().error).toMatchObject({
+        reason: 'ResponseTooLarge',
+        message: 'ResponseTooLarge: watch /api/v1/pods: more than 3 objects cached',
+      });
+      expect([...informer.store.keys()].sort()).toEqual(['default/a', 'default/b', 'default/c']);
+      expect(informer.store.get('default/a')?.metadata?.resourceVersion).toBe('7');
+    });
+
     it('fails a WatchList initial state past maxListObjects too', async () => {
       const stream = new WatchStream();
       fake.onWatch(PODS, stream);
