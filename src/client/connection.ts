@@ -27,7 +27,9 @@ export interface ConnectionPolicy extends TransportPolicy {
 }
 
 /** What a remote cluster may be given as: a parsed kubeconfig, its text, or client-node's
- * KubeConfig. Text and KubeConfig go through parseKubeconfig: a remote kubeconfig is untrusted. */
+ * KubeConfig. Text and KubeConfig go through parseKubeconfig: a remote kubeconfig is untrusted.
+ * But client-node reads a user's `token-file` as it loads a KubeConfig, before that check: an
+ * untrusted kubeconfig must come as text. */
 export type ClusterConfigInput = ClusterConnectionConfig | string | { exportConfig(): string };
 
 export function toConnectionConfig(input: ClusterConfigInput, policy: TransportPolicy = {}): ClusterConnectionConfig {
