@@ -18,6 +18,8 @@ export class ClusterEntry {
   private context?: INestApplicationContext;
   private runtimeRef?: ClusterRuntime;
   private detach?: () => void;
+  /** Aborted once the cluster is stopping or stopped: waits on it end then. */
+  private readonly ending = new AbortController();
   /** What changed last (phase, cause, failing controllers), to tell a change from a repeat. */
   private signature = 'starting|||';
   stopped?: Promise<void>;
@@ -31,6 +33,11 @@ export class ClusterEntry {
   ) {
     this.current = { phase: 'starting', since: new Date() };
     this.record({ cluster: name, to: 'starting', at: this.current.since });
+  }
+
+  /** Aborts when the cluster starts stopping (or its spawn failed). */
+  get ended(): AbortSignal {
+    return this.ending.signal;
   }
 
   get phase(): ClusterPhase {
@@ -56,6 +63,7 @@ export class ClusterEntry {
   /** stop() was called: the phase is stopping whatever the runtime says. */
   markStopping(): void {
     this.detach?.();
+    this.ending.abort();
     this.move('stopping', undefined);
   }
 
@@ -65,6 +73,7 @@ export class ClusterEntry {
   }
 
   markStopped(): void {
+    this.ending.abort();
     this.move('stopped', undefined);
   }
 

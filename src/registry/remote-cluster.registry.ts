@@ -110,6 +110,9 @@ export class RemoteClusterRegistry {
       // name's limiter tenant and metric series to whatever runs under the name by then.
       failed = true;
       await runtime?.stop().catch(() => undefined);
+      // A runtime that never started never forgets the series its module made (the event
+      // recorder's): the name is still this entry's, so nothing else uses them.
+      if (!runtime?.isStarted) this.engine.metrics.forgetCluster(name);
       await client?.close();
       if (this.entries.get(name) === entry) this.entries.delete(name);
       entry.markStopped();
@@ -196,12 +199,14 @@ export class RemoteClusterRegistry {
     if (!entry) throw new ClusterNotRunningError(name);
     await entry.started;
     const runtime = entry.runtime;
-    if (!runtime) throw new ClusterNotRunningError(name);
-    const time = deadline(options.timeoutMs, options.signal);
+    // Stopping or stopped: it will not sync, and nobody should wait the whole timeout to hear it.
+    if (!runtime || entry.ended.aborted) throw new ClusterNotRunningError(name);
+    const time = deadline(options.timeoutMs, options.signal, entry.ended);
     try {
       await runtime.waitForSync(time.signal);
     } catch (err) {
       if (options.signal?.aborted) throw err;
+      if (entry.ended.aborted) throw new ClusterNotRunningError(name);
       throw new ClusterSyncTimeoutError(name, options.timeoutMs, entry.status().cause?.message);
     } finally {
       time.clear();

@@ -82,6 +82,11 @@ export class ClusterRuntime {
     return this.manager.cache(apiVersion, kind);
   }
 
+  /** start() was called: it then holds its name's limiter tenant and metric series until stop(). */
+  get isStarted(): boolean {
+    return this.started;
+  }
+
   /** Aborts every watch, reconcile and request; waits for reconciles at most the engine's grace. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
@@ -89,8 +94,9 @@ export class ClusterRuntime {
       // Closing the client first aborts every request and watch at once; then the workers get
       // their grace period to return.
       const closing = this.options.ownsClient ? this.options.client.close() : Promise.resolve();
-      // One never started holds nothing under its cluster's name (limiter tenant, metric series),
-      // which may belong to another runtime of that name by now.
+      // One never started took no limiter tenant nor metric series of its own under its cluster's
+      // name, which may belong to another runtime of that name by now (its spawn, if it failed,
+      // forgets the module's series while the name is still its own).
       if (this.started) await this.manager.stop(this.options.engine.stopGraceMs);
       await closing;
     })();

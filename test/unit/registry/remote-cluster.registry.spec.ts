@@ -5,6 +5,7 @@ import { NO_METRICS, type EngineMetrics } from '../../../src/manager/engine-metr
 import { FairLimiter } from '../../../src/queue/fair-limiter.js';
 import { Reconciler } from '../../../src/reconcile/reconciler.decorator.js';
 import type { ReconcileContext } from '../../../src/reconcile/types.js';
+import { ClusterNotRunningError } from '../../../src/registry/errors.js';
 import { RemoteClusterRegistry } from '../../../src/registry/remote-cluster.registry.js';
 import type { RegistryOptions } from '../../../src/registry/registry-options.js';
 import type { Orchestrator } from '../../../src/lifecycle/orchestrator.js';
@@ -130,6 +131,9 @@ describe('RemoteClusterRegistry when a spawn fails', () => {
     const config = parseKubeconfig(kubeconfig('t'));
 
     await expect(registry.spawn('x', config, { timeoutMs: 100 })).rejects.toThrow('cluster x failed to start');
+    // Its module's series, forgotten while the name was still the failed spawn's.
+    expect(recorded.calls).toEqual(['forgetCluster x (starting)']);
+    recorded.calls.length = 0;
     await registry.spawn('x', config);
     await eventually('the late context closed', () => (lateContextClosed ? true : undefined), 10_000);
 
@@ -201,5 +205,47 @@ describe('RemoteClusterReconciler after its controller stopped mid-reconcile', (
     await reconcile;
 
     expect(registry.names()).toEqual([]);
+  });
+});
+
+describe('RemoteClusterRegistry, more of a spawn that fails and of a stop', () => {
+  let registry: RemoteClusterRegistry | undefined;
+
+  beforeAll(() => {
+    Logger.overrideLogger(false);
+  });
+  afterAll(() => {
+    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
+  });
+  afterEach(async () => {
+    await registry?.stopAll();
+    registry = undefined;
+  });
+
+  it('forgets the metric series of a cluster whose context failed before its runtime existed', async () => {
+    @Injectable()
+    class Broken {
+      constructor() {
+        throw new Error('broken on purpose');
+      }
+    }
+    const recorded = new Recorded();
+    registry = registryWith(recorded, () => ({ reconcilers: [PodReconciler], imports: [], providers: [Broken] }));
+    await expect(registry.spawn('x', parseKubeconfig(kubeconfig('t')))).rejects.toThrow('cluster x failed to start');
+    expect(recorded.calls).toEqual(['forgetCluster x (starting)']);
+    expect(registry.has('x')).toBe(false);
+  });
+
+  it('ends a waitForSync when the cluster is stopped, and refuses one on a stopping cluster', async () => {
+    const recorded = new Recorded();
+    registry = registryWith(recorded, () => ({ reconcilers: [PodReconciler], imports: [], providers: [] }));
+    await registry.spawn('x', parseKubeconfig(kubeconfig('t')));
+    // Nobody answers at 127.0.0.1:1: it never syncs. A minute would fail this test on its timeout.
+    const waiting = registry.waitForSync('x', { timeoutMs: 60_000 });
+    const stopping = registry.stop('x');
+    const late = registry.waitForSync('x', { timeoutMs: 60_000 });
+    await expect(waiting).rejects.toBeInstanceOf(ClusterNotRunningError);
+    await expect(late).rejects.toBeInstanceOf(ClusterNotRunningError);
+    await stopping;
   });
 });
