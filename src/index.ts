@@ -71,7 +71,7 @@ export {
   type RunGate,
   type RunHooks,
 } from './lifecycle/run-gate.js';
-export { exitOnSignals, reportUnhandledErrors, type SignalOptions } from './lifecycle/process.js';
+export { closeApp, exitOnSignals, reportUnhandledErrors, type SignalOptions } from './lifecycle/process.js';
 export { LeaderElectionGate, type LeaderElectionOptions } from './leader/leader-election.gate.js';
 export { ShardCoordinator, SHARDING_LABEL, type ShardingStatus } from './sharding/shard-coordinator.js';
 export { shardingLeaseNames, type ShardingOptions, type ShardMetrics } from './sharding/options.js';

@@ -41,6 +41,7 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
   private queue: Promise<void> = Promise.resolve();
   private leaderQueue: Promise<void> = Promise.resolve();
   private singletonsStarted = false;
+  private stopping?: Promise<void>;
 
   constructor(
     @Inject(RUN_GATE) private readonly gate: RunGate,
@@ -114,13 +115,26 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
     });
   }
 
-  /** Every step runs even when one before it failed: a gate that never left would keep its
-   * Leases until they expire, and go on writing them under a closing client. */
-  async beforeApplicationShutdown(): Promise<void> {
-    if (this.singletonsStarted) await this.attempt('leaving the leader election', () => this.singletonGate?.stop());
-    await this.attempt('leaving the run gate', () => this.gate.stop());
-    await this.attempt('stopping the manage reconcilers', () => this.deactivate());
-    await this.attempt('stopping the singleton reconcilers', () => this.deactivateLeader());
+  /**
+   * Leaves the gates and stops the manage reconcilers and every runtime, once. NestJS runs every
+   * provider's onModuleDestroy before any beforeApplicationShutdown (where this runs anyway), and
+   * a global module's last: closeApp() calls this first, so no reconcile runs on while the app's
+   * own providers (a database pool a reconciler uses) are destroyed.
+   * Every step runs even when one before it failed: a gate that never left would keep its
+   * Leases until they expire, and go on writing them under a closing client.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.singletonsStarted) await this.attempt('leaving the leader election', () => this.singletonGate?.stop());
+      await this.attempt('leaving the run gate', () => this.gate.stop());
+      await this.attempt('stopping the manage reconcilers', () => this.deactivate());
+      await this.attempt('stopping the singleton reconcilers', () => this.deactivateLeader());
+    })();
+    return this.stopping;
+  }
+
+  beforeApplicationShutdown(): Promise<void> {
+    return this.stop();
   }
 
   /** After every runtime is gone: the manage cluster's events still queued are written (within

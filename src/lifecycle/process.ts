@@ -1,4 +1,5 @@
-import type { LoggerService } from '@nestjs/common';
+import type { INestApplicationContext, LoggerService } from '@nestjs/common';
+import { Orchestrator } from './orchestrator.js';
 
 export interface SignalOptions {
   /** SIGTERM to exit, at most; past it the process exits 1. */
@@ -10,11 +11,28 @@ export interface SignalOptions {
 }
 
 /**
- * Closes the app on SIGTERM or SIGINT within `timeoutMs` and exits 0 (1 on error or timeout).
+ * Closes an app that imports ClusterRegistryModule: first every reconcile and runtime
+ * (Orchestrator.stop()), then app.close(). app.close() alone destroys the app's own providers
+ * (onModuleDestroy) while reconciles still run, since NestJS calls every onModuleDestroy before
+ * any beforeApplicationShutdown. An app without the module is simply closed.
+ */
+export async function closeApp(app: Pick<INestApplicationContext, 'close' | 'get'>): Promise<void> {
+  let orchestrator: Orchestrator | undefined;
+  try {
+    orchestrator = app.get(Orchestrator, { strict: false });
+  } catch {
+    orchestrator = undefined; // not a clusterregistry app
+  }
+  await orchestrator?.stop();
+  await app.close();
+}
+
+/**
+ * Closes the app (closeApp) on SIGTERM or SIGINT within `timeoutMs` and exits 0 (1 on error or timeout).
  * NestJS's enableShutdownHooks() re-raises the signal after closing, so the process would end
  * "killed by SIGTERM" instead of with 0, and nothing bounds a close that hangs.
  */
-export function exitOnSignals(app: { close(): Promise<void> }, options: SignalOptions): void {
+export function exitOnSignals(app: Pick<INestApplicationContext, 'close' | 'get'>, options: SignalOptions): void {
   const { logger, timeoutMs } = options;
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
@@ -28,7 +46,7 @@ export function exitOnSignals(app: { close(): Promise<void> }, options: SignalOp
     timer.unref();
     void (async () => {
       try {
-        await app.close();
+        await closeApp(app);
         await options.after?.();
         logger.log('stopped', 'Main');
         process.exit(0);

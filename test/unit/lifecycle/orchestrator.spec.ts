@@ -1,6 +1,12 @@
-import { Logger } from '@nestjs/common';
+import { Global, Injectable, Logger, Module, type INestApplicationContext, type OnModuleDestroy } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { Orchestrator } from '../../../src/lifecycle/orchestrator.js';
-import type { RunGate, RunHooks } from '../../../src/lifecycle/run-gate.js';
+import { closeApp } from '../../../src/lifecycle/process.js';
+import { RUN_GATE, type RunGate, type RunHooks } from '../../../src/lifecycle/run-gate.js';
+import { ReconcilerExplorer } from '../../../src/reconcile/reconciler.explorer.js';
+import { RemoteClusterRegistry } from '../../../src/registry/remote-cluster.registry.js';
+import { ENGINE, EVENT_RECORDER, MANAGE_CLIENT } from '../../../src/runtime/tokens.js';
 
 /** A gate whose stop() leaves only when `leave` is resolved by the test, as a shard gate still
  * releasing its Leases; every step is written to `log`. */
@@ -95,5 +101,67 @@ describe('Orchestrator shutdown', () => {
     gate.leave();
     await after;
     expect(log.slice(-3)).toEqual(['shards left', 'events flushed', 'manage client closed']);
+  });
+});
+
+describe('closeApp', () => {
+  beforeAll(() => {
+    Logger.overrideLogger(false);
+  });
+  afterAll(() => {
+    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
+  });
+
+  /** A root app as a user builds one: the (global) orchestrator and a module of the user's own
+   * whose provider closes something a reconciler uses in onModuleDestroy. */
+  async function userApp(log: string[]): Promise<INestApplicationContext> {
+    const gate: RunGate = {
+      active: true,
+      owns: () => true,
+      start: () => undefined,
+      stop: () => Promise.resolve(),
+    };
+    const done = (line: string) => (): Promise<void> => {
+      log.push(line);
+      return Promise.resolve();
+    };
+    @Global()
+    @Module({
+      providers: [
+        Orchestrator,
+        { provide: RUN_GATE, useValue: gate },
+        { provide: MANAGE_CLIENT, useValue: { close: done('manage client closed') } },
+        { provide: ENGINE, useValue: {} },
+        { provide: RemoteClusterRegistry, useValue: { stopAll: done('every runtime stopped'), names: () => [] } },
+        { provide: ReconcilerExplorer, useValue: { explore: () => [] } },
+        { provide: SchedulerRegistry, useValue: {} },
+        { provide: EVENT_RECORDER, useValue: { close: () => Promise.resolve() } },
+      ],
+      exports: [Orchestrator],
+    })
+    class FakeRegistryModule {}
+    @Injectable()
+    class Database implements OnModuleDestroy {
+      onModuleDestroy(): void {
+        log.push('database closed');
+      }
+    }
+    @Module({ providers: [Database] })
+    class UserModule {}
+    @Module({ imports: [FakeRegistryModule, UserModule] })
+    class Root {}
+    return NestFactory.createApplicationContext(Root, { logger: false });
+  }
+
+  it('stops every runtime before any provider of the app is destroyed', async () => {
+    const log: string[] = [];
+    await closeApp(await userApp(log));
+    expect(log).toEqual(['every runtime stopped', 'database closed', 'manage client closed']);
+  });
+
+  it('(app.close() alone destroys the providers first: why closeApp exists)', async () => {
+    const log: string[] = [];
+    await (await userApp(log)).close();
+    expect(log).toEqual(['database closed', 'every runtime stopped', 'manage client closed']);
   });
 });
