@@ -129,6 +129,9 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
       await this.attempt('leaving the run gate', () => this.gate.stop());
       await this.attempt('stopping the manage reconcilers', () => this.deactivate());
       await this.attempt('stopping the singleton reconcilers', () => this.deactivateLeader());
+      // A spawn of your own code, or one a stopping reconcile had started, may still be under
+      // way: it is stopped too, and no other may start.
+      await this.attempt('stopping every runtime', () => this.registry.close());
     })();
     return this.stopping;
   }

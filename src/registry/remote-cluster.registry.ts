@@ -32,6 +32,8 @@ export class RemoteClusterRegistry {
   private readonly logger = new Logger(RemoteClusterRegistry.name);
   private readonly entries = new Map<string, ClusterEntry>();
   private readonly listeners = new Set<(transition: ClusterTransition) => void>();
+  /** close() was called: the app is shutting down, and no runtime may start any more. */
+  private closed = false;
 
   constructor(
     @Inject(ENGINE) private readonly engine: Engine,
@@ -57,6 +59,7 @@ export class RemoteClusterRegistry {
     }
     // Checked where the entry is made, with no await in between: a shard given up after this
     // point finds the entry and stops it before its Lease goes.
+    if (this.closed) throw new ClusterNotOwnedError(name, 'the app is shutting down');
     if (this.options.admits && !this.options.admits(name)) throw new ClusterNotOwnedError(name, this.options.refusal);
     let markStarted!: () => void;
     const started = new Promise<void>((resolve) => (markStarted = resolve));
@@ -152,6 +155,13 @@ export class RemoteClusterRegistry {
   /** Stops every runtime, in parallel. */
   async stopAll(options: StopOptions = {}): Promise<void> {
     await Promise.allSettled(this.names().map((n) => this.stop(n, options)));
+  }
+
+  /** At shutdown: refuses every spawn from now on (ClusterNotOwnedError) and stops every
+   * runtime, one a spawn already past its checks was starting meanwhile too. */
+  async close(options: StopOptions = {}): Promise<void> {
+    this.closed = true;
+    while (this.entries.size > 0) await this.stopAll(options);
   }
 
   /**

@@ -50,7 +50,7 @@ function orchestrator(log: string[], gate: RunGate, singletons: RunGate): Orches
   };
   const manageClient = { close: () => done('manage client closed') };
   const events = { close: () => done('events flushed') };
-  const registry = { stopAll: () => done(), names: () => [] };
+  const registry = { stopAll: () => done(), close: () => done(), names: () => [] };
   const explorer = { explore: () => [{ options: { name: 'summary', singleton: true } }] };
   return new Orchestrator(
     gate,
@@ -132,7 +132,10 @@ describe('closeApp', () => {
         { provide: RUN_GATE, useValue: gate },
         { provide: MANAGE_CLIENT, useValue: { close: done('manage client closed') } },
         { provide: ENGINE, useValue: {} },
-        { provide: RemoteClusterRegistry, useValue: { stopAll: done('every runtime stopped'), names: () => [] } },
+        {
+          provide: RemoteClusterRegistry,
+          useValue: { stopAll: done('every runtime stopped'), close: done('registry closed'), names: () => [] },
+        },
         { provide: ReconcilerExplorer, useValue: { explore: () => [] } },
         { provide: SchedulerRegistry, useValue: {} },
         { provide: EVENT_RECORDER, useValue: { close: () => Promise.resolve() } },
@@ -156,12 +159,12 @@ describe('closeApp', () => {
   it('stops every runtime before any provider of the app is destroyed', async () => {
     const log: string[] = [];
     await closeApp(await userApp(log));
-    expect(log).toEqual(['every runtime stopped', 'database closed', 'manage client closed']);
+    expect(log).toEqual(['every runtime stopped', 'registry closed', 'database closed', 'manage client closed']);
   });
 
   it('(app.close() alone destroys the providers first: why closeApp exists)', async () => {
     const log: string[] = [];
     await (await userApp(log)).close();
-    expect(log).toEqual(['database closed', 'every runtime stopped', 'manage client closed']);
+    expect(log).toEqual(['database closed', 'every runtime stopped', 'registry closed', 'manage client closed']);
   });
 });

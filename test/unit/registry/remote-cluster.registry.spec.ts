@@ -5,7 +5,7 @@ import { NO_METRICS, type EngineMetrics } from '../../../src/manager/engine-metr
 import { FairLimiter } from '../../../src/queue/fair-limiter.js';
 import { Reconciler } from '../../../src/reconcile/reconciler.decorator.js';
 import type { ReconcileContext } from '../../../src/reconcile/types.js';
-import { ClusterNotRunningError } from '../../../src/registry/errors.js';
+import { ClusterNotOwnedError, ClusterNotRunningError } from '../../../src/registry/errors.js';
 import { RemoteClusterRegistry } from '../../../src/registry/remote-cluster.registry.js';
 import type { RegistryOptions } from '../../../src/registry/registry-options.js';
 import type { Orchestrator } from '../../../src/lifecycle/orchestrator.js';
@@ -234,6 +234,19 @@ describe('RemoteClusterRegistry, more of a spawn that fails and of a stop', () =
     await expect(registry.spawn('x', parseKubeconfig(kubeconfig('t')))).rejects.toThrow('cluster x failed to start');
     expect(recorded.calls).toEqual(['forgetCluster x (starting)']);
     expect(registry.has('x')).toBe(false);
+  });
+
+  it('close() stops every runtime, one still starting too, and refuses every spawn after it', async () => {
+    const recorded = new Recorded();
+    registry = registryWith(recorded, () => ({ reconcilers: [PodReconciler], imports: [], providers: [] }));
+    const config = parseKubeconfig(kubeconfig('t'));
+    await registry.spawn('a', config);
+    const starting = registry.spawn('b', config);
+    await registry.close();
+    await starting;
+    expect(registry.names()).toEqual([]);
+    await expect(registry.spawn('c', config)).rejects.toBeInstanceOf(ClusterNotOwnedError);
+    expect(registry.names()).toEqual([]);
   });
 
   it('ends a waitForSync when the cluster is stopped, and refuses one on a stopping cluster', async () => {
