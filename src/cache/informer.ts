@@ -4,7 +4,7 @@ import { describeFailure, failureReason, KubeApiError, statusError, type Failure
 import { servedAsProtobuf } from '../client/protobuf/schema.js';
 import { collectionPath, guessResource, type ResourceInfo } from '../client/resources.js';
 import { MalformedWatchEventError } from '../client/watch-decoder.js';
-import { Latch, sleep } from '../util/abort.js';
+import { deadline, Latch, sleep } from '../util/abort.js';
 import { Backoff, exponentialBackoff, withJitter } from '../util/backoff.js';
 import { ObjectStore, stripManagedFields } from './store.js';
 import { objectKey, type InformerEvent, type KubeObject, type WatchSpec } from './types.js';
@@ -23,6 +23,10 @@ export interface InformerOptions {
   watchTimeoutSeconds?: [number, number];
   /** Client-side deadline for silence on an open watch (default 150 s; bookmarks come about every minute). */
   inactivityMs?: number;
+  /** How long past its own timeoutSeconds a watch may stay open before it is cut here (default
+   * 60 s): a server that never ends one, with a keep-alive now and then, must not hold it (or a
+   * WatchList initial state that never ends) for ever. */
+  watchGraceMs?: number;
   /** Reconnect backoff (default 500 ms doubling to 30 s, ±50 % jitter). */
   backoff?: { baseMs: number; maxMs: number };
   /** Applied to every object before it is cached (default: drop managedFields). */
@@ -62,6 +66,11 @@ interface ListPage {
 }
 
 class Gone extends Error {}
+
+/** A WatchList initial state the server never ended: a Timeout (its reason) of the kind's sync. */
+class InitialStateTimeoutError extends Error {
+  override readonly name = 'TimeoutError';
+}
 
 /** A list (all its pages) or a WatchList initial state with more objects than maxListObjects.
  * Of the too-large family: its reason is ResponseTooLarge. No byte limit applies (NaN). */
@@ -120,6 +129,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       protobuf: options.protobuf ?? true,
       watchTimeoutSeconds: options.watchTimeoutSeconds ?? [300, 600],
       inactivityMs: options.inactivityMs ?? 150_000,
+      watchGraceMs: options.watchGraceMs ?? 60_000,
       backoff: options.backoff ?? { baseMs: 500, maxMs: 30_000 },
       transform: options.transform ?? stripManagedFields,
       maxListObjects: options.maxListObjects ?? 1_000_000,
@@ -327,6 +337,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     let events = 0;
     const opened = Date.now();
     const protobuf = this.protobuf;
+    const cutoff = deadline(timeoutSeconds * 1000 + this.opts.watchGraceMs, signal);
     try {
       const stream = await this.client.watch(
         collectionPath(this.resource!, this.spec.namespace),
@@ -338,7 +349,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           labelSelector: this.spec.labelSelector,
           fieldSelector: this.spec.fieldSelector,
         },
-        signal,
+        cutoff.signal,
         this.opts.inactivityMs,
         // The default transform drops managedFields: the decoder then skips it unread.
         { protobuf, dropManagedFields: this.opts.transform === stripManagedFields },
@@ -417,6 +428,8 @@ export class Informer<T extends KubeObject = KubeObject> {
       } finally {
         stream.close();
       }
+      // Cut here rather than ended by the server (however the stream took the abort).
+      if (cutoff.expired) throw cutoff.signal.reason;
       if (initial) {
         // Ended before its initial state was complete. An apiserver that ignores WatchList sends
         // no end bookmark at all: list from now on.
@@ -426,11 +439,20 @@ export class Informer<T extends KubeObject = KubeObject> {
       // A quiet kind may see no event before the server's timeout; a watch that lasted is healthy too.
       return { resourceVersion, healthy: events > 0 || Date.now() - opened > 10_000, gone: false };
     } catch (err) {
+      if (cutoff.expired && !signal.aborted) {
+        // The server kept it open past its own timeout. A cache that was complete goes on from
+        // where it got to; an initial state that never ended is this kind's failure to sync.
+        if (!initial) return { resourceVersion, healthy: true, gone: false };
+        throw new InitialStateTimeoutError(
+          `watch ${collectionPath(this.resource!, this.spec.namespace)}: its initial state did not end within ${timeoutSeconds} s and its grace`,
+        );
+      }
       if (err instanceof KubeApiError && err.status === 410) throw new Gone();
       // What the protobuf table cannot read exactly is read as JSON from now on.
       if (protobuf && err instanceof MalformedWatchEventError) this.protobuf = false;
       throw err;
     } finally {
+      cutoff.clear();
       this.current.watching = false;
     }
   }

@@ -574,6 +574,23 @@ describe('Informer', () => {
       expect(relists).toBe(1);
     });
 
+    it('cuts a watch the server keeps open past its timeoutSeconds and the grace, and watches on from where it got to', async () => {
+      fake.onList(PODS, page([pod('a', '1')], '10'));
+      const kept = new WatchStream();
+      fake.onWatch(PODS, kept, new WatchStream());
+      start(PODS_SPEC, { watchGraceMs: 60_000 });
+      await watchesOpened(1);
+      kept.push('MODIFIED', pod('a', '11'));
+      // timeoutSeconds=450 asked of the server, which never ends the stream.
+      await advance(450_000 + 59_999);
+      expect(fake.watches.length).toBe(1);
+      await advance(1);
+      await watchesOpened(2);
+      expect(kept.open).toBe(false);
+      expect(fake.sent(isWatch)).toEqual([watchOf('10'), watchOf('11')]);
+      expect(relists).toBe(1);
+    });
+
     it('stops when the signal aborts: the open watch request is aborted and start() resolves', async () => {
       fake.onList(PODS, page([], '10'));
       fake.onWatch(PODS, new WatchStream());
@@ -736,6 +753,27 @@ describe('Informer', () => {
       ]);
       expect(restarts).toEqual(['Gone']);
       expect(informer.state().resourceVersion).toBe('10');
+    });
+
+    it('fails with Timeout when an initial state never ends (the server keeps the stream open), and tries again', async () => {
+      const endless = new WatchStream();
+      fake.onWatch(PODS, endless, new WatchStream());
+      const informer = startStreamed({ watchGraceMs: 60_000 });
+      await watchesOpened(1);
+      endless.push('ADDED', pod('a', '3'));
+      await advance(450_000 + 60_000);
+      expect(informer.state()).toMatchObject({
+        synced: false,
+        error: {
+          reason: 'Timeout',
+          message: 'Timeout: watch /api/v1/pods: its initial state did not end within 450 s and its grace',
+        },
+      });
+      expect(events).toEqual([]);
+      await advance(1_000); // the backoff
+      await watchesOpened(2);
+      // Still a WatchList: a stream that is cut is no sign the server ignores it.
+      expect(fake.sent()).toEqual([INITIAL, INITIAL]);
     });
 
     it('retries the stream with backoff when the connection breaks during the initial events', async () => {
