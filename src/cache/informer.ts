@@ -67,6 +67,9 @@ interface ListPage {
 
 class Gone extends Error {}
 
+/** A watch open this long went well, whatever it sent (a quiet kind sends nothing for days). */
+const LASTED_MS = 10_000;
+
 /** A WatchList initial state the server never ended: a Timeout (its reason) of the kind's sync. */
 class InitialStateTimeoutError extends Error {
   override readonly name = 'TimeoutError';
@@ -229,6 +232,9 @@ export class Informer<T extends KubeObject = KubeObject> {
             failure = discoveryError;
           }
         }
+        // Past the object bound on a watch: resuming would replay up to the same object and fail
+        // again (the deletes that would make room come after it). Start from a list.
+        if (failure instanceof ListTooLargeError) resourceVersion = undefined;
         this.fail(failure);
         this.restarted(failureReason(failure));
         const retryAfter =
@@ -419,7 +425,12 @@ export class Informer<T extends KubeObject = KubeObject> {
                 break;
               case 'ERROR': {
                 const status = (event.object ?? {}) as { code?: unknown; reason?: unknown; message?: unknown };
-                if (status.code === 410) return { resourceVersion, healthy: true, gone: true };
+                if (status.code === 410) {
+                  // After a watch that lasted, a 410 is news (a compaction, a restarted apiserver),
+                  // not the next of a series: a quiet kind sees no change for days.
+                  if (Date.now() - opened > LASTED_MS) this.progressed();
+                  return { resourceVersion, healthy: true, gone: true };
+                }
                 throw statusError(status, 'watch');
               }
             }
@@ -436,8 +447,11 @@ export class Informer<T extends KubeObject = KubeObject> {
         if (this.watchListServed === undefined) this.watchListServed = false;
         return { resourceVersion: undefined, healthy: false, gone: false };
       }
-      // A quiet kind may see no event before the server's timeout; a watch that lasted is healthy too.
-      return { resourceVersion, healthy: events > 0 || Date.now() - opened > 10_000, gone: false };
+      // A quiet kind may see no event before the server's timeout; a watch that lasted is healthy
+      // too, and ends a series of 410s as a change does.
+      const lasted = Date.now() - opened > LASTED_MS;
+      if (lasted) this.progressed();
+      return { resourceVersion, healthy: events > 0 || lasted, gone: false };
     } catch (err) {
       if (cutoff.expired && !signal.aborted) {
         // The server kept it open past its own timeout. A cache that was complete goes on from

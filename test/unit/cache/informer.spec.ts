@@ -264,6 +264,16 @@ describe('Informer', () => {
       });
       expect([...informer.store.keys()].sort()).toEqual(['default/a', 'default/b', 'default/c']);
       expect(informer.store.get('default/a')?.metadata?.resourceVersion).toBe('7');
+      // Then a list, not the same watch again (it would replay up to d and fail there).
+      fake.onWatch(PODS, new WatchStream());
+      await advance(5_000);
+      await watchesOpened(2);
+      expect(fake.sent()).toEqual([
+        'GET /api/v1/pods?limit=500',
+        watchOf('5'),
+        'GET /api/v1/pods?limit=500',
+        watchOf('5'),
+      ]);
     });
 
     it('fails a WatchList initial state past maxListObjects too', async () => {
@@ -416,6 +426,26 @@ describe('Informer', () => {
         at.push(Date.now() - T0);
       }
       expect(at).toEqual([0, 0, 100, 300, 700]);
+    });
+
+    it('counts no 410 after a watch that lasted in a series: a quiet kind is never failed for 410s days apart', async () => {
+      fake.onList(PODS, page([pod('a', '1')], '10'));
+      const streams = Array.from({ length: 8 }, () => new WatchStream());
+      fake.onWatch(PODS, ...streams);
+      const informer = start();
+      for (let n = 0; n < 7; n++) {
+        await watchesOpened(n + 1);
+        const at = Date.now();
+        // Quiet: a bookmark now and then, no change, then the apiserver restarts (410).
+        await advance(60_000);
+        streams[n]!.push('BOOKMARK', { metadata: { resourceVersion: '10' } });
+        streams[n]!.push('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old' });
+        await watchesOpened(n + 2);
+        // Relisted and watching again at once, with no backoff.
+        expect(Date.now() - at).toBe(60_000);
+      }
+      expect(informer.state().error).toBeUndefined();
+      expect(restarts).toEqual(Array.from({ length: 7 }, () => 'Gone'));
     });
 
     it('starts a list over once when its continue token expires, and backs off when it expires again', async () => {
