@@ -738,14 +738,17 @@ export class ShardCoordinator implements RunGate {
     this.metrics.leaseWrite(this.identity, kind);
   }
 
-  /** A write that failed; `lease` (its name, or CLAIM) is not tried again for a retry period. */
+  /** A write that failed; `lease` (its name, or CLAIM) is not tried again for a retry period,
+   * unless another replica was first (409, 404). */
   private failed(what: string, err: unknown, lease?: string): void {
     if (this.abort.signal.aborted) return;
-    if (lease !== undefined) this.coolingUntil.set(lease, Date.now() + this.options.retryPeriodMs);
     if (err instanceof KubeApiError && (err.status === 409 || err.status === 404)) {
+      // Not a refusal: the next plan sees the winner once the watch brings it (replicas that
+      // start together would otherwise join a retry period apart, one per slot).
       this.logger.debug(`${what}: another replica was first (${err.status})`);
       return;
     }
+    if (lease !== undefined) this.coolingUntil.set(lease, Date.now() + this.options.retryPeriodMs);
     this.logger.warn(`${what}: ${describeFailure(err)}`);
   }
 

@@ -138,6 +138,12 @@ describe('ShardCoordinator', () => {
   describe('a refused write (no RBAC for Leases, an apiserver failing fast) is tried again a retry period later, not at once', () => {
     const shardWrite = (lease: string): boolean => lease.startsWith('clusterregistry-shard-');
 
+    it('but not a conflict: replicas that start together all join at once', async () => {
+      for (const name of ['a', 'b', 'c', 'd']) replica(name);
+      await run(0);
+      expect([0, 1, 2, 3].map((slot) => api.holder(memberLease(slot))).sort()).toEqual(['a', 'b', 'c', 'd']);
+    });
+
     it('the member claim', async () => {
       const link = api.link('a');
       link.refuseWrites = () => true;
