@@ -44,6 +44,10 @@ describe('setCondition message bound', () => {
     const [c] = setCondition(undefined, { type: 'Ready', status: 'False', reason: 'Degraded', message: long });
     expect(c!.message).toHaveLength(MAX_CONDITION_MESSAGE);
     expect(c!.message.endsWith('…')).toBe(true);
+    // An emoji (two UTF-16 units) across the cut is not split in half.
+    const astral = `${'y'.repeat(MAX_CONDITION_MESSAGE - 2)}😀${'z'.repeat(10)}`;
+    const [kept] = setCondition(undefined, { type: 'Ready', status: 'False', reason: 'Degraded', message: astral });
+    expect(kept!.message).toBe(`${'y'.repeat(MAX_CONDITION_MESSAGE - 2)}…`);
     const [short] = setCondition(undefined, { type: 'Ready', status: 'True', reason: 'Synced', message: 'ok' });
     expect(short!.message).toBe('ok');
   });
