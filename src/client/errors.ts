@@ -226,19 +226,27 @@ export function failureReason(err: unknown): FailureReason {
   return 'Error';
 }
 
-/** A one-line description for logs and conditions: never includes credentials (we only ever
- * put status text, error codes and messages of the apiserver in it). */
 /** client-node's refusal of an answer's media type, which it quotes from the server's header. */
 const UNREADABLE_MEDIA_TYPE = /^The mediaType [\s\S]* is not supported by ObjectSerializer\.parse\.$/;
 
+/** JSON.parse's error without the text it quotes (V8 shows the text around the error, and a
+ * quote inside it would defeat any unquoting): only V8's own words and the position. */
+function jsonSyntax(message: string): string {
+  if (message.includes('Unexpected end of JSON input')) return 'Unexpected end of JSON input';
+  const at = /at position (\d+)/.exec(message)?.[1];
+  return at === undefined ? 'not valid JSON' : `not valid JSON at position ${at}`;
+}
+
+/** A one-line description for logs and conditions: never includes credentials (we only ever
+ * put status text, error codes and messages of the apiserver in it), nor what a server sent
+ * that a parser quoted (a typed api() call answered 2xx with a body that is not JSON, or with a
+ * media type client-node cannot read). */
 export function describeFailure(err: unknown): string {
   if (isApiException(err)) return describeFailure(fromApiException(err));
   const reason = failureReason(err);
-  // Both quote what a server sent (V8's JSON.parse shows the text around the error: a typed
-  // api() call answered 2xx with a body that is not JSON), which is never reflected.
   const message =
-    err instanceof SyntaxError
-      ? 'an answer is not valid JSON'
+    err instanceof SyntaxError && err.message.includes('JSON')
+      ? jsonSyntax(err.message)
       : err instanceof Error && UNREADABLE_MEDIA_TYPE.test(err.message)
         ? 'an answer has a media type the client cannot read'
         : err instanceof Error

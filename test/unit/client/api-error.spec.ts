@@ -187,8 +187,20 @@ describe('describeFailure of what a typed api() call fails with on a 2xx it cann
     } catch (e) {
       err = e;
     }
-    expect((err as Error).message).toContain('token');
-    expect(describeFailure(err)).toBe('Error: an answer is not valid JSON');
+    expect((err as Error).message).toContain('"token INTER"');
+    expect(describeFailure(err)).toBe('Error: not valid JSON');
+    let positioned: unknown;
+    try {
+      JSON.parse(`{"a": "${MARKER}" x}`);
+    } catch (e) {
+      positioned = e;
+    }
+    expect((positioned as Error).message).toContain('at position 42');
+    expect(describeFailure(positioned)).toBe('Error: not valid JSON at position 42');
+    // A SyntaxError that is not JSON.parse's keeps its message.
+    expect(describeFailure(new SyntaxError('Invalid regular expression: /(/: Unterminated group'))).toBe(
+      'Error: Invalid regular expression: /(/: Unterminated group',
+    );
   });
 
   it('never quotes the media type the server named', async () => {
