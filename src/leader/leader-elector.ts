@@ -61,7 +61,9 @@ export class LeaderElector {
       if (signal.aborted) break;
       this.leading = true;
       this.logger.log(`${this.config.identity} became leader of ${this.lock.namespace}/${this.lock.name}`);
-      await this.safely('onStartedLeading', () => this.callbacks.onStartedLeading());
+      // Renewals go on while it runs, as client-go runs OnStartedLeading in a goroutine of its
+      // own: a start that takes longer than the renew deadline must not lose the Lease.
+      const starting = this.safely('onStartedLeading', () => this.callbacks.onStartedLeading());
 
       // Leader: renew until a renewal fails for longer than renewDeadline. As in client-go, a
       // renewal has until a retry period plus the renew deadline after the last one was sent
@@ -78,6 +80,7 @@ export class LeaderElector {
         else if (Date.now() - renewedAt > renewDeadlineMs) break;
       }
       this.leading = false;
+      await starting;
       this.logger.warn(
         `${this.config.identity} stopped leading${signal.aborted ? ' (shutting down)' : ' (lease lost)'}`,
       );

@@ -254,6 +254,32 @@ describe('LeaderElector', () => {
     expect(log).toEqual(['create me', 'started@0', 'stopped@12000']);
   });
 
+  it('renews while onStartedLeading runs, however long it takes', async () => {
+    elector = new LeaderElector(
+      new LeaseLock(fake.client(), 'ns', 'lock'),
+      { identity: 'me', leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 },
+      {
+        // A start that takes 20 s (the renew deadline is 10 s).
+        onStartedLeading: () =>
+          new Promise<void>((resolve) => setTimeout(resolve, 20_000)).then(
+            () => void log.push(`started@${Date.now() - T0}`),
+          ),
+        onStoppedLeading: () => void log.push(`stopped@${Date.now() - T0}`),
+      },
+    );
+    elector.start();
+    await settle();
+    await advance(30_000);
+    expect(elector.isLeader).toBe(true);
+    // Renewed at 2, 4, … 18 s while it ran (the timer of its end comes first at 20 s), and on.
+    expect(log).toEqual([
+      'create me',
+      ...Array.from({ length: 9 }, () => 'update me'),
+      'started@20000',
+      ...Array.from({ length: 6 }, () => 'update me'),
+    ]);
+  });
+
   it('keeps leading through failed renewals shorter than the renew deadline', async () => {
     const e = await start();
     await until(() => e.isLeader, 'leadership');
