@@ -10,16 +10,19 @@ export interface SignalOptions {
   signals?: NodeJS.Signals[];
 }
 
+/** An app to close: a NestJS application (context), or anything with close(). */
+export type ClosableApp = { close(): Promise<void> } & Partial<Pick<INestApplicationContext, 'get'>>;
+
 /**
  * Closes an app that imports ClusterRegistryModule: first every reconcile and runtime
  * (Orchestrator.stop()), then app.close(). app.close() alone destroys the app's own providers
  * (onModuleDestroy) while reconciles still run, since NestJS calls every onModuleDestroy before
  * any beforeApplicationShutdown. An app without the module is simply closed.
  */
-export async function closeApp(app: Pick<INestApplicationContext, 'close' | 'get'>): Promise<void> {
+export async function closeApp(app: ClosableApp): Promise<void> {
   let orchestrator: Orchestrator | undefined;
   try {
-    orchestrator = app.get(Orchestrator, { strict: false });
+    orchestrator = app.get?.(Orchestrator, { strict: false });
   } catch {
     orchestrator = undefined; // not a clusterregistry app
   }
@@ -32,7 +35,7 @@ export async function closeApp(app: Pick<INestApplicationContext, 'close' | 'get
  * NestJS's enableShutdownHooks() re-raises the signal after closing, so the process would end
  * "killed by SIGTERM" instead of with 0, and nothing bounds a close that hangs.
  */
-export function exitOnSignals(app: Pick<INestApplicationContext, 'close' | 'get'>, options: SignalOptions): void {
+export function exitOnSignals(app: ClosableApp, options: SignalOptions): void {
   const { logger, timeoutMs } = options;
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {

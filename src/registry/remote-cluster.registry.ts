@@ -210,13 +210,13 @@ export class RemoteClusterRegistry {
     await entry.started;
     const runtime = entry.runtime;
     // Stopping or stopped: it will not sync, and nobody should wait the whole timeout to hear it.
-    if (!runtime || entry.ended.aborted) throw new ClusterNotRunningError(name);
+    if (!runtime || entry.ended.aborted) throw new ClusterNotRunningError(name, entry.stopped ? 'stopping' : 'absent');
     const time = deadline(options.timeoutMs, options.signal, entry.ended);
     try {
       await runtime.waitForSync(time.signal);
     } catch (err) {
       if (options.signal?.aborted) throw err;
-      if (entry.ended.aborted) throw new ClusterNotRunningError(name);
+      if (entry.ended.aborted) throw new ClusterNotRunningError(name, entry.stopped ? 'stopping' : 'absent');
       throw new ClusterSyncTimeoutError(name, options.timeoutMs, entry.status().cause?.message);
     } finally {
       time.clear();

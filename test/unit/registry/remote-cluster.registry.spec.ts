@@ -5,7 +5,7 @@ import { NO_METRICS, type EngineMetrics } from '../../../src/manager/engine-metr
 import { FairLimiter } from '../../../src/queue/fair-limiter.js';
 import { Reconciler } from '../../../src/reconcile/reconciler.decorator.js';
 import type { ReconcileContext } from '../../../src/reconcile/types.js';
-import { ClusterNotOwnedError, ClusterNotRunningError } from '../../../src/registry/errors.js';
+import { ClusterNotOwnedError } from '../../../src/registry/errors.js';
 import { RemoteClusterRegistry } from '../../../src/registry/remote-cluster.registry.js';
 import type { RegistryOptions } from '../../../src/registry/registry-options.js';
 import type { Orchestrator } from '../../../src/lifecycle/orchestrator.js';
@@ -257,8 +257,8 @@ describe('RemoteClusterRegistry, more of a spawn that fails and of a stop', () =
     const waiting = registry.waitForSync('x', { timeoutMs: 60_000 });
     const stopping = registry.stop('x');
     const late = registry.waitForSync('x', { timeoutMs: 60_000 });
-    await expect(waiting).rejects.toBeInstanceOf(ClusterNotRunningError);
-    await expect(late).rejects.toBeInstanceOf(ClusterNotRunningError);
+    await expect(waiting).rejects.toMatchObject({ name: 'ClusterNotRunningError', phase: 'stopping' });
+    await expect(late).rejects.toMatchObject({ name: 'ClusterNotRunningError', phase: 'stopping' });
     await stopping;
   });
 });
