@@ -9,6 +9,7 @@ import { NO_EVENTS, type EventRecorder } from '../events/types.js';
 import type { DiscoveredReconciler } from '../reconcile/reconciler.explorer.js';
 import type { CacheReader, ReconcileContext, ReconcileResult } from '../reconcile/types.js';
 import { sleep } from '../util/abort.js';
+import { printable } from '../util/names.js';
 import type { EngineMetrics } from './engine-metrics.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -161,7 +162,9 @@ export class Controller {
             // A changed reference must reach the primary object it pointed to before, too.
             if (event.type === 'update') enqueue(event.old);
           } catch (err) {
-            this.logger.error(`mapping ${watch.kind} ${objectKey(event.object)} failed: ${describeFailure(err)}`);
+            this.logger.error(
+              `mapping ${watch.kind} ${printable(objectKey(event.object))} failed: ${describeFailure(err)}`,
+            );
           }
         }),
       );
@@ -279,7 +282,7 @@ export class Controller {
       );
       const message = timedOut ? (err as Error).message : describeFailure(err);
       this.recordFailure(key, timedOut ? 'Timeout' : reasonOf(err), message);
-      this.logger.warn(`${key}: ${message}; retry in ${Math.round(delay)} ms`);
+      this.logger.warn(`${printable(key)}: ${message}; retry in ${Math.round(delay)} ms`);
     } finally {
       attempt.fail = undefined;
       this.inFlight.delete(attempt);

@@ -12,3 +12,12 @@ export function boundedName(name: string, max = 63): string {
   const keep = name.slice(0, Math.max(0, max - hash.length - 1)).replace(/[-.]+$/, '');
   return `${keep}-${hash}`;
 }
+
+/**
+ * A name a remote cluster sent, as a log line shows it: as it is when it is a plain Kubernetes
+ * name or key (letters, digits, '-', '.', '_', ':', '/'), else quoted as JSON and cut at 256
+ * characters, so a line break or an escape sequence in it cannot forge a line of a text log.
+ */
+export function printable(name: string): string {
+  return /^[\w.:/-]{0,256}$/.test(name) ? name : JSON.stringify(name.slice(0, 256));
+}

@@ -227,6 +227,16 @@ describe('Controller', () => {
       ]);
     });
 
+    it('logs the key of a failing object a remote cluster named with a line break quoted, on one line', async () => {
+      const warned: string[] = [];
+      jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void warned.push(String(message)));
+      const r = rigWith([cm('a\n{"level":"fatal"}')], () => fail());
+      r.start();
+      await until(() => r.calls.length === 1);
+      await settle();
+      expect(warned).toEqual(['"default/a\\n{\\"level\\":\\"fatal\\"}": Error: boom; retry in 100 ms']);
+    });
+
     it('keeps each key on its own backoff', async () => {
       const callsOf = (key: string): number => r.calls.filter((c) => c.key === key).length;
       const r = rigWith([cm('a'), cm('b')], (req) =>
