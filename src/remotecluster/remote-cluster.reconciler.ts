@@ -471,6 +471,7 @@ export function reconcilersFrom(status: ClusterStatus | undefined): ConditionVal
   return {
     status: 'False',
     reason: last.reason,
-    message: `${counts}; last: ${last.controller} ${last.key}: ${last.message}`.slice(0, 1024),
+    // Bounded where the condition is set (setCondition).
+    message: `${counts}; last: ${last.controller} ${last.key}: ${last.message}`,
   };
 }

@@ -61,7 +61,7 @@ function registryWith(recorded: Recorded, providers: RegistryOptions['contents']
   return registry;
 }
 
-describe('RemoteClusterRegistry when a spawn fails', () => {
+describe('RemoteClusterRegistry when a spawn fails, and when it stops', () => {
   let registry: RemoteClusterRegistry | undefined;
 
   beforeAll(() => {
@@ -143,6 +143,46 @@ describe('RemoteClusterRegistry when a spawn fails', () => {
     await registry.stop('x');
     expect(recorded.calls).toEqual(['dropTenant x (stopping)', 'forgetCluster x (stopping)']);
   });
+
+  it('forgets the metric series of a cluster whose context failed before its runtime existed', async () => {
+    @Injectable()
+    class Broken {
+      constructor() {
+        throw new Error('broken on purpose');
+      }
+    }
+    const recorded = new Recorded();
+    registry = registryWith(recorded, () => ({ reconcilers: [PodReconciler], imports: [], providers: [Broken] }));
+    await expect(registry.spawn('x', parseKubeconfig(kubeconfig('t')))).rejects.toThrow('cluster x failed to start');
+    expect(recorded.calls).toEqual(['forgetCluster x (starting)']);
+    expect(registry.has('x')).toBe(false);
+  });
+
+  it('close() stops every runtime, one still starting too, and refuses every spawn after it', async () => {
+    const recorded = new Recorded();
+    registry = registryWith(recorded, () => ({ reconcilers: [PodReconciler], imports: [], providers: [] }));
+    const config = parseKubeconfig(kubeconfig('t'));
+    await registry.spawn('a', config);
+    const starting = registry.spawn('b', config);
+    await registry.close();
+    await starting;
+    expect(registry.names()).toEqual([]);
+    await expect(registry.spawn('c', config)).rejects.toBeInstanceOf(ClusterNotOwnedError);
+    expect(registry.names()).toEqual([]);
+  });
+
+  it('ends a waitForSync when the cluster is stopped, and refuses one on a stopping cluster', async () => {
+    const recorded = new Recorded();
+    registry = registryWith(recorded, () => ({ reconcilers: [PodReconciler], imports: [], providers: [] }));
+    await registry.spawn('x', parseKubeconfig(kubeconfig('t')));
+    // Nobody answers at 127.0.0.1:1: it never syncs. A minute would fail this test on its timeout.
+    const waiting = registry.waitForSync('x', { timeoutMs: 60_000 });
+    const stopping = registry.stop('x');
+    const late = registry.waitForSync('x', { timeoutMs: 60_000 });
+    await expect(waiting).rejects.toMatchObject({ name: 'ClusterNotRunningError', phase: 'stopping' });
+    await expect(late).rejects.toMatchObject({ name: 'ClusterNotRunningError', phase: 'stopping' });
+    await stopping;
+  });
 });
 
 describe('RemoteClusterReconciler after its controller stopped mid-reconcile', () => {
@@ -205,60 +245,5 @@ describe('RemoteClusterReconciler after its controller stopped mid-reconcile', (
     await reconcile;
 
     expect(registry.names()).toEqual([]);
-  });
-});
-
-describe('RemoteClusterRegistry, more of a spawn that fails and of a stop', () => {
-  let registry: RemoteClusterRegistry | undefined;
-
-  beforeAll(() => {
-    Logger.overrideLogger(false);
-  });
-  afterAll(() => {
-    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
-  });
-  afterEach(async () => {
-    await registry?.stopAll();
-    registry = undefined;
-  });
-
-  it('forgets the metric series of a cluster whose context failed before its runtime existed', async () => {
-    @Injectable()
-    class Broken {
-      constructor() {
-        throw new Error('broken on purpose');
-      }
-    }
-    const recorded = new Recorded();
-    registry = registryWith(recorded, () => ({ reconcilers: [PodReconciler], imports: [], providers: [Broken] }));
-    await expect(registry.spawn('x', parseKubeconfig(kubeconfig('t')))).rejects.toThrow('cluster x failed to start');
-    expect(recorded.calls).toEqual(['forgetCluster x (starting)']);
-    expect(registry.has('x')).toBe(false);
-  });
-
-  it('close() stops every runtime, one still starting too, and refuses every spawn after it', async () => {
-    const recorded = new Recorded();
-    registry = registryWith(recorded, () => ({ reconcilers: [PodReconciler], imports: [], providers: [] }));
-    const config = parseKubeconfig(kubeconfig('t'));
-    await registry.spawn('a', config);
-    const starting = registry.spawn('b', config);
-    await registry.close();
-    await starting;
-    expect(registry.names()).toEqual([]);
-    await expect(registry.spawn('c', config)).rejects.toBeInstanceOf(ClusterNotOwnedError);
-    expect(registry.names()).toEqual([]);
-  });
-
-  it('ends a waitForSync when the cluster is stopped, and refuses one on a stopping cluster', async () => {
-    const recorded = new Recorded();
-    registry = registryWith(recorded, () => ({ reconcilers: [PodReconciler], imports: [], providers: [] }));
-    await registry.spawn('x', parseKubeconfig(kubeconfig('t')));
-    // Nobody answers at 127.0.0.1:1: it never syncs. A minute would fail this test on its timeout.
-    const waiting = registry.waitForSync('x', { timeoutMs: 60_000 });
-    const stopping = registry.stop('x');
-    const late = registry.waitForSync('x', { timeoutMs: 60_000 });
-    await expect(waiting).rejects.toMatchObject({ name: 'ClusterNotRunningError', phase: 'stopping' });
-    await expect(late).rejects.toMatchObject({ name: 'ClusterNotRunningError', phase: 'stopping' });
-    await stopping;
   });
 });

@@ -2,7 +2,7 @@ import { jest } from '@jest/globals';
 import type { ControllerHealth } from '../../../src/manager/controller.js';
 import type { WatchStatus } from '../../../src/manager/controller-manager.js';
 import type { ClusterPhase, ClusterStatus } from '../../../src/registry/types.js';
-import { sameConditions, setCondition } from '../../../src/remotecluster/conditions.js';
+import { MAX_CONDITION_MESSAGE, sameConditions, setCondition } from '../../../src/remotecluster/conditions.js';
 import { readyFrom, reconcilersFrom } from '../../../src/remotecluster/remote-cluster.reconciler.js';
 import type { Condition } from '../../../src/remotecluster/types.js';
 import { T0 } from '../../support/clock.js';
@@ -154,12 +154,13 @@ describe('reconcilersFrom', () => {
     });
   });
 
-  it('bounds the message to 1024 characters', () => {
+  it('gives a message that the condition bounds to 1,024 characters', () => {
     const long = failing('alpha', 1, 'ns/one', 'Invalid', 0);
     long.lastError!.message = 'x'.repeat(5000);
-    const ready = reconcilersFrom(cluster('synced', { controllers: [long] }))!;
-    expect(ready.message).toHaveLength(1024);
-    expect(ready.message.startsWith('alpha: 1 failing; last: alpha ns/one: xxx')).toBe(true);
+    const value = reconcilersFrom(cluster('synced', { controllers: [long] }))!;
+    const [condition] = setCondition(undefined, { type: 'ReconcilersHealthy', ...value });
+    expect(condition!.message).toHaveLength(MAX_CONDITION_MESSAGE);
+    expect(condition!.message.startsWith('alpha: 1 failing; last: alpha ns/one: xxx')).toBe(true);
   });
 });
 
