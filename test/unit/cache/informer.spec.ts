@@ -295,6 +295,17 @@ describe('Informer', () => {
   });
 
   describe('410 Gone', () => {
+    /** When (ms since T0) the n-th watch was sent: whatever is due now runs first, then the clock
+     * moves to the next timer (a backoff's sleep), so each watch is seen at the exact time. */
+    async function watchSentAt(n: number): Promise<number> {
+      const watches = (): number => fake.sent(isWatch).length;
+      for (;;) {
+        for (let turn = 0; turn < 50 && watches() < n; turn++) await settle();
+        if (watches() >= n) return Date.now() - T0;
+        jest.advanceTimersToNextTimer();
+      }
+    }
+
     it('relists and emits exactly the difference: updates, adds and deletes', async () => {
       const [a, b, c] = [pod('a', '1'), pod('b', '1'), pod('c', '1')];
       const a11 = pod('a', '11');
@@ -370,17 +381,7 @@ describe('Informer', () => {
       fake.onWatch(PODS, status(410, 'Expired', 'too old resource version'));
       const informer = start();
       const watchesAt: number[] = [];
-      const watches = (): number => fake.sent(isWatch).length;
-      const waitWatch = async (n: number): Promise<void> => {
-        // Whatever is due now runs first; then the clock moves to the next timer (the backoff's
-        // sleep), so each watch is seen at the exact time it is sent.
-        for (;;) {
-          for (let turn = 0; turn < 50 && watches() < n; turn++) await settle();
-          if (watches() >= n) break;
-          jest.advanceTimersToNextTimer();
-        }
-        watchesAt.push(Date.now() - T0);
-      };
+      const waitWatch = async (n: number): Promise<void> => void watchesAt.push(await watchSentAt(n));
       for (let n = 1; n <= 5; n++) await waitWatch(n);
       // At once after the first 410 (a compaction), then 100, 200, 400 ms (base 100, doubling).
       expect(watchesAt).toEqual([0, 0, 100, 300, 700]);
@@ -416,15 +417,7 @@ describe('Informer', () => {
       );
       start(PODS_SPEC, { watchList: streamed });
       const at: number[] = [];
-      const watches = (): number => fake.sent(isWatch).length;
-      for (let n = 1; n <= 5; n++) {
-        for (;;) {
-          for (let turn = 0; turn < 50 && watches() < n; turn++) await settle();
-          if (watches() >= n) break;
-          jest.advanceTimersToNextTimer();
-        }
-        at.push(Date.now() - T0);
-      }
+      for (let n = 1; n <= 5; n++) at.push(await watchSentAt(n));
       expect(at).toEqual([0, 0, 100, 300, 700]);
     });
 
