@@ -1,6 +1,4 @@
 import {
-  Inject,
-  Injectable,
   Module,
   type DynamicModule,
   type ModuleMetadata,
@@ -9,6 +7,7 @@ import {
   type Provider,
   type Type,
 } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { ClusterClient } from '../client/cluster-client.js';
 import { ClusterEventRecorder } from '../events/event-recorder.js';
@@ -35,21 +34,18 @@ export interface RemoteClusterModuleOptions {
   onRuntime?: (runtime: ClusterRuntime) => void;
 }
 
-const OPTIONS = Symbol('REMOTE_CLUSTER_OPTIONS');
-
 /** How long a stopping cluster's recorder may take to write the events still queued. */
 const EVENT_FLUSH_MS = 1_000;
 
 /** Starts the context's reconcilers once the context is up; its destroy stops everything. */
-@Injectable()
 export class ClusterRuntimeHost implements OnApplicationBootstrap, OnModuleDestroy {
   readonly runtime: ClusterRuntime;
 
   constructor(
-    @Inject(OPTIONS) options: RemoteClusterModuleOptions,
+    options: RemoteClusterModuleOptions,
     private readonly explorer: ReconcilerExplorer,
     schedulerRegistry: SchedulerRegistry,
-    @Inject(EVENT_RECORDER) private readonly events: ClusterEventRecorder,
+    private readonly events: ClusterEventRecorder,
   ) {
     this.runtime = new ClusterRuntime({
       name: options.name,
@@ -83,29 +79,33 @@ export class ClusterRuntimeHost implements OnApplicationBootstrap, OnModuleDestr
 @Module({})
 export class RemoteClusterModule {
   static forCluster(options: RemoteClusterModuleOptions): DynamicModule {
+    // Events about this cluster's objects go to this cluster.
+    const events = new ClusterEventRecorder({
+      cluster: options.name,
+      client: options.client,
+      metrics: options.engine.metrics.events?.(options.name),
+      ...options.engine.events,
+    });
+    const scheduler = new SchedulerRegistry();
+    // Values and one factory, no class providers: NestJS reflects a class provider's constructor
+    // and scans every method of it in each context, about a sixth of a context's cost here.
     return {
       module: RemoteClusterModule,
       global: true,
       imports: options.imports ?? [],
       providers: [
-        { provide: OPTIONS, useValue: options },
         { provide: CLUSTER_NAME, useValue: options.name },
         { provide: CLUSTER_CLIENT, useValue: options.client },
         { provide: MANAGE_CLIENT, useValue: options.manageClient },
         { provide: ENGINE, useValue: options.engine },
+        { provide: EVENT_RECORDER, useValue: events },
+        { provide: SchedulerRegistry, useValue: scheduler },
         {
-          // Events about this cluster's objects go to this cluster.
-          provide: EVENT_RECORDER,
-          useValue: new ClusterEventRecorder({
-            cluster: options.name,
-            client: options.client,
-            metrics: options.engine.metrics.events?.(options.name),
-            ...options.engine.events,
-          }),
+          provide: ClusterRuntimeHost,
+          useFactory: (modules: ModulesContainer) =>
+            new ClusterRuntimeHost(options, new ReconcilerExplorer(modules), scheduler, events),
+          inject: [ModulesContainer],
         },
-        SchedulerRegistry,
-        ReconcilerExplorer,
-        ClusterRuntimeHost,
         ...(options.reconcilers ?? []),
         ...(options.providers ?? []),
       ],
