@@ -4,7 +4,7 @@ import { ClusterClient } from '../client/cluster-client.js';
 import { toConnectionConfig, type ClusterConfigInput } from '../client/connection.js';
 import type { ClusterConnectionConfig } from '../client/kubeconfig.js';
 import type { ClusterRuntime } from '../runtime/cluster-runtime.js';
-import { ClusterRuntimeHost, RemoteClusterModule } from '../runtime/remote-cluster.module.js';
+import { RemoteClusterModule } from '../runtime/remote-cluster.module.js';
 import type { Engine } from '../runtime/engine.js';
 import { ENGINE, MANAGE_CLIENT, RESERVED_CLUSTER_NAMES } from '../runtime/tokens.js';
 import { abortable, deadline } from '../util/abort.js';
@@ -104,7 +104,9 @@ export class RemoteClusterRegistry {
       const creating = NestFactory.createApplicationContext(module, { abortOnError: false });
       const time = deadline(options.timeoutMs, options.signal);
       const context = await abortable(creating, time.signal, (late) => void late.close()).finally(() => time.clear());
-      entry.attach(context, context.get(ClusterRuntimeHost).runtime);
+      // The runtime as onRuntime gave it: context.get() would index every provider of the context.
+      if (!runtime) throw new Error('the cluster context made no runtime');
+      entry.attach(context, runtime);
       this.logger.log(`cluster ${name}: runtime started`);
     } catch (err) {
       // The context is lost (a later bootstrap hook threw, or it was abandoned at the deadline),
