@@ -100,6 +100,11 @@ export class WatchStream {
  * Status. Aborting a request's signal rejects it, or destroys its body, with the signal's reason
  * as it is, as undici does.
  */
+/** Past this many requests a loop under test is running away (no test sends nearly as many):
+ * each further request first waits for a real event-loop turn, so the test fails on its
+ * assertions (and its timeout can fire) instead of hanging in an endless chain of promises. */
+const RUNAWAY_REQUESTS = 10_000;
+
 export class FakeTransport {
   readonly requests: RecordedRequest[] = [];
   /** Every WatchStream served, in order. */
@@ -169,6 +174,7 @@ export class FakeTransport {
       at: Date.now(),
     };
     this.requests.push(req);
+    if (this.requests.length > RUNAWAY_REQUESTS) await new Promise((resolve) => setImmediate(resolve));
     if (signal?.aborted) throw signal.reason as Error;
     const reply = await this.whenAnswered(this.reply(req), signal);
     if (reply instanceof WatchStream) {
