@@ -4,7 +4,8 @@
 //   1. Spawned all at once: the time until all are synced, next to its floor (1,000 fresh
 //      ClusterClients, made from the same kubeconfigs as spawn() makes them, listing the same
 //      namespaces at once), measured back to back in an order that alternates between rounds;
-//      the ratio is printed as median over median and as the median of each round's own ratio.
+//      the ratio is printed as median over median and as the median of each round's own ratio,
+//      then the CPU each used, this process's and the local apiservers' and etcds' (/proc).
 //   2. Idle: heap and RSS per runtime after a full gc (against the process before spawning), and
 //      the CPU the process uses while nothing changes (against the same process with no runtime).
 //   3. The same 1,000 with 1 dead cluster (accepts TCP, never answers) and 10 slow clusters (every
@@ -38,6 +39,7 @@ import {
   mib,
   ms,
   printMachine,
+  processesCpuMs,
   report,
   run,
   sleep,
@@ -283,6 +285,22 @@ await run(async () => {
       const floors: number[] = [];
       const naiveFloors: number[] = [];
       const plain: number[] = [];
+      // Whose CPU a round waits on: this process's, and the apiservers' and etcds' (all local).
+      const serverPids = ['manage', ...Array.from({ length: APISERVERS }, (_, r) => `remote-${r + 1}`)].flatMap(
+        (name) => Object.values(clusters.get(name).pids).filter((pid): pid is number => pid !== undefined),
+      );
+      const cpu = {
+        plain: { ours: [] as number[], servers: [] as number[] },
+        floor: { ours: [] as number[], servers: [] as number[] },
+      };
+      const measured = async <T>(into: { ours: number[]; servers: number[] }, work: () => Promise<T>): Promise<T> => {
+        const ours = process.cpuUsage();
+        const servers = processesCpuMs(serverPids);
+        const result = await work();
+        into.ours.push(cpuSeconds(ours) * 1000);
+        into.servers.push(processesCpuMs(serverPids) - servers);
+        return result;
+      };
       const withBad: number[] = [];
 
       const degradedAfter: number[] = [];
@@ -312,12 +330,12 @@ await run(async () => {
         let stopped = NaN;
         const runPlain = async (): Promise<void> => {
           await settle();
-          plain.push(await spawnAndSync(root, configs));
+          plain.push(await measured(cpu.plain, () => spawnAndSync(root, configs)));
           stopped = await stopAll(root);
         };
         const runFloor = async (): Promise<void> => {
           await settle();
-          floors.push(await floor(root, configs));
+          floors.push(await measured(cpu.floor, () => floor(root, configs)));
           await settle();
           naiveFloors.push(await naiveFloor(configs));
         };
@@ -375,6 +393,12 @@ await run(async () => {
           `${(p / median(naiveFloors)).toFixed(2)}x`,
         target: 'none given (for reference)',
       });
+      // The floor's CPU includes closing its clients (not its time); the runtimes' excludes their stop.
+      console.log(
+        `  CPU per round (medians): the runtimes: this process ${ms(median(cpu.plain.ours))}, the apiservers and etcds ` +
+          `${ms(median(cpu.plain.servers))}; the floor: this process ${ms(median(cpu.floor.ours))}, the servers ` +
+          `${ms(median(cpu.floor.servers))} (this process's counts all its threads: the main one and V8's collector helpers)`,
+      );
       report({
         what: `memory of ${RUNTIMES} idle runtimes in one process (${PODS_PER_NAMESPACE} pods cached each)`,
         figure: `${mib(memory.totalRss)} RSS in all; per runtime ${mib(memory.heap)} heap, ${mib(memory.rss)} RSS`,
