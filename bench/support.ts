@@ -321,8 +321,9 @@ export function processesCpuMs(pids: number[]): number {
   let ticks = 0;
   for (const pid of pids) {
     try {
-      // After the command in parentheses (which may hold spaces): utime is field 14, stime 15.
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      // After the command in parentheses (which may hold anything): utime is field 14, stime 15.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(fields[11]) + Number(fields[12]);
     } catch {
       /* exited */

@@ -105,7 +105,10 @@ export class RemoteClusterRegistry {
       const time = deadline(options.timeoutMs, options.signal);
       const context = await abortable(creating, time.signal, (late) => void late.close()).finally(() => time.clear());
       // The runtime as onRuntime gave it: context.get() would index every provider of the context.
-      if (!runtime) throw new Error('the cluster context made no runtime');
+      if (!runtime) {
+        await context.close().catch(() => undefined);
+        throw new Error('the cluster context made no runtime');
+      }
       entry.attach(context, runtime);
       this.logger.log(`cluster ${name}: runtime started`);
     } catch (err) {

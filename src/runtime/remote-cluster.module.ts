@@ -87,7 +87,7 @@ export class RemoteClusterModule {
       ...options.engine.events,
     });
     const scheduler = new SchedulerRegistry();
-    // Values and one factory, no class providers: NestJS reflects a class provider's constructor
+    // Values and factories, no class providers: NestJS reflects a class provider's constructor
     // and scans every method of it in each context, about a sixth of a context's cost here.
     return {
       module: RemoteClusterModule,
@@ -101,10 +101,17 @@ export class RemoteClusterModule {
         { provide: EVENT_RECORDER, useValue: events },
         { provide: SchedulerRegistry, useValue: scheduler },
         {
-          provide: ClusterRuntimeHost,
-          useFactory: (modules: ModulesContainer) =>
-            new ClusterRuntimeHost(options, new ReconcilerExplorer(modules), scheduler, events),
+          provide: ReconcilerExplorer,
+          useFactory: (modules: ModulesContainer) => new ReconcilerExplorer(modules),
           inject: [ModulesContainer],
+        },
+        {
+          // Through the explorer, as when both were classes: NestJS orders a module's hooks by
+          // depth of dependencies, so the host still starts after, and stops before, the
+          // providers that depend on no more than the context's own tokens.
+          provide: ClusterRuntimeHost,
+          useFactory: (explorer: ReconcilerExplorer) => new ClusterRuntimeHost(options, explorer, scheduler, events),
+          inject: [ReconcilerExplorer],
         },
         ...(options.reconcilers ?? []),
         ...(options.providers ?? []),

@@ -92,6 +92,12 @@ export class WatchStream {
   }
 }
 
+/** Past this many requests a loop under test is running away (no test sends nearly as many):
+ * each further request first waits for a real event-loop turn (setImmediate: a test whose fake
+ * timers fake it too would hang there), so the test fails on its assertions, and its timeout can
+ * fire, instead of hanging in an endless chain of promises. */
+const RUNAWAY_REQUESTS = 10_000;
+
 /**
  * A scripted stand-in for the undici dispatcher of ClusterClient. Every request is recorded; the
  * answer comes from the newest route matching its method and path. A route's replies are served
@@ -100,11 +106,6 @@ export class WatchStream {
  * Status. Aborting a request's signal rejects it, or destroys its body, with the signal's reason
  * as it is, as undici does.
  */
-/** Past this many requests a loop under test is running away (no test sends nearly as many):
- * each further request first waits for a real event-loop turn, so the test fails on its
- * assertions (and its timeout can fire) instead of hanging in an endless chain of promises. */
-const RUNAWAY_REQUESTS = 10_000;
-
 export class FakeTransport {
   readonly requests: RecordedRequest[] = [];
   /** Every WatchStream served, in order. */
