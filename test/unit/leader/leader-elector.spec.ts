@@ -1,5 +1,4 @@
 import { jest } from '@jest/globals';
-import { Logger } from '@nestjs/common';
 import { LeaderElector } from '../../../src/leader/leader-elector.js';
 import { LeaseLock, microTime, type LeaseRecord } from '../../../src/leader/lease-lock.js';
 import { advance, T0, useFakeClock } from '../../support/clock.js';
@@ -12,6 +11,7 @@ import {
   until,
   type RecordedRequest,
 } from '../../../src/testing/fake-transport.js';
+import { quietNestLogs } from '../../support/logger.js';
 
 const LEASES = '/apis/coordination.k8s.io/v1/namespaces/ns/leases';
 const LEASE = `${LEASES}/lock`;
@@ -103,12 +103,7 @@ describe('LeaderElector', () => {
   let log: string[];
   let elector: LeaderElector | undefined;
 
-  beforeAll(() => {
-    Logger.overrideLogger(false);
-  });
-  afterAll(() => {
-    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
-  });
+  quietNestLogs();
   beforeEach(() => {
     useFakeClock();
     jest.spyOn(Math, 'random').mockReturnValue(0); // no jitter on the candidate's retry period

@@ -1,4 +1,4 @@
-import { Global, Injectable, Logger, Module, type INestApplicationContext, type OnModuleDestroy } from '@nestjs/common';
+import { Global, Injectable, Module, type INestApplicationContext, type OnModuleDestroy } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { Orchestrator } from '../../../src/lifecycle/orchestrator.js';
@@ -7,6 +7,7 @@ import { RUN_GATE, type RunGate, type RunHooks } from '../../../src/lifecycle/ru
 import { ReconcilerExplorer } from '../../../src/reconcile/reconciler.explorer.js';
 import { RemoteClusterRegistry } from '../../../src/registry/remote-cluster.registry.js';
 import { ENGINE, EVENT_RECORDER, MANAGE_CLIENT } from '../../../src/runtime/tokens.js';
+import { quietNestLogs } from '../../support/logger.js';
 
 /** A gate whose stop() leaves only when `leave` is resolved by the test, as a shard gate still
  * releasing its Leases; every step is written to `log`. */
@@ -65,12 +66,7 @@ function orchestrator(log: string[], gate: RunGate, singletons: RunGate): Orches
 }
 
 describe('Orchestrator shutdown', () => {
-  beforeAll(() => {
-    Logger.overrideLogger(false);
-  });
-  afterAll(() => {
-    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
-  });
+  quietNestLogs();
 
   it('closes the manage client only after the run gate has left, even when the leader election failed to stop', async () => {
     const log: string[] = [];
@@ -105,12 +101,7 @@ describe('Orchestrator shutdown', () => {
 });
 
 describe('closeApp', () => {
-  beforeAll(() => {
-    Logger.overrideLogger(false);
-  });
-  afterAll(() => {
-    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
-  });
+  quietNestLogs();
 
   /** A root app as a user builds one: the (global) orchestrator and a module of the user's own
    * whose provider closes something a reconciler uses in onModuleDestroy. */

@@ -1,5 +1,4 @@
 import { jest } from '@jest/globals';
-import { Logger } from '@nestjs/common';
 import type { KubeObject } from '../../../src/cache/types.js';
 import { ControllerManager, type ManagerStatus } from '../../../src/manager/controller-manager.js';
 import type { EngineMetrics } from '../../../src/manager/engine-metrics.js';
@@ -18,6 +17,7 @@ import {
   WatchStream,
   type RecordedRequest,
 } from '../../../src/testing/fake-transport.js';
+import { quietNestLogs } from '../../support/logger.js';
 
 const CONFIGMAPS = '/api/v1/configmaps';
 const SECRETS = '/api/v1/namespaces/default/secrets';
@@ -35,12 +35,7 @@ describe('ControllerManager', () => {
   /** A snapshot of status() at every onChange. */
   let changes: { synced: boolean; error?: string; failing: number }[];
 
-  beforeAll(() => {
-    Logger.overrideLogger(false);
-  });
-  afterAll(() => {
-    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
-  });
+  quietNestLogs();
   beforeEach(() => {
     useFakeClock();
     jest.spyOn(Math, 'random').mockReturnValue(0.5);

@@ -24,6 +24,7 @@ import {
   WatchStream,
   type RecordedRequest,
 } from '../../../src/testing/fake-transport.js';
+import { quietNestLogs } from '../../support/logger.js';
 
 const CONFIGMAPS = '/api/v1/configmaps';
 const SECRETS = '/api/v1/secrets';
@@ -141,12 +142,7 @@ const fail = (message = 'boom'): never => {
 describe('Controller', () => {
   let rig: Rig | undefined;
 
-  beforeAll(() => {
-    Logger.overrideLogger(false);
-  });
-  afterAll(() => {
-    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
-  });
+  quietNestLogs();
   beforeEach(() => {
     useFakeClock();
     jest.spyOn(Math, 'random').mockReturnValue(0.5);

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { parseKubeconfig } from '../../../src/client/kubeconfig.js';
 import type { ClusterClient } from '../../../src/client/cluster-client.js';
 import { NO_METRICS, type EngineMetrics } from '../../../src/manager/engine-metrics.js';
@@ -15,6 +15,7 @@ import type { EventRecorder } from '../../../src/events/types.js';
 import type { Engine } from '../../../src/runtime/engine.js';
 import { CLUSTER_CLIENT } from '../../../src/runtime/tokens.js';
 import { eventually } from '../../../src/testing/poll.js';
+import { quietNestLogs } from '../../support/logger.js';
 
 // A cluster nobody answers for (connections are refused): the registry's lifecycle is what is
 // tested here, not a cluster. Real NestJS contexts, real timers.
@@ -64,12 +65,7 @@ function registryWith(recorded: Recorded, providers: RegistryOptions['contents']
 describe('RemoteClusterRegistry when a spawn fails, and when it stops', () => {
   let registry: RemoteClusterRegistry | undefined;
 
-  beforeAll(() => {
-    Logger.overrideLogger(false);
-  });
-  afterAll(() => {
-    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
-  });
+  quietNestLogs();
   afterEach(async () => {
     await registry?.stopAll();
     registry = undefined;
@@ -186,12 +182,7 @@ describe('RemoteClusterRegistry when a spawn fails, and when it stops', () => {
 });
 
 describe('RemoteClusterReconciler after its controller stopped mid-reconcile', () => {
-  beforeAll(() => {
-    Logger.overrideLogger(false);
-  });
-  afterAll(() => {
-    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
-  });
+  quietNestLogs();
 
   it('does not spawn again the runtime it was restarting', async () => {
     // A context whose stop takes a moment, as any does (events flush, reconciles get their grace).

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NO_METRICS } from '../../../src/manager/engine-metrics.js';
 import { FairLimiter } from '../../../src/queue/fair-limiter.js';
@@ -8,14 +8,10 @@ import type { ClusterRuntime } from '../../../src/runtime/cluster-runtime.js';
 import { RemoteClusterModule } from '../../../src/runtime/remote-cluster.module.js';
 import { CLUSTER_CLIENT } from '../../../src/runtime/tokens.js';
 import { FakeTransport, HANG } from '../../../src/testing/fake-transport.js';
+import { quietNestLogs } from '../../support/logger.js';
 
 describe('RemoteClusterModule', () => {
-  beforeAll(() => {
-    Logger.overrideLogger(false);
-  });
-  afterAll(() => {
-    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
-  });
+  quietNestLogs();
 
   it('starts the runtime after, and stops it before, the hooks of a provider two deep that its reconciler uses', async () => {
     const seen: string[] = [];

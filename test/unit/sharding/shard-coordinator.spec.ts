@@ -1,11 +1,11 @@
 import { jest } from '@jest/globals';
-import { Logger } from '@nestjs/common';
 import { assign } from '../../../src/sharding/hash.js';
 import { ShardCoordinator, SHARDING_LABEL, SHARDS_ANNOTATION } from '../../../src/sharding/shard-coordinator.js';
 import { microTime } from '../../../src/lease/lease-lock.js';
 import { settle } from '../../../src/testing/fake-transport.js';
 import { T0, useFakeClock } from '../../support/clock.js';
 import { LeaseApi, NS, type ReplicaLink } from '../../support/lease-api.js';
+import { quietNestLogs } from '../../support/logger.js';
 
 const SHARDS = 8;
 const LEASE = 15_000;
@@ -60,12 +60,7 @@ describe('ShardCoordinator', () => {
   let api: LeaseApi;
   let replicas: Replica[];
 
-  beforeAll(() => {
-    Logger.overrideLogger(false);
-  });
-  afterAll(() => {
-    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
-  });
+  quietNestLogs();
 
   beforeEach(() => {
     useFakeClock();
