@@ -14,7 +14,7 @@ import {
   clientOf,
   createNamespace,
   createPods,
-  gc,
+  footprintGc,
   kubeConfigOf,
   mib,
   printMachine,
@@ -47,7 +47,7 @@ interface Snapshot {
 
 async function snapshot(): Promise<Snapshot> {
   await sleep(500);
-  gc();
+  footprintGc();
   const m = process.memoryUsage();
   return {
     heap: m.heapUsed,

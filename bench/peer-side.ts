@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { mono, parseFlags, printResult, writeTimes } from './peer/protocol.js';
 import { APP_MAIN, appEnv, appReady, BOOT_MEMORY_RELEASED, measureProcess } from './app-process.js';
 import { bareClient, startRuntimes, type OurRuntimes } from './peer/our-runtime.js';
-import { gc, median, sleep } from './support.js';
+import { footprintGc, median, sleep } from './support.js';
 
 interface Flags {
   manage: string;
@@ -68,10 +68,11 @@ interface Snap {
   external: number;
 }
 
-/** The peer's snapshot(): a pause, a full collection, then heap in use and RSS. */
+/** The peer's snapshot(): a pause, a full collection that returns what it can to the OS (the
+ * peer's runtime.GC and debug.FreeOSMemory), then heap in use and RSS. */
 async function snapshot(pauseMs: number): Promise<Snap> {
   await sleep(pauseMs);
-  gc();
+  footprintGc();
   const m = process.memoryUsage();
   return { heap: m.heapUsed, rss: m.rss, external: m.external };
 }

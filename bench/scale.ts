@@ -32,6 +32,7 @@ import {
   clientOf,
   cpuSeconds,
   createNamespace,
+  footprintGc,
   createPods,
   gc,
   kubeConfigOf,
@@ -75,10 +76,11 @@ const remoteOf = (i: number): string => `remote-${((i % NAMESPACES) % APISERVERS
 const runtimeName = (i: number): string => `rt-${i}`;
 const indexes = Array.from({ length: RUNTIMES }, (_, i) => i);
 
-async function settle(): Promise<void> {
-  gc();
+/** A pause between two collections; a memory figure's uses footprintGc, as the Go peer's does. */
+async function settle(collect: () => void = gc): Promise<void> {
+  collect();
   await sleep(1_000);
-  gc();
+  collect();
 }
 
 /** Each runtime's kubeconfig: the apiserver's admin one, or (DISTINCT) a certificate of its own. */
@@ -275,7 +277,7 @@ await run(async () => {
       await warmUp(root, configs);
       await stopAll(root);
 
-      await settle();
+      await settle(footprintGc);
       const before = process.memoryUsage();
       const cpuEmpty = await idleCpu(Math.min(IDLE_S, 10));
       console.log(
@@ -310,7 +312,7 @@ await run(async () => {
       // the apiservers see 1,000 clients for the first time).
       const cold = await spawnAndSync(root, configs);
       await sleep(5_000); // every watch open, the first probes done
-      await settle();
+      await settle(footprintGc);
       const m = process.memoryUsage();
       const memory = {
         heap: (m.heapUsed - before.heapUsed) / RUNTIMES,

@@ -48,6 +48,12 @@ export function gc(): void {
   gcFn();
 }
 
+/** The collection a memory snapshot takes: full, and returning what V8 can to the OS (the young
+ * generation's spare pages too), as the Go peer's runtime.GC and debug.FreeOSMemory do. A plain
+ * gc() leaves the young generation at whatever size the last burst of work grew it to (1 to 32
+ * MiB), which is noise in an RSS difference, not memory anything holds. */
+export { footprintGc } from '../src/app/boot-memory.js';
+
 export { sleep } from '../src/util/abort.js';
 
 export function median(xs: number[]): number {
