@@ -87,6 +87,9 @@ export class RemoteClusterModule {
       ...options.engine.events,
     });
     const scheduler = new SchedulerRegistry();
+    // The module holds one cluster's client, recorder and scheduler: a second context made from it
+    // would run a second runtime that closes the same client.
+    let hosted = false;
     // Values and factories, no class providers: NestJS reflects a class provider's constructor
     // and scans every method of it in each context, about a sixth of a context's cost here.
     return {
@@ -110,7 +113,15 @@ export class RemoteClusterModule {
           // depth of dependencies, so the host still starts after, and stops before, the
           // providers that depend on no more than the context's own tokens.
           provide: ClusterRuntimeHost,
-          useFactory: (explorer: ReconcilerExplorer) => new ClusterRuntimeHost(options, explorer, scheduler, events),
+          useFactory: (explorer: ReconcilerExplorer) => {
+            if (hosted) {
+              throw new Error(
+                `RemoteClusterModule.forCluster() of ${options.name} was already used for a context: call it again for another`,
+              );
+            }
+            hosted = true;
+            return new ClusterRuntimeHost(options, explorer, scheduler, events);
+          },
           inject: [ReconcilerExplorer],
         },
         ...(options.reconcilers ?? []),

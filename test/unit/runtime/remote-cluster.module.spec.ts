@@ -64,9 +64,33 @@ describe('RemoteClusterModule', () => {
       }),
       { abortOnError: false },
     );
-    expect(seen).toEqual(['pool up', 'runtime started with pods']);
-
-    await context.close();
+    try {
+      expect(seen).toEqual(['pool up', 'runtime started with pods']);
+    } finally {
+      await context.close();
+    }
     expect(seen).toEqual(['pool up', 'runtime started with pods', 'runtime stopped', 'pool closed']);
+  });
+
+  it('refuses a second context made from the same forCluster() module, which would share its client', async () => {
+    const fake = new FakeTransport().on('GET', /.*/, HANG);
+    const runtimes: ClusterRuntime[] = [];
+    const module = RemoteClusterModule.forCluster({
+      name: 'remote-1',
+      client: fake.client('remote-1'),
+      manageClient: new FakeTransport().client('manage'),
+      engine: { limiter: new FairLimiter(4), metrics: NO_METRICS, stopGraceMs: 100, probeIntervalMs: 60_000 },
+      onRuntime: (runtime) => runtimes.push(runtime),
+    });
+    const first = await NestFactory.createApplicationContext(module, { abortOnError: false });
+    try {
+      await expect(NestFactory.createApplicationContext(module, { abortOnError: false })).rejects.toThrow(
+        'RemoteClusterModule.forCluster() of remote-1 was already used for a context: call it again for another',
+      );
+      expect(runtimes).toHaveLength(1);
+      expect(runtimes[0]!.isStarted).toBe(true);
+    } finally {
+      await first.close();
+    }
   });
 });
