@@ -1,4 +1,5 @@
-// Memory per running cluster runtime: heap used and RSS after a full gc, for 50 idle runtimes
+// Memory per running cluster runtime: heap used and RSS after a full, footprint-reducing collection
+// (footprintGc, as the Go peer returns freed memory before reading its RSS), for 50 idle runtimes
 // (each watching pods in an empty namespace) and for 10 runtimes each caching the same 1,000
 // pods, divided by the number of runtimes. Floor: the same process before spawning (root app up,
 // one runtime spawned and stopped beforehand so that code loaded once is not counted per runtime).
