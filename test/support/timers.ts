@@ -2,20 +2,24 @@ import { createHook } from 'node:async_hooks';
 import { flush } from './promises.js';
 
 /** Counts live Timeout resources created inside record(), unref'd ones included (which
- * process.getActiveResourcesInfo() does not list). Destroy hooks arrive asynchronously. */
+ * process.getActiveResourcesInfo() does not list). Destroy hooks arrive asynchronously. Each
+ * keeps where it was made, so a test that finds one left can say whose it is. */
 export function timerTracker() {
-  const live = new Map<number, { hasRef?(): boolean }>();
+  const live = new Map<number, { hasRef?(): boolean; _idleTimeout?: number }>();
+  const made = new Map<number, string>();
   let created = 0;
   let recording = false;
   const hook = createHook({
     init(id, type, _trigger, resource) {
       if (recording && type === 'Timeout') {
         live.set(id, resource);
+        made.set(id, new Error().stack?.split('\n').slice(2, 14).join('\n') ?? '');
         created++;
       }
     },
     destroy(id) {
       live.delete(id);
+      made.delete(id);
     },
   }).enable();
   return {
@@ -44,11 +48,20 @@ export function timerTracker() {
     get created() {
       return created;
     },
-    /** Waits, by deadline, for the live count to reach n; returns the last count seen. */
-    async settleTo(n: number, timeoutMs = 1000): Promise<number> {
+    /** The live tracked timers but those `ignore` picks by where they were made: each one's
+     * delay and where it was made. */
+    describe(ignore: (madeAt: string) => boolean = () => false): string[] {
+      return [...live]
+        .filter(([id]) => !ignore(made.get(id) ?? ''))
+        .map(([id, t]) => `Timeout of ${t._idleTimeout ?? '?'} ms, made at\n${made.get(id)}`);
+    },
+    /** Waits, by deadline, for the live count (but those `ignore` picks) to reach n; returns the
+     * last count seen. */
+    async settleTo(n: number, timeoutMs = 1000, ignore?: (madeAt: string) => boolean): Promise<number> {
+      const count = (): number => (ignore ? this.describe(ignore).length : live.size);
       const deadline = Date.now() + timeoutMs;
-      while (live.size !== n && Date.now() < deadline) await flush();
-      return live.size;
+      while (count() !== n && Date.now() < deadline) await flush();
+      return count();
     },
     stop() {
       hook.disable();
