@@ -1,11 +1,17 @@
 import { createHook } from 'node:async_hooks';
 import { flush } from './promises.js';
 
+/** A Timeout as the hook sees it: whether it keeps the process alive, and its delay. */
+interface Tracked {
+  hasRef?(): boolean;
+  _idleTimeout?: number;
+}
+
 /** Counts live Timeout resources created inside record(), unref'd ones included (which
  * process.getActiveResourcesInfo() does not list). Destroy hooks arrive asynchronously. Each
  * keeps where it was made, so a test that finds one left can say whose it is. */
 export function timerTracker() {
-  const live = new Map<number, { hasRef?(): boolean; _idleTimeout?: number }>();
+  const live = new Map<number, Tracked>();
   const made = new Map<number, string>();
   let created = 0;
   let recording = false;
@@ -13,7 +19,7 @@ export function timerTracker() {
     init(id, type, _trigger, resource) {
       if (recording && type === 'Timeout') {
         live.set(id, resource);
-        made.set(id, new Error().stack?.split('\n').slice(2, 14).join('\n') ?? '');
+        made.set(id, whereMade());
         created++;
       }
     },
@@ -22,6 +28,9 @@ export function timerTracker() {
       made.delete(id);
     },
   }).enable();
+  /** The live tracked timers but those `ignore` picks by where they were made. */
+  const left = (ignore: (madeAt: string) => boolean): [number, Tracked][] =>
+    [...live].filter(([id]) => !ignore(made.get(id) ?? ''));
   return {
     /** Counts every Timeout created from now until end(), whoever creates it. */
     begin(): void {
@@ -51,14 +60,12 @@ export function timerTracker() {
     /** The live tracked timers but those `ignore` picks by where they were made: each one's
      * delay and where it was made. */
     describe(ignore: (madeAt: string) => boolean = () => false): string[] {
-      return [...live]
-        .filter(([id]) => !ignore(made.get(id) ?? ''))
-        .map(([id, t]) => `Timeout of ${t._idleTimeout ?? '?'} ms, made at\n${made.get(id)}`);
+      return left(ignore).map(([id, t]) => `Timeout of ${t._idleTimeout ?? '?'} ms, made at\n${made.get(id)}`);
     },
     /** Waits, by deadline, for the live count (but those `ignore` picks) to reach n; returns the
      * last count seen. */
     async settleTo(n: number, timeoutMs = 1000, ignore?: (madeAt: string) => boolean): Promise<number> {
-      const count = (): number => (ignore ? this.describe(ignore).length : live.size);
+      const count = (): number => (ignore ? left(ignore).length : live.size);
       const deadline = Date.now() + timeoutMs;
       while (count() !== n && Date.now() < deadline) await flush();
       return count();
@@ -67,4 +74,16 @@ export function timerTracker() {
       hook.disable();
     },
   };
+}
+
+/** The stack of whoever made the timer being initialised, below the hook's own frames (deep
+ * enough to reach past Node's timer internals, whatever Error.stackTraceLimit says). */
+function whereMade(): string {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 20;
+  try {
+    return new Error().stack?.split('\n').slice(3, 17).join('\n') ?? '';
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
