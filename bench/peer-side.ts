@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { mono, parseFlags, printResult, writeTimes } from './peer/protocol.js';
 import { APP_MAIN, appEnv, appReady, BOOT_MEMORY_RELEASED, measureProcess } from './app-process.js';
 import { bareClient, startRuntimes, type OurRuntimes } from './peer/our-runtime.js';
-import { footprintGc, median, sleep } from './support.js';
+import { footprintGc, median, sleep } from './stats.js';
 
 interface Flags {
   manage: string;

@@ -3,7 +3,11 @@
 // peer's setup mode, runs every measurement as separate processes with the sides alternating
 // (ts, go, ts, go …; N each, medians), and prints one table of our figures, the peer's, each with
 // its floor from the same run, and the ratio. The source of the README's comparison table.
+// Our side's measurement processes run bundled by esbuild as the image runs the app
+// (scripts/bundle-app.mjs, into dist/bench-peer/), unless --unbundled.
 // Run: npm run bench:peer [-- --processes 5] [--quick] [--rate 300] [--verbose] [--peer-dir DIR]
+//      [--only spawnsync,far,memory,rss,scale,latency] [--unbundled]
+import { spawnSync as runSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,7 +24,7 @@ import {
   spawnSyncFar,
   type Bench,
 } from './peer/measurements.js';
-import { prepareManage, withLocalClusters } from './peer/our-runtime.js';
+import { prepareManage, withLocalClusters } from './peer/our-clusters.js';
 import { printTable } from './peer/table.js';
 import { printMachine } from './support.js';
 
@@ -30,10 +34,17 @@ interface Options {
   rate: number;
   verbose: boolean;
   peerDir?: string;
+  /** Steps to run; all when absent. */
+  only?: Set<Step>;
+  unbundled: boolean;
 }
 
+const STEPS = ['spawnsync', 'far', 'memory', 'rss', 'scale', 'latency'] as const;
+type Step = (typeof STEPS)[number];
+const isStep = (s: string): s is Step => (STEPS as readonly string[]).includes(s);
+
 function options(argv: string[]): Options {
-  const o: Options = { processes: 5, quick: false, rate: 300, verbose: false };
+  const o: Options = { processes: 5, quick: false, rate: 300, verbose: false, unbundled: false };
   let processes: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -47,7 +58,17 @@ function options(argv: string[]): Options {
     else if (arg === '--processes') processes = Number(value());
     else if (arg === '--rate') o.rate = Number(value());
     else if (arg === '--peer-dir') o.peerDir = value();
-    else throw new Error(`unknown argument ${arg} (--processes N, --quick, --rate N, --verbose, --peer-dir DIR)`);
+    else if (arg === '--unbundled') o.unbundled = true;
+    else if (arg === '--only') {
+      const steps = value().split(',');
+      const unknown = steps.filter((s) => !isStep(s));
+      if (unknown.length > 0) throw new Error(`--only: unknown step ${unknown.join(', ')} (${STEPS.join(', ')})`);
+      o.only = new Set(steps.filter(isStep));
+    } else
+      throw new Error(
+        `unknown argument ${arg} (--processes N, --quick, --rate N, --verbose, --peer-dir DIR, ` +
+          `--only ${STEPS.join(',')}, --unbundled)`,
+      );
   }
   // --quick: one process per side and few rounds, to see the whole pipeline work.
   o.processes = processes ?? (o.quick ? 1 : 5);
@@ -64,6 +85,16 @@ function repoRoot(): string {
     dir = dirname(dir);
   }
   return dir;
+}
+
+/** Our side's entry point: peer-side.js as `tsc` left it, or bundled as the image's app is. */
+function ourEntry(root: string, unbundled: boolean): string {
+  const plain = join(import.meta.dirname, 'peer-side.js');
+  if (unbundled) return plain;
+  const outdir = join(root, 'dist', 'bench-peer');
+  const r = runSync(process.execPath, [join(root, 'scripts', 'bundle-app.mjs'), plain, outdir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`bundling ${plain} failed:\n${r.stderr}`);
+  return join(outdir, 'main.mjs');
 }
 
 async function main(): Promise<void> {
@@ -90,13 +121,15 @@ async function main(): Promise<void> {
     `${o.processes} process(es) per side per measurement, sides alternating${o.quick ? ' (--quick: few rounds)' : ''}`,
   );
 
+  const peerSide = ourEntry(root, o.unbundled);
+  console.log(`our side: ${o.unbundled ? 'unbundled' : 'bundled as the image runs the app'} (${peerSide})`);
   const tmp = mkdtempSync(join(tmpdir(), 'cr-peer-'));
   try {
     // manage (our root app needs one; the peer does not use it), remote-1, remote-2.
     await withLocalClusters(3, async (kubeconfigs) => {
       const b: Bench = {
         gocr,
-        peerSide: join(import.meta.dirname, 'peer-side.js'),
+        peerSide,
         manage: kubeconfigs.get('manage')!,
         remotes: [kubeconfigs.get('remote-1')!, kubeconfigs.get('remote-2')!],
         processes: o.processes,
@@ -106,29 +139,30 @@ async function main(): Promise<void> {
         tmp,
       };
       const samples = new Samples();
-      const step = async (title: string, fn: () => Promise<void>): Promise<void> => {
+      const step = async (name: Step | 'load', title: string, fn: () => Promise<void>): Promise<void> => {
+        if (name !== 'load' && o.only && !o.only.has(name)) return;
         const t0 = performance.now();
         console.log(`\n## ${title}`);
         await fn();
         console.log(`  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
       };
-      await step("load (the peer's setup mode) and the manage cluster's CRD", async () => {
+      await step('load', "load (the peer's setup mode) and the manage cluster's CRD", async () => {
         await Promise.all([setup(b), prepareManage(b.manage)]);
       });
-      await step('spawnsync: one runtime on 1,000 pods until synced; floor: bare paginated list', () =>
+      await step('spawnsync', 'spawnsync: one runtime on 1,000 pods until synced; floor: bare paginated list', () =>
         spawnSync(b, samples),
       );
-      await step(`spawnsync over a ${2 * FAR_DELAY_MS} ms round trip (a forwarder in front of remote-1)`, () =>
+      await step('far', `spawnsync over a ${2 * FAR_DELAY_MS} ms round trip (a forwarder in front of remote-1)`, () =>
         spawnSyncFar(b, samples),
       );
-      await step('memory: per idle runtime and per runtime caching 1,000 pods', () => memory(b, samples));
-      await step('rss-baseline: the ready-made app before any runtime; floor: bare node', () =>
+      await step('memory', 'memory: per idle runtime and per runtime caching 1,000 pods', () => memory(b, samples));
+      await step('rss', 'rss-baseline: the ready-made app before any runtime; floor: bare node', () =>
         rssBaseline(b, samples),
       );
-      await step('scale: 100 runtimes at once until all synced; floor: 100 bare lists at once', () =>
+      await step('scale', 'scale: 100 runtimes at once until all synced; floor: 100 bare lists at once', () =>
         scale(b, samples),
       );
-      await step("latency: event → reconcile, both sides at once; floor: each side's bare watch", () =>
+      await step('latency', "latency: event → reconcile, both sides at once; floor: each side's bare watch", () =>
         latency(b, samples),
       );
       console.log(

@@ -1,29 +1,23 @@
 // Shared by the benchmarks: local clusters that are always stopped, a root app with a Pod
 // reconciler whose namespace and behaviour each bench chooses, pods in bulk, statistics, and the
 // one report format (figure next to its floor, ratio, target, PASS/MISS).
-import { Inject, Module, type INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { KubeConfig } from '@kubernetes/client-node';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import type { InformerOptions } from '../src/cache/informer.js';
 import { ClusterClient } from '../src/client/cluster-client.js';
 import { KubeApiError } from '../src/client/errors.js';
-import { ClusterRegistryModule } from '../src/module/cluster-registry.module.js';
 import { resolveControlPlaneBinaries } from '../src/envtest/binaries.js';
 import type { LocalCluster } from '../src/envtest/local-cluster.js';
 import { LocalClusters } from '../src/envtest/local-clusters.js';
-import { Reconciler } from '../src/reconcile/reconciler.decorator.js';
-import type { Reconcile, ReconcileContext, ReconcileRequest, ReconcilerOptions } from '../src/reconcile/types.js';
-import { RemoteClusterRegistry } from '../src/registry/remote-cluster.registry.js';
-import { CLUSTER_NAME } from '../src/runtime/tokens.js';
+
+// The lean parts, apart so that a measurement process can load them without the rest.
+export * from './stats.js';
+export * from './root-app.js';
 
 // ---------------------------------------------------------------------------------------------
-// Machine, gc, statistics, report
+// Machine, report
 
 export function printMachine(title: string): void {
   const cpu = cpus();
@@ -36,41 +30,6 @@ export function printMachine(title: string): void {
         .join(' ')} at start`,
   );
 }
-
-let gcFn: (() => void) | undefined;
-/** A full collection; `node` runs without --expose-gc, so the flag is set at run time. */
-export function gc(): void {
-  if (!gcFn) {
-    setFlagsFromString('--expose-gc');
-    gcFn = runInNewContext('gc') as () => void;
-  }
-  gcFn();
-  gcFn();
-}
-
-/** The collection a memory snapshot takes: full, and returning what V8 can to the OS (the young
- * generation's spare pages too), as the Go peer's runtime.GC and debug.FreeOSMemory do. A plain
- * gc() leaves the young generation at whatever size the last burst of work grew it to (1 to 32
- * MiB), which is noise in an RSS difference, not memory anything holds. */
-export { footprintGc } from '../src/app/boot-memory.js';
-
-export { sleep } from '../src/util/abort.js';
-
-export function median(xs: number[]): number {
-  return percentile(xs, 50);
-}
-
-/** Nearest-rank percentile (p in 0..100). */
-export function percentile(xs: number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const rank = Math.min(s.length, Math.max(1, Math.ceil((p / 100) * s.length)));
-  return s[rank - 1]!;
-}
-
-export const ms = (x: number): string => `${x.toFixed(x < 10 ? 2 : 1)} ms`;
-export const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
-export const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 /** One figure against its floor measured in the same run. */
 export interface Verdict {
@@ -234,25 +193,6 @@ export async function createPods(
   return names;
 }
 
-interface ListPage {
-  metadata?: { continue?: string };
-  items?: unknown[];
-}
-
-/** The floor of an informer's first sync: every page of a namespace's pods, parsed. */
-export async function bareList(client: ClusterClient, namespace: string, limit = 500): Promise<number> {
-  let items = 0;
-  let token: string | undefined;
-  do {
-    const page = await client.request<ListPage>('GET', `/api/v1/namespaces/${namespace}/pods`, {
-      query: { limit, continue: token },
-    });
-    items += page.items?.length ?? 0;
-    token = page.metadata?.continue || undefined;
-  } while (token);
-  return items;
-}
-
 /** A TCP server on 127.0.0.1 that accepts connections and never answers: the nastiest dead
  * cluster (no refusal, no reset, a TLS handshake that never completes). */
 export async function blackHole(): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
@@ -363,73 +303,6 @@ export function sumCounter(text: string, name: string, labels: Record<string, Re
       sum += Number(line.slice(close + 1).trim());
   }
   return sum;
-}
-
-// ---------------------------------------------------------------------------------------------
-// A root app with one Pod reconciler per remote runtime
-
-/** What the benches decide about the reconciler of each runtime. */
-export interface BenchHooks {
-  /** The namespace the runtime named `cluster` watches. */
-  namespaceOf(cluster: string): string;
-  /** Called by every reconcile; keep it cheap. A promise it returns is the reconcile's work. */
-  onReconcile?(cluster: string, request: ReconcileRequest, ctx: ReconcileContext): void | Promise<void>;
-  /** Reconciles at once per runtime (default 1). */
-  concurrency?: number;
-}
-
-export const BENCH_HOOKS = Symbol('BENCH_HOOKS');
-
-@Reconciler({ apiVersion: 'v1', kind: 'Pod', name: 'bench-pods' })
-export class BenchPodReconciler implements Reconcile {
-  constructor(
-    @Inject(BENCH_HOOKS) private readonly hooks: BenchHooks,
-    @Inject(CLUSTER_NAME) private readonly cluster: string,
-  ) {}
-
-  reconcilerOptions(): Partial<ReconcilerOptions> {
-    return { namespace: this.hooks.namespaceOf(this.cluster), concurrency: this.hooks.concurrency };
-  }
-
-  reconcile(request: ReconcileRequest, ctx: ReconcileContext): void | Promise<void> {
-    return this.hooks.onReconcile?.(this.cluster, request, ctx);
-  }
-}
-
-export interface RootApp {
-  app: INestApplicationContext;
-  registry: RemoteClusterRegistry;
-  close(): Promise<void>;
-}
-
-/** The root app as the integration tests make it: ClusterRegistryModule.forRoot with the bench
- * reconciler for every remote runtime. */
-export async function startRoot(options: {
-  manage: KubeConfig;
-  hooks: BenchHooks;
-  informer?: InformerOptions;
-  maxConcurrentReconciles?: number;
-  reservedReconciles?: number;
-  stopGraceMs?: number;
-}): Promise<RootApp> {
-  @Module({
-    imports: [
-      ClusterRegistryModule.forRoot({
-        manageKubeConfig: options.manage,
-        remote: {
-          reconcilers: [BenchPodReconciler],
-          providers: [{ provide: BENCH_HOOKS, useValue: options.hooks }],
-        },
-        stopGraceMs: options.stopGraceMs ?? 1_000,
-        informer: options.informer,
-        maxConcurrentReconciles: options.maxConcurrentReconciles,
-        reservedReconciles: options.reservedReconciles,
-      }),
-    ],
-  })
-  class BenchRootModule {}
-  const app = await NestFactory.createApplicationContext(BenchRootModule, { logger: ['error', 'warn'] });
-  return { app, registry: app.get(RemoteClusterRegistry), close: () => app.close() };
 }
 
 /** Runs `main`, prints the error and sets a failing exit code if it throws. */

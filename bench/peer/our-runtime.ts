@@ -1,52 +1,32 @@
-// The one place where the peer comparison touches clusterregistry's code (directly or through
-// bench/support.ts): when src/ moves, re-point the imports here. Everything else in bench/peer*
-// speaks in kubeconfig paths, names and plain objects.
+// The one place where the peer comparison's measurement processes (bench/peer-side.ts) touch
+// clusterregistry's code: when src/ moves, re-point the imports here. Everything else in
+// bench/peer* speaks in kubeconfig paths, names and plain objects.
 //
-// The ready-made app is measured as its own process (bench/app-process.ts), never loaded here.
-import { KubeConfig } from '@kubernetes/client-node';
-import { join } from 'node:path';
+// Only the library and NestJS are loaded here, as in an app that uses the package: the process's
+// RSS is a figure, and neither @kubernetes/client-node (about 80 MiB of RSS unbundled, which the
+// library loads only for a kubeconfig that names files or runs a command) nor the embedded
+// clusters' tooling is part of it. The clusters are bench/peer/our-clusters.ts's, in the bench's
+// own process. The ready-made app is measured as its own process (bench/app-process.ts).
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { ClusterClient } from '../../src/client/cluster-client.js';
-import { packageRoot } from '../../src/envtest/binaries.js';
-import { installCrd, loadCrds } from '../../src/envtest/crd.js';
+import { ManageKubeconfig } from '../../src/client/manage-kubeconfig.js';
 import { decodeWatchEvents } from '../../src/client/watch-decoder.js';
-import { bareList, createNamespace, startRoot, withClusters, type RootApp } from '../support.js';
+import { bareList, startRoot, type RootApp } from '../root-app.js';
 
-const kubeConfigs = new Map<string, KubeConfig>();
+/** A kubeconfig as spawn() is given it here, read once per path as the peer reads its rest.Configs
+ * once (timings start after that): in the shape of client-node's KubeConfig, whose
+ * exportConfig() JSON each spawn parses and checks, as the runtimes were given it before. */
+const kubeconfigs = new Map<string, { exportConfig(): string }>();
 
-/** Parsed once per path, as the peer parses its rest.Configs once: timings start after that. */
-function loadKubeConfig(path: string): KubeConfig {
-  let kc = kubeConfigs.get(path);
+function remoteKubeconfig(path: string): { exportConfig(): string } {
+  let kc = kubeconfigs.get(path);
   if (!kc) {
-    kc = new KubeConfig();
-    kc.loadFromFile(path);
-    kubeConfigs.set(path, kc);
+    const json = JSON.stringify(parseYaml(readFileSync(path, 'utf8')));
+    kc = { exportConfig: () => json };
+    kubeconfigs.set(path, kc);
   }
   return kc;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Local clusters, by kubeconfig path
-
-/** Starts `count` local clusters (manage, remote-1, …), runs fn with their kubeconfig paths by
- * name, and stops them whatever happens. */
-export async function withLocalClusters<T>(
-  count: number,
-  fn: (kubeconfigs: Map<string, string>) => Promise<T>,
-): Promise<T> {
-  return withClusters(count, (clusters) => fn(new Map(clusters.clusters.map((c) => [c.name, c.kubeconfigPath]))));
-}
-
-/** What the ready-made app needs in its manage cluster: the RemoteCluster CRD and the namespace
- * of its leader Lease (none of it is created by the app itself). */
-export async function prepareManage(kubeconfigPath: string, podNamespace = 'clusterregistry-system'): Promise<void> {
-  const kc = loadKubeConfig(kubeconfigPath);
-  for (const crd of loadCrds(join(packageRoot(), 'deploy', 'crd.yaml'))) await installCrd(kc, crd);
-  const client = new ClusterClient({ name: 'manage', kubeConfig: kc });
-  try {
-    await createNamespace(client, podNamespace);
-  } finally {
-    await client.close();
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -70,14 +50,14 @@ export async function startRuntimes(options: {
 }): Promise<OurRuntimes> {
   const onReconcile = options.onReconcile;
   const root: RootApp = await startRoot({
-    manage: loadKubeConfig(options.manageKubeconfig),
+    manage: ManageKubeconfig.fromFile(options.manageKubeconfig),
     hooks: {
       namespaceOf: options.namespaceOf,
       onReconcile: onReconcile && ((cluster, req, ctx) => onReconcile(cluster, ctx.cache.get(req.namespace, req.name))),
     },
   });
   return {
-    spawn: (name, path) => root.registry.spawn(name, loadKubeConfig(path)),
+    spawn: (name, path) => root.registry.spawn(name, remoteKubeconfig(path)),
     waitForSync: (name, timeoutMs) => root.registry.waitForSync(name, { timeoutMs }),
     stop: (name) => root.registry.stop(name),
     cached: (name) => root.registry.status(name)?.watches[0]?.objects ?? 0,
@@ -98,7 +78,7 @@ export interface BareClient {
 }
 
 export function bareClient(kubeconfigPath: string, name: string): BareClient {
-  const client = new ClusterClient({ name, kubeConfig: loadKubeConfig(kubeconfigPath) });
+  const client = new ClusterClient({ name, kubeConfig: ManageKubeconfig.fromFile(kubeconfigPath) });
   return {
     list: (namespace) => bareList(client, namespace, 500),
     watch: async (namespace, onModified, signal) => {
