@@ -81,7 +81,9 @@ async function snapshot(pauseMs: number): Promise<Snap> {
  * round does not collect the last one's garbage. Not the footprint-reducing one: that also shrinks
  * V8's young generation to its minimum, and the round then pays the scavenges of growing it back
  * (spawn -> synced 64.4 against 56.6 ms, medians of three runs of three processes each,
- * alternating, 2026-11-27 22:00), where Go's FreeOSMemory leaves its collector's pacing as it was. */
+ * alternating, 2026-11-27 21:45), where Go's FreeOSMemory leaves its collector's pacing as it was.
+ * It does return Go's free pages to the OS, which the peer's round then faults back in; that part
+ * is not mirrored here, and leans our way by an amount not measured. */
 async function settle(pauseMs: number): Promise<void> {
   await sleep(pauseMs);
   gc();

@@ -3,13 +3,14 @@
 // bench/peer* speaks in kubeconfig paths, names and plain objects.
 //
 // Only the library and NestJS are loaded here, as in an app that uses the package: the process's
-// RSS is a figure, and neither @kubernetes/client-node (about 80 MiB of RSS unbundled, which the
-// library loads only for a kubeconfig that names files or runs a command) nor the embedded
-// clusters' tooling is part of it. The clusters are bench/peer/our-clusters.ts's, in the bench's
+// RSS is a figure, and neither @kubernetes/client-node (which the library loads only for a
+// kubeconfig that names files or runs a command) nor the embedded clusters' tooling is part of it
+// (together 33.5 MiB of this process's RSS, unbundled). The clusters are bench/peer/our-clusters.ts's, in the bench's
 // own process. The ready-made app is measured as its own process (bench/app-process.ts).
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ClusterClient } from '../../src/client/cluster-client.js';
+import { parseKubeconfig, type ClusterConnectionConfig } from '../../src/client/kubeconfig.js';
 import { ManageKubeconfig } from '../../src/client/manage-kubeconfig.js';
 import { decodeWatchEvents } from '../../src/client/watch-decoder.js';
 import { bareList, startRoot, type RootApp } from '../root-app.js';
@@ -27,6 +28,34 @@ function remoteKubeconfig(path: string): { exportConfig(): string } {
     kubeconfigs.set(path, kc);
   }
   return kc;
+}
+
+/** The root app's manage kubeconfig, read once. */
+const manageKubeconfigs = new Map<string, ManageKubeconfig>();
+
+function manageKubeconfig(path: string): ManageKubeconfig {
+  let kc = manageKubeconfigs.get(path);
+  if (!kc) {
+    kc = ManageKubeconfig.fromFile(path);
+    manageKubeconfigs.set(path, kc);
+  }
+  return kc;
+}
+
+/** The floors' connection, parsed once per path as the peer's rest.Config is. */
+const floorConfigs = new Map<string, ClusterConnectionConfig>();
+
+/** A floor client's connection: the parsed kubeconfig with a tls object of its own, so that the
+ * parser's checked TLS context (kept per tls object) is not shared and the connection builds its
+ * own, as the peer's bare list builds its TLS config per client (rest.HTTPClientFor) and as the
+ * floors did with client-node's KubeConfig before. */
+function floorConnection(path: string): ClusterConnectionConfig {
+  let config = floorConfigs.get(path);
+  if (!config) {
+    config = parseKubeconfig(readFileSync(path, 'utf8'), { allowInsecure: true });
+    floorConfigs.set(path, config);
+  }
+  return { ...config, tls: { ...config.tls } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -50,7 +79,7 @@ export async function startRuntimes(options: {
 }): Promise<OurRuntimes> {
   const onReconcile = options.onReconcile;
   const root: RootApp = await startRoot({
-    manage: ManageKubeconfig.fromFile(options.manageKubeconfig),
+    manage: manageKubeconfig(options.manageKubeconfig),
     hooks: {
       namespaceOf: options.namespaceOf,
       onReconcile: onReconcile && ((cluster, req, ctx) => onReconcile(cluster, ctx.cache.get(req.namespace, req.name))),
@@ -78,7 +107,7 @@ export interface BareClient {
 }
 
 export function bareClient(kubeconfigPath: string, name: string): BareClient {
-  const client = new ClusterClient({ name, kubeConfig: ManageKubeconfig.fromFile(kubeconfigPath) });
+  const client = new ClusterClient({ name, connection: floorConnection(kubeconfigPath) });
   return {
     list: (namespace) => bareList(client, namespace, 500),
     watch: async (namespace, onModified, signal) => {
