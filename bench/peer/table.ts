@@ -157,7 +157,9 @@ export function printTable(s: Samples): void {
     goFloor: 'its floor',
     ratio: 'TS/Go',
   };
-  const all = [header, ...rows(s)];
+  // A row of a step left out (--only) has no figure on either side.
+  const measured = rows(s).filter((r) => !(r.ts.includes('NaN') && r.go.includes('NaN')));
+  const all = [header, ...measured];
   const keys = Object.keys(header) as (keyof Row)[];
   const width = Object.fromEntries(keys.map((k) => [k, Math.max(...all.map((r) => r[k].length))])) as Record<
     keyof Row,
