@@ -15,46 +15,34 @@ import { ManageKubeconfig } from '../../src/client/manage-kubeconfig.js';
 import { decodeWatchEvents } from '../../src/client/watch-decoder.js';
 import { bareList, startRoot, type RootApp } from '../root-app.js';
 
-/** A kubeconfig as spawn() is given it here, read once per path as the peer reads its rest.Configs
- * once (timings start after that): in the shape of client-node's KubeConfig, whose
+/** `read`, called once per path: each kubeconfig is read before the timings, as the peer reads its
+ * rest.Configs once. */
+function oncePerPath<T>(read: (path: string) => T): (path: string) => T {
+  const known = new Map<string, T>();
+  return (path) => {
+    if (!known.has(path)) known.set(path, read(path));
+    return known.get(path)!;
+  };
+}
+
+/** A kubeconfig as spawn() is given it here: in the shape of client-node's KubeConfig, whose
  * exportConfig() JSON each spawn parses and checks, as the runtimes were given it before. */
-const kubeconfigs = new Map<string, { exportConfig(): string }>();
+const remoteKubeconfig = oncePerPath((path): { exportConfig(): string } => {
+  const json = JSON.stringify(parseYaml(readFileSync(path, 'utf8')));
+  return { exportConfig: () => json };
+});
 
-function remoteKubeconfig(path: string): { exportConfig(): string } {
-  let kc = kubeconfigs.get(path);
-  if (!kc) {
-    const json = JSON.stringify(parseYaml(readFileSync(path, 'utf8')));
-    kc = { exportConfig: () => json };
-    kubeconfigs.set(path, kc);
-  }
-  return kc;
-}
+/** The root app's manage kubeconfig. */
+const manageKubeconfig = oncePerPath((path) => ManageKubeconfig.fromFile(path));
 
-/** The root app's manage kubeconfig, read once. */
-const manageKubeconfigs = new Map<string, ManageKubeconfig>();
-
-function manageKubeconfig(path: string): ManageKubeconfig {
-  let kc = manageKubeconfigs.get(path);
-  if (!kc) {
-    kc = ManageKubeconfig.fromFile(path);
-    manageKubeconfigs.set(path, kc);
-  }
-  return kc;
-}
-
-/** The floors' connection, parsed once per path as the peer's rest.Config is. */
-const floorConfigs = new Map<string, ClusterConnectionConfig>();
+const floorConfig = oncePerPath((path) => parseKubeconfig(readFileSync(path, 'utf8'), { allowInsecure: true }));
 
 /** A floor client's connection: the parsed kubeconfig with a tls object of its own, so that the
  * parser's checked TLS context (kept per tls object) is not shared and the connection builds its
  * own, as the peer's bare list builds its TLS config per client (rest.HTTPClientFor) and as the
  * floors did with client-node's KubeConfig before. */
 function floorConnection(path: string): ClusterConnectionConfig {
-  let config = floorConfigs.get(path);
-  if (!config) {
-    config = parseKubeconfig(readFileSync(path, 'utf8'), { allowInsecure: true });
-    floorConfigs.set(path, config);
-  }
+  const config = floorConfig(path);
   return { ...config, tls: { ...config.tls } };
 }
 
