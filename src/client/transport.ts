@@ -198,11 +198,14 @@ export function createDispatcher(conn: ClusterConnectionConfig, options: Transpo
   const socket = { keepAlive: true, keepAliveInitialDelay: 30_000, timeout, ...(lookup && { lookup }) };
   const tls = tlsOptions(conn);
 
+  const allowH2 = options.http2 ?? true;
   if (!conn.proxy) {
     return new Agent({
       ...POOL_OPTIONS,
-      allowH2: options.http2 ?? true,
-      connect: guardConnector(buildConnector({ ...tls, ...socket }), policy),
+      allowH2,
+      // The connector offers h2 in ALPN unless told not to, and undici speaks whatever the server
+      // picked: the Agent's allowH2 alone does not keep a connection on HTTP/1.1.
+      connect: guardConnector(buildConnector({ ...tls, ...socket, allowH2 }), policy),
     });
   }
 

@@ -227,6 +227,12 @@ describe('createDispatcher: direct', () => {
     });
   });
 
+  it('speaks HTTP/1.1 when HTTP/2 is turned off (bench:transport measures the two)', async () => {
+    const conn = connection();
+    const echo = await get(dispatcher(conn, { http2: false }), conn);
+    expect(echo).toMatchObject({ httpVersion: '1.1', path: '/version' });
+  });
+
   it("opens HTTP/2 windows of 4 MiB per stream and 8 MiB per connection (a far cluster's list is not held to 512 KiB per round trip)", async () => {
     const conn = connection();
     const echo = await get(dispatcher(conn), conn);
