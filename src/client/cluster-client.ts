@@ -272,19 +272,11 @@ export class ClusterClient {
     return api;
   }
 
-  /** Starts connecting to the server ahead of the first request (TCP and TLS, no HTTP): a
-   * runtime's first list then does not wait for the handshake. Once, and only for a remote
-   * cluster's direct connection; otherwise it does nothing. */
-  preconnect(): void {
-    if (!this.closed) this.shared.connection.predial?.start();
-  }
-
   /** Aborts every request and watch in flight and destroys the connection pool. */
   async close(): Promise<void> {
     if (this.scope) throw new Error('close() the client, not one of its views');
     if (this.closed) return;
     this.shared.closing.abort(new Error(`cluster ${this.name}: client closed`));
-    this.shared.connection.predial?.discard();
     await this.shared.connection.dispatcher.destroy().catch(() => undefined);
   }
 

@@ -4,7 +4,6 @@ import type { Dispatcher } from 'undici';
 import { parseKubeconfig, type ClusterConnectionConfig, type TransportPolicy } from './kubeconfig.js';
 import { ManageKubeconfig, tokenFileHeaders } from './manage-kubeconfig.js';
 import type { NetworkPolicy } from './network-policy.js';
-import { Predial } from './predial.js';
 import { createDispatcher } from './transport.js';
 
 /** Where and how one client reaches its cluster. */
@@ -19,8 +18,6 @@ export interface Connection {
   identity?: string;
   /** The kind of credential, so a 401 can say which one to fix. */
   credential: ClusterConnectionConfig['auth']['type'];
-  /** Dials the first connection ahead of the first request; absent where it cannot. */
-  predial?: Pick<Predial, 'start' | 'discard'>;
 }
 
 /** How remote connections may be made; the operator's settings, not a kubeconfig's. */
@@ -54,22 +51,15 @@ export function remoteConnection(
       : auth.type === 'basic'
         ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` }
         : {};
-  // Through a proxy the first connection is the proxy's, then a tunnel: not dialled ahead.
-  const predial = dispatcher || config.proxy ? undefined : new Predial(config.server.origin);
   return {
     origin: config.server.origin,
     basePath: config.server.basePath,
     dispatcher:
       dispatcher ??
-      createDispatcher(config, {
-        networkPolicy: policy.networkPolicy,
-        connectTimeoutMs: policy.connectTimeoutMs,
-        predial,
-      }),
+      createDispatcher(config, { networkPolicy: policy.networkPolicy, connectTimeoutMs: policy.connectTimeoutMs }),
     authHeaders: () => header,
     identity: config.identity,
     credential: auth.type,
-    ...(predial && { predial }),
   };
 }
 

@@ -6,7 +6,6 @@ import type { ConnectionOptions } from 'node:tls';
 import { Agent, buildConnector, Pool, ProxyAgent, type Dispatcher } from 'undici';
 import { checkedSecureContext, type ClusterConnectionConfig } from './kubeconfig.js';
 import { NetworkPolicyError, type NetworkPolicy } from './network-policy.js';
-import type { Predial } from './predial.js';
 
 /** Resolves a host name to all its addresses, as dns.lookup with `all: true`. */
 export type Resolver = (
@@ -24,8 +23,6 @@ export interface TransportOptions {
   resolve?: Resolver;
   /** Offer HTTP/2 in TLS (ALPN); default true. bench:transport measures the choice. */
   http2?: boolean;
-  /** Lets the pool's first connection be dialled before its first request (direct connections). */
-  predial?: Predial;
 }
 
 const defaultResolve: Resolver = (hostname, options, callback) => dnsLookup(hostname, options, callback);
@@ -73,8 +70,7 @@ function guardConnector(
       callback(new NetworkPolicyError(host, host, decision.rule), null);
       return;
     }
-    // The socket, so that undici can cancel a connect under way (and Predial close one).
-    return connect(opts, callback);
+    connect(opts, callback);
   };
 }
 
@@ -203,14 +199,13 @@ export function createDispatcher(conn: ClusterConnectionConfig, options: Transpo
   const tls = tlsOptions(conn);
 
   const allowH2 = options.http2 ?? true;
-  const wrapPredial = (c: buildConnector.connector): buildConnector.connector => options.predial?.wrap(c) ?? c;
   if (!conn.proxy) {
     return new Agent({
       ...POOL_OPTIONS,
       allowH2,
       // The connector offers h2 in ALPN unless told not to, and undici speaks whatever the server
       // picked: the Agent's allowH2 alone does not keep a connection on HTTP/1.1.
-      connect: wrapPredial(guardConnector(buildConnector({ ...tls, ...socket, allowH2 }), policy)),
+      connect: guardConnector(buildConnector({ ...tls, ...socket, allowH2 }), policy),
     });
   }
 

@@ -86,8 +86,6 @@ export class RemoteClusterRegistry {
         maxWatchEventBytes: connections.maxWatchEventBytes,
         requestTimeoutMs: connections.requestTimeoutMs,
       });
-      // The handshake runs while the context below is built; the runtime's first list takes the connection.
-      client.preconnect();
       const contents = this.options.contents();
       const module = RemoteClusterModule.forCluster({
         name,

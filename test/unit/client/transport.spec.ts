@@ -7,7 +7,6 @@ import { fetch, type Dispatcher } from 'undici';
 import { failureReason } from '../../../src/client/errors.js';
 import { parseKubeconfig, type ClusterConnectionConfig, type TransportPolicy } from '../../../src/client/kubeconfig.js';
 import { embeddedIPv4, NetworkPolicy, NetworkPolicyError } from '../../../src/client/network-policy.js';
-import { Predial } from '../../../src/client/predial.js';
 import { createDispatcher, ProxyTunnelError, type Resolver } from '../../../src/client/transport.js';
 import { createClusterPki, type ClusterPki } from '../../../src/envtest/pki.js';
 import { ConnectProxy, type ConnectProxyOptions } from '../../support/connect-proxy.js';
@@ -274,52 +273,6 @@ describe('createDispatcher: direct', () => {
     // resetOrphanStream); destroying the connection used to emit ClientDestroyedError on it with no
     // listener, an uncaught exception.
     await orphanedAnswersAreReset(connection());
-  });
-});
-
-describe('createDispatcher: the first connection dialled ahead (Predial)', () => {
-  it('the first request takes the connection dialled before it: one connection, verified, HTTP/2', async () => {
-    const conn = connection();
-    const predial = new Predial(conn.server.origin);
-    const d = dispatcher(conn, { predial });
-    const before = server.connections;
-    predial.start();
-    await eventually('the dial reached the server', () => (server.connections === before + 1 ? true : undefined));
-    const echo = await get(d, conn);
-    expect(echo).toMatchObject({ httpVersion: '2.0', clientCN: 'admin', authorization: 'Bearer tok-123' });
-    expect(server.connections).toBe(before + 1);
-  });
-
-  it('takes the dial for a server named by host name too', async () => {
-    const conn = connection({ host: 'localhost' });
-    const predial = new Predial(conn.server.origin);
-    const d = dispatcher(conn, { predial });
-    const before = server.connections;
-    predial.start();
-    await eventually('the dial reached the server', () => (server.connections === before + 1 ? true : undefined));
-    expect(await get(d, conn)).toMatchObject({ httpVersion: '2.0' });
-    expect(server.connections).toBe(before + 1);
-  });
-
-  it('closes a dial nobody took when discarded', async () => {
-    const conn = connection();
-    const predial = new Predial(conn.server.origin);
-    dispatcher(conn, { predial });
-    const before = server.connections;
-    predial.start();
-    await eventually('the dial reached the server', () => (server.connections === before + 1 ? true : undefined));
-    predial.discard();
-    await eventually('no connection left open', () => (server.sockets.size === 0 ? true : undefined));
-  });
-
-  it('goes through the network policy: a denied server gets no connection, and the request its error', async () => {
-    const conn = connection();
-    const predial = new Predial(conn.server.origin);
-    const d = dispatcher(conn, { predial, networkPolicy: NetworkPolicy.from({ deny: ['127.0.0.0/8'] }) });
-    const before = server.connections;
-    predial.start();
-    expect(await rejection(get(d, conn))).toBeInstanceOf(NetworkPolicyError);
-    expect(server.connections).toBe(before);
   });
 });
 
