@@ -70,7 +70,9 @@ function guardConnector(
       callback(new NetworkPolicyError(host, host, decision.rule), null);
       return;
     }
-    connect(opts, callback);
+    // The socket, so that undici can cancel a connect under way when it is destroyed; without
+    // it, a stopped cluster's connect to a server that never finishes TLS ran on to its timeout.
+    return connect(opts, callback);
   };
 }
 

@@ -1,7 +1,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { constants as http2, createSecureServer, type ClientHttp2Stream, type Http2SecureServer } from 'node:http2';
-import type { Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { fetch, type Dispatcher } from 'undici';
 import { failureReason } from '../../../src/client/errors.js';
@@ -377,6 +377,38 @@ describe('createDispatcher: network policy', () => {
     expect(err).toBeInstanceOf(NetworkPolicyError);
     expect(err.message).toMatch(/^localhost \((127\.0\.0\.1|::1)\) is in/);
     expect(server.connections).toBe(before);
+  });
+
+  it('cancels a connect under way once no request waits for it: a server that never finishes TLS is not held to the connect timeout', async () => {
+    // Accepts TCP and never answers the TLS handshake.
+    const held = new Set<Socket>();
+    const silent = createServer((socket) => {
+      // Reading, so that the client's close is seen.
+      socket.resume();
+      held.add(socket);
+      socket.on('close', () => held.delete(socket));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const conn = connection({ port: (silent.address() as { port: number }).port });
+      const d = dispatcher(conn, {
+        networkPolicy: NetworkPolicy.from({ deny: ['192.0.2.0/24'] }),
+        connectTimeoutMs: 120_000,
+      });
+      // As ClusterClient.close() does: every request's signal aborts.
+      const abort = new AbortController();
+      const request = d
+        .request({ origin: conn.server.origin, path: '/version', method: 'GET', signal: abort.signal })
+        .catch((err: unknown) => err);
+      await eventually('the connect reached the server', () => (held.size === 1 ? true : undefined));
+      abort.abort(new Error('cluster stopped'));
+      expect(await request).toBeInstanceOf(Error);
+      // Well inside the connect timeout: only a cancelled connect closes the socket this soon.
+      await eventually('the connect was cancelled', () => (held.size === 0 ? true : undefined), 20_000);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it('connects where the allow list permits', async () => {
