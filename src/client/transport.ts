@@ -70,8 +70,9 @@ function guardConnector(
       callback(new NetworkPolicyError(host, host, decision.rule), null);
       return;
     }
-    // The socket, so that undici can cancel a connect under way when it is destroyed; without
-    // it, a stopped cluster's connect to a server that never finishes TLS ran on to its timeout.
+    // The socket, so that undici can cancel a connect under way once no request waits for it
+    // (ClusterClient.close() aborts them all); without it, a stopped cluster's connect to a server
+    // that never finishes TLS ran on to its timeout.
     return connect(opts, callback);
   };
 }
