@@ -289,6 +289,14 @@ describe('createDispatcher: through an HTTP CONNECT proxy', () => {
     expect(proxy.plainRequests).toBe(0);
   });
 
+  it('speaks HTTP/1.1 through the tunnel when HTTP/2 is turned off', async () => {
+    const proxy = await startProxy();
+    const conn = connection({ proxy: proxy.url });
+    const echo = await get(dispatcher(conn, { http2: false }), conn);
+    expect(echo).toMatchObject({ httpVersion: '1.1', clientCN: 'admin', path: '/version' });
+    expect(proxy.tunnels).toBe(1);
+  });
+
   it('serves undici fetch too (the typed client-node APIs go through it)', async () => {
     const proxy = await startProxy();
     for (const conn of [connection(), connection({ proxy: proxy.url })]) {
