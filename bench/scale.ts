@@ -1,5 +1,5 @@
-// 1,000 remote cluster runtimes in one process, against 3 remote apiservers (on 2 cores, more
-// apiservers would measure their CPU contention): runtime i watches the pods of namespace
+// 1,000 remote cluster runtimes in one process, against 3 remote apiservers (SCALE_APISERVERS; on
+// 2 cores, more apiservers would measure their CPU contention): runtime i watches the pods of namespace
 // i mod 100 on its apiserver (10 pods each), so every runtime caches 10 pods of its own.
 //   1. Spawned all at once: the time until all are synced, next to its floor (1,000 fresh
 //      ClusterClients, made from the same kubeconfigs as spawn() makes them, listing the same
@@ -13,7 +13,7 @@
 //   4. Lease writes per second with sharding (3 replicas, 32 shards, client-go timings), measured
 //      on the manage apiserver, next to what one Lease per cluster would cost at the same timings.
 // Credentials: by default every runtime on one apiserver uses that apiserver's admin kubeconfig,
-// so the 1,000 runtimes hold 3 distinct TLS materials, which the registry checks once each and
+// so the 1,000 runtimes hold one distinct TLS material per apiserver, which the registry checks once each and
 // whose SecureContext it shares (as client-go shares a transport). SCALE_DISTINCT_CREDENTIALS=1
 // gives every runtime a client certificate of its own (the floor's clients use the same ones):
 // the case of a fleet where no two clusters share a credential.
