@@ -1,6 +1,6 @@
-// 1,000 remote cluster runtimes in one process, against 3 remote apiservers (SCALE_APISERVERS; on
-// 2 cores, more apiservers would measure their CPU contention): runtime i watches the pods of namespace
-// i mod 100 on its apiserver (10 pods each), so every runtime caches 10 pods of its own.
+// 1,000 remote cluster runtimes in one process, against 3 remote apiservers (SCALE_APISERVERS;
+// on 2 cores, more apiservers would measure their CPU contention): runtime i watches the pods of
+// namespace i mod 100 on its apiserver (10 pods each), so every runtime caches 10 pods of its own.
 //   1. Spawned all at once: the time until all are synced, next to its floor (1,000 fresh
 //      ClusterClients, made from the same kubeconfigs as spawn() makes them, listing the same
 //      namespaces at once), measured back to back in an order that alternates between rounds;
@@ -13,10 +13,10 @@
 //   4. Lease writes per second with sharding (3 replicas, 32 shards, client-go timings), measured
 //      on the manage apiserver, next to what one Lease per cluster would cost at the same timings.
 // Credentials: by default every runtime on one apiserver uses that apiserver's admin kubeconfig,
-// so the 1,000 runtimes hold one distinct TLS material per apiserver, which the registry checks once each and
-// whose SecureContext it shares (as client-go shares a transport). SCALE_DISTINCT_CREDENTIALS=1
-// gives every runtime a client certificate of its own (the floor's clients use the same ones):
-// the case of a fleet where no two clusters share a credential.
+// so the 1,000 runtimes hold one distinct TLS material per apiserver, which the registry checks
+// once each and whose SecureContext it shares (as client-go shares a transport).
+// SCALE_DISTINCT_CREDENTIALS=1 gives every runtime a client certificate of its own (the floor's
+// clients use the same ones): the case of a fleet where no two clusters share a credential.
 // Environment: SCALE_RUNTIMES (1000), SCALE_ROUNDS (2), SCALE_IDLE_S (30), SCALE_LEASE_S (30),
 // SCALE_DISTINCT_CREDENTIALS (0), SCALE_APISERVERS (3; 2 until 2026-11-25 19:20, which the
 // figures measured before then need for a comparison in wall time).

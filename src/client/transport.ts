@@ -221,10 +221,10 @@ export function createDispatcher(conn: ClusterConnectionConfig, options: Transpo
     ...(conn.proxy.authorization !== undefined && { token: conn.proxy.authorization }),
     // CONNECT for http:// servers too: a forwarding proxy would read every request and its token.
     proxyTunnel: true,
-    // TLS to the server, end to end through the tunnel (HTTP/2 if the server offers it and it is
-    // allowed: the tunnel's connector offers h2 in ALPN by this flag, as the direct one does).
+    // TLS to the server, end to end through the tunnel (HTTP/2 if the server offers it): with
+    // allowH2 false, the tunnel's TLS uses undici's connector that offers only HTTP/1.1 in ALPN.
     allowH2,
-    requestTls: { ...tls, timeout, allowH2 },
+    requestTls: { ...tls, timeout },
     connectTimeout: timeout,
     clientFactory: (origin) => new Pool(origin, { connect: toProxy, allowH2: false }),
   });
