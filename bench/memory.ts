@@ -4,12 +4,12 @@
 // pods, divided by the number of runtimes. Floor: the same process before spawning (root app up,
 // one runtime spawned and stopped beforehand so that code loaded once is not counted per runtime).
 // For the cached pods, a second reference: the heap one bare copy of the 1,000 pods takes as the
-// cache holds them (parsed, managedFields dropped).
+// cache holds them (parsed, managedFields kept with their field sets shared).
 // Run: npm run bench:memory
 import { getHeapStatistics } from 'node:v8';
 import type { ClusterClient } from '../src/client/cluster-client.js';
 import { rssBreakdown } from './app-process.js';
-import { stripManagedFields } from '../src/cache/store.js';
+import { shareManagedFields } from '../src/cache/store.js';
 import type { KubeObject } from '../src/cache/types.js';
 import {
   clientOf,
@@ -113,7 +113,7 @@ async function bareCopy(client: ClusterClient): Promise<KubeObject[]> {
       `/api/v1/namespaces/${PODS_NS}/pods`,
       { query: { limit: 500, continue: token } },
     );
-    for (const item of page.items) items.push(stripManagedFields(item));
+    for (const item of page.items) items.push(shareManagedFields(item));
     token = page.metadata.continue || undefined;
   } while (token);
   return items;

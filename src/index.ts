@@ -60,9 +60,9 @@ export { describeFailure, failureReason, KubeApiError, type FailureReason } from
 export { keyOf, objectKey, type InformerEvent, type KubeObject, type WatchSpec } from './cache/types.js';
 // An informer of its own, for kinds a reconciler learns of only at run time.
 export { Informer, type InformerOptions, type InformerState } from './cache/informer.js';
-// The cache's default transform, for a transform of your own that also drops managedFields (the
-// protobuf decoder skips them unread only for this one).
-export { stripManagedFields } from './cache/store.js';
+// The cache's transforms: the default (keeps managedFields, sharing equal field sets between
+// objects) and one that drops them (the protobuf decoder then skips them unread).
+export { shareManagedFields, stripManagedFields } from './cache/store.js';
 
 // Running: the lifecycle owner, leader election, sharding, the process
 export { Orchestrator } from './lifecycle/orchestrator.js';

@@ -6,7 +6,7 @@ import { collectionPath, guessResource, type ResourceInfo } from '../client/reso
 import { MalformedWatchEventError } from '../client/watch-decoder.js';
 import { deadline, Latch, sleep } from '../util/abort.js';
 import { Backoff, exponentialBackoff, withJitter } from '../util/backoff.js';
-import { ObjectStore, stripManagedFields } from './store.js';
+import { ObjectStore, shareManagedFields, stripManagedFields } from './store.js';
 import { objectKey, type InformerEvent, type KubeObject, type WatchSpec } from './types.js';
 
 export interface InformerMetrics {
@@ -29,7 +29,7 @@ export interface InformerOptions {
   watchGraceMs?: number;
   /** Reconnect backoff (default 500 ms doubling to 30 s, ±50 % jitter). */
   backoff?: { baseMs: number; maxMs: number };
-  /** Applied to every object before it is cached (default: drop managedFields). */
+  /** Applied to every object before it is cached (default: shareManagedFields, which keeps them). */
   transform?: (obj: KubeObject) => KubeObject;
   /** Most objects one list (all its pages) or one WatchList initial state may hold, and the
    * cache after it (default 1,000,000, far above Kubernetes' tested 150,000 pods per cluster):
@@ -134,7 +134,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       inactivityMs: options.inactivityMs ?? 150_000,
       watchGraceMs: options.watchGraceMs ?? 60_000,
       backoff: options.backoff ?? { baseMs: 500, maxMs: 30_000 },
-      transform: options.transform ?? stripManagedFields,
+      transform: options.transform ?? shareManagedFields,
       maxListObjects: options.maxListObjects ?? 1_000_000,
       metrics: options.metrics ?? {},
     };
@@ -357,7 +357,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         },
         cutoff.signal,
         this.opts.inactivityMs,
-        // The default transform drops managedFields: the decoder then skips it unread.
+        // A transform that drops managedFields has the decoder skip them unread.
         { protobuf, dropManagedFields: this.opts.transform === stripManagedFields },
       );
       this.current.watching = true;

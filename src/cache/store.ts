@@ -1,6 +1,22 @@
+import { sharedFieldsV1 } from '../client/fields-v1.js';
 import { keyOf, objectKey, type KubeObject } from './types.js';
 
-/** Drops what controllers never read but costs memory: managedFields is often half an object. */
+/** The cache's default transform: keeps managedFields, as controller-runtime's cache does, with
+ * each entry's field set shared by every object that has the same one (frozen). Objects decoded
+ * from protobuf come with it shared already; this does the same for those read as JSON. */
+export function shareManagedFields<T extends KubeObject>(obj: T): T {
+  const entries = obj.metadata?.managedFields;
+  if (!Array.isArray(entries)) return obj;
+  for (const entry of entries) {
+    if (entry !== null && typeof entry === 'object' && 'fieldsV1' in entry) {
+      entry.fieldsV1 = sharedFieldsV1(entry.fieldsV1);
+    }
+  }
+  return obj;
+}
+
+/** A transform that drops managedFields (a third of a Pod as JSON), for a cache whose readers never
+ * look at them. The decoder then skips them unread. */
 export function stripManagedFields<T extends KubeObject>(obj: T): T {
   if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
   return obj;

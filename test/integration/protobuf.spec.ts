@@ -373,4 +373,35 @@ describe('protobuf watches read the JSON shape, checked against a real apiserver
     expect(firstDifference(list(withJson), list(withProtobuf))).toBeUndefined();
     abort.abort();
   });
+
+  it('an informer keeps managedFields, one shared field set for objects written alike, in both encodings', async () => {
+    const path = `/api/v1/namespaces/${ns}/configmaps`;
+    for (const name of ['alike-1', 'alike-2', 'alike-3']) {
+      await client.request('POST', path, {
+        body: { metadata: { name, labels: { alike: 'yes' } }, data: { key: name } },
+      });
+    }
+    const abort = new AbortController();
+    const spec = { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, labelSelector: 'alike=yes' };
+    const informers = [new Informer(client, spec), new Informer(client, spec, { protobuf: false })];
+    for (const informer of informers) void informer.start(abort.signal);
+    await Promise.all(informers.map((i) => i.waitForSync(abort.signal)));
+    abort.abort();
+    for (const informer of informers) {
+      const fieldSets = ['alike-1', 'alike-2', 'alike-3'].map((name) => {
+        const managed = informer.store.getByName(ns, name)?.metadata?.managedFields as
+          { manager?: string; fieldsV1?: unknown }[] | undefined;
+        expect(managed).toHaveLength(1);
+        expect(managed![0]!.manager).toEqual(expect.any(String));
+        return managed![0]!.fieldsV1;
+      });
+      expect(fieldSets[0]).toEqual({
+        'f:data': { '.': {}, 'f:key': {} },
+        'f:metadata': { 'f:labels': { '.': {}, 'f:alike': {} } },
+      });
+      expect(fieldSets[1]).toBe(fieldSets[0]);
+      expect(fieldSets[2]).toBe(fieldSets[0]);
+      expect(Object.isFrozen(fieldSets[0])).toBe(true);
+    }
+  });
 });

@@ -1,3 +1,4 @@
+import { fieldsV1FromText } from '../fields-v1.js';
 import { kindCodec, ValueType, zeroObject, type FieldCodec, type MessageCodec, type ValueCodec } from './schema.js';
 
 /** Bytes that are not what the schema says: the message names the check, never the content. */
@@ -229,7 +230,8 @@ function readValue(codec: ValueCodec, wire: number, end: number, depth: number):
         if (tag === 10) {
           const e = span(stop);
           try {
-            raw = JSON.parse(buf.toString('utf8', pos, e));
+            const text = buf.toString('utf8', pos, e);
+            raw = codec.sharedJson ? fieldsV1FromText(text) : JSON.parse(text);
           } catch {
             throw new ProtobufDecodeError('an embedded object is not JSON');
           }

@@ -41,6 +41,9 @@ export class FieldCodec {
   inline = false;
   /** ObjectMeta's managedFields: skipped unread when the cache would drop it anyway. */
   managedFields = false;
+  /** ManagedFieldsEntry's fieldsV1: one frozen value shared by every object that has the same
+   * (see client/fields-v1.ts). */
+  sharedJson = false;
 
   constructor(
     readonly type: ValueType,
@@ -166,6 +169,7 @@ export function messageCodec(name: string): MessageCodec {
     field.omitZero = (flags & OMIT_ZERO) !== 0;
     field.inline = (flags & INLINE) !== 0;
     field.managedFields = name === 'meta/v1.ObjectMeta' && json === 'managedFields';
+    field.sharedJson = name === 'meta/v1.ManagedFieldsEntry' && json === 'fieldsV1';
     message.fields[Number(num)] = field;
     // What JSON shows when the field is absent: nothing (omitempty on what it applies to, or
     // omitzero), its zero (a value or a struct), or null (a nil pointer, slice or map).

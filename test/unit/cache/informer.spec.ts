@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
 import { Informer, type InformerOptions, type InformerState } from '../../../src/cache/informer.js';
+import { stripManagedFields } from '../../../src/cache/store.js';
 import type { InformerEvent, KubeObject, WatchSpec } from '../../../src/cache/types.js';
 import { advance, T0, useFakeClock } from '../../support/clock.js';
 import {
@@ -884,22 +885,64 @@ describe('Informer', () => {
       expect(informer.state()).toMatchObject({ synced: true, resourceVersion: '7' });
     });
 
-    it('gives a transform of its own the managedFields the default one drops unread', async () => {
-      const managed = msg(17, str(1, 'kubectl'), str(2, 'Apply'));
-      const withManaged = envelope('v1', 'Pod', msg(1, str(1, 'a'), str(3, 'default'), str(6, '3'), managed));
+    it('keeps managedFields by default, sharing equal field sets, and skips them unread for stripManagedFields', async () => {
+      const fields = '{"f:metadata":{"f:labels":{}}}';
+      const managed = msg(17, str(1, 'kubectl'), str(2, 'Apply'), msg(7, str(1, fields)));
+      const withManaged = (name: string): Buffer =>
+        envelope('v1', 'Pod', msg(1, str(1, name), str(3, 'default'), str(6, '3'), managed));
       const seen: unknown[] = [];
-      for (const transform of [undefined, (o: KubeObject) => (seen.push(o.metadata?.managedFields), o)]) {
+      const own = (o: KubeObject): KubeObject => (seen.push(o.metadata?.managedFields), o);
+      const expected = [{ manager: 'kubectl', operation: 'Apply', fieldsV1: { 'f:metadata': { 'f:labels': {} } } }];
+      const kept: (KubeObject | undefined)[] = [];
+      for (const [i, transform] of [undefined, stripManagedFields, own].entries()) {
         const stream = new WatchStream(PROTOBUF);
         fake.onWatch(PODS, stream);
         const informer = start(PODS_SPEC, { watchList: true, transform });
-        await watchesOpened(transform ? 2 : 1);
-        stream.raw(watchFrame('ADDED', withManaged)).raw(watchFrame('BOOKMARK', endBookmark));
+        await watchesOpened(i + 1);
+        stream
+          .raw(watchFrame('ADDED', withManaged('a')))
+          .raw(watchFrame('ADDED', withManaged('b')))
+          .raw(watchFrame('BOOKMARK', endBookmark));
         await informer.waitForSync(abort.signal);
-        expect(informer.store.get('default/a')?.metadata?.managedFields).toEqual(
-          transform ? [{ manager: 'kubectl', operation: 'Apply' }] : undefined,
-        );
+        const a = informer.store.get('default/a');
+        expect(a?.metadata?.managedFields).toEqual(transform === stripManagedFields ? undefined : expected);
+        kept.push(a, informer.store.get('default/b'));
       }
-      expect(seen).toEqual([[{ manager: 'kubectl', operation: 'Apply' }]]);
+      // By default the two pods' field sets are one frozen value.
+      const fieldsOf = (o: KubeObject | undefined): unknown =>
+        (o?.metadata?.managedFields?.[0] as { fieldsV1?: unknown } | undefined)?.fieldsV1;
+      expect(fieldsOf(kept[0])).toBe(fieldsOf(kept[1]));
+      expect(Object.isFrozen(fieldsOf(kept[0]))).toBe(true);
+      // The decoder skipped them for stripManagedFields only: a transform of its own got them.
+      expect(seen).toEqual([expected, expected]);
+    });
+
+    it('shares the field sets of objects read as JSON too, whatever else managedFields holds', async () => {
+      const managedFields = (): unknown[] => [
+        { manager: 'kubectl', operation: 'Update', fieldsV1: { 'f:spec': { 'f:replicas': {} } } },
+        'not an entry',
+        null,
+      ];
+      const odd = { managedFields: 'not a list' };
+      fake.onWatch(PODS, new WatchStream());
+      const answered = page(
+        [
+          { metadata: { name: 'a', namespace: 'default', resourceVersion: '1', managedFields: managedFields() } },
+          { metadata: { name: 'b', namespace: 'default', resourceVersion: '2', managedFields: managedFields() } },
+          { metadata: { name: 'c', namespace: 'default', resourceVersion: '3', ...odd } },
+        ],
+        '5',
+      );
+      fake.onList(PODS, answered);
+      const informer = start(PODS_SPEC, { protobuf: false });
+      await informer.waitForSync(abort.signal);
+      const fieldsOf = (key: string): unknown =>
+        (informer.store.get(key)?.metadata?.managedFields?.[0] as { fieldsV1?: unknown }).fieldsV1;
+      expect(fieldsOf('default/a')).toEqual({ 'f:spec': { 'f:replicas': {} } });
+      expect(fieldsOf('default/a')).toBe(fieldsOf('default/b'));
+      expect(Object.isFrozen(fieldsOf('default/a'))).toBe(true);
+      expect(informer.store.get('default/a')?.metadata?.managedFields?.slice(1)).toEqual(['not an entry', null]);
+      expect(informer.store.get('default/c')?.metadata?.managedFields).toBe('not a list');
     });
   });
 
