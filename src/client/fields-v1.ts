@@ -6,15 +6,22 @@
  * small objects each). controller-runtime's cache keeps managedFields, so ours does too, and shares
  * them. Frozen, as a tree shared between objects must not be changed through one of them.
  *
- * Bounded: a value longer than MAX_SHARED_CHARS is parsed and not shared, and once the texts held
- * pass MAX_HELD_CHARS the table starts over (what caches hold stays shared; only new objects build
- * the new table), so a server sending endless distinct values costs a bounded table.
+ * Found by their bytes (as protobuf carries them, or as JSON.stringify writes a parsed one): a
+ * hash of them picks a slot, whose bytes are compared in full, with no string made on a hit. A
+ * colliding value replaces the one in its slot.
+ *
+ * Bounded: a value longer than MAX_SHARED_BYTES is parsed and not shared, and once the bytes held
+ * would pass MAX_HELD_BYTES the table starts over (what caches hold stays shared; only new objects
+ * build the new table), so a server sending endless distinct values costs a bounded table.
  */
-const MAX_SHARED_CHARS = 16 * 1024;
-const MAX_HELD_CHARS = 1024 * 1024;
+const MAX_SHARED_BYTES = 16 * 1024;
+const MAX_HELD_BYTES = 1024 * 1024;
+const SLOT_BITS = 10;
 
-const byText = new Map<string, unknown>();
-let heldChars = 0;
+const slotBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(1 << SLOT_BITS).fill(undefined);
+const slotValues: unknown[] = new Array<unknown>(1 << SLOT_BITS).fill(undefined);
+let heldBytes = 0;
+let held = 0;
 
 function deepFreeze(value: unknown): unknown {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
@@ -24,36 +31,62 @@ function deepFreeze(value: unknown): unknown {
   return value;
 }
 
-function remember(text: string, value: unknown): unknown {
-  if (text.length > MAX_SHARED_CHARS) return value;
-  if (heldChars + text.length > MAX_HELD_CHARS) {
-    byText.clear();
-    heldChars = 0;
+function slotOf(buf: Buffer, start: number, end: number): number {
+  // Every byte (FNV-1a): values that differ in one key must not meet in one slot and evict each
+  // other for ever.
+  let hash = 0x811c9dc5;
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
+  return hash >>> (32 - SLOT_BITS);
+}
+
+function known(slot: number, buf: Buffer, start: number, end: number): boolean {
+  const bytes = slotBytes[slot];
+  return bytes !== undefined && bytes.length === end - start && buf.compare(bytes, 0, bytes.length, start, end) === 0;
+}
+
+function remember(slot: number, buf: Buffer, start: number, end: number, value: unknown): unknown {
+  const length = end - start;
+  if (length > MAX_SHARED_BYTES) return value;
+  if (heldBytes + length > MAX_HELD_BYTES) {
+    slotBytes.fill(undefined);
+    slotValues.fill(undefined);
+    heldBytes = 0;
+    held = 0;
   }
-  deepFreeze(value);
-  byText.set(text, value);
-  heldChars += text.length;
+  const old = slotBytes[slot];
+  if (old !== undefined) {
+    heldBytes -= old.length;
+    held--;
+  }
+  // A copy of its own: a slice would keep the whole response (or a pooled slab) alive.
+  const bytes = Buffer.allocUnsafeSlow(length);
+  buf.copy(bytes, 0, start, end);
+  slotBytes[slot] = bytes;
+  slotValues[slot] = deepFreeze(value);
+  heldBytes += length;
+  held++;
   return value;
 }
 
-/** The shared FieldsV1 for its JSON text (as protobuf carries it). Throws what JSON.parse throws. */
-export function fieldsV1FromText(text: string): unknown {
-  const known = byText.get(text);
-  if (known !== undefined) return known;
-  return remember(text, JSON.parse(text));
+/** The shared FieldsV1 for its JSON bytes, buf[start, end) (as protobuf carries them). Throws
+ * what JSON.parse throws. */
+export function fieldsV1FromBytes(buf: Buffer, start: number, end: number): unknown {
+  const slot = slotOf(buf, start, end);
+  if (known(slot, buf, start, end)) return slotValues[slot];
+  return remember(slot, buf, start, end, JSON.parse(buf.toString('utf8', start, end)));
 }
 
 /** The shared FieldsV1 equal to a parsed one (as JSON carries it): the value itself when it is the
  * first of its kind. */
 export function sharedFieldsV1(value: unknown): unknown {
   if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
-  const text = JSON.stringify(value);
-  const known = byText.get(text);
-  if (known !== undefined) return known;
-  return remember(text, value);
+  const buf = Buffer.from(JSON.stringify(value));
+  const slot = slotOf(buf, 0, buf.length);
+  if (known(slot, buf, 0, buf.length)) return slotValues[slot];
+  return remember(slot, buf, 0, buf.length, value);
 }
 
 /** How many distinct values are held (for tests). */
 export function sharedFieldsV1Count(): number {
-  return byText.size;
+  return held;
 }

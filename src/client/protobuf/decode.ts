@@ -1,4 +1,4 @@
-import { fieldsV1FromText } from '../fields-v1.js';
+import { fieldsV1FromBytes } from '../fields-v1.js';
 import { kindCodec, ValueType, zeroObject, type FieldCodec, type MessageCodec, type ValueCodec } from './schema.js';
 
 /** Bytes that are not what the schema says: the message names the check, never the content. */
@@ -121,7 +121,8 @@ function utf8(start: number, end: number): string {
   return text;
 }
 
-/** The last seconds formatted: the objects of one stream share few distinct times. */
+/** The last seconds formatted, "Z" included: the objects of one stream share few distinct times,
+ * and then one string (creationTimestamp and each managedFields time of a cache). */
 const times = new Map<number, string>();
 const MAX_TIMES = 4096;
 
@@ -132,13 +133,13 @@ function rfc3339(seconds: number, nanos: number, micro: boolean): string {
     const date = new Date(seconds * 1000);
     const year = date.getUTCFullYear();
     if (!(year >= 0 && year <= 9999)) throw new ProtobufDecodeError('time out of range');
-    iso = date.toISOString().slice(0, 19);
+    iso = `${date.toISOString().slice(0, 19)}Z`;
     if (times.size >= MAX_TIMES) times.clear();
     times.set(seconds, iso);
   }
-  if (!micro) return `${iso}Z`;
+  if (!micro) return iso;
   if (nanos < 0 || nanos > 999_999_999) throw new ProtobufDecodeError('nanos out of range');
-  return `${iso}.${String(Math.floor(nanos / 1000)).padStart(6, '0')}Z`;
+  return `${iso.slice(0, 19)}.${String(Math.floor(nanos / 1000)).padStart(6, '0')}Z`;
 }
 
 function expectWire(field: ValueCodec, wire: number, expected: number): void {
@@ -230,8 +231,7 @@ function readValue(codec: ValueCodec, wire: number, end: number, depth: number):
         if (tag === 10) {
           const e = span(stop);
           try {
-            const text = buf.toString('utf8', pos, e);
-            raw = codec.sharedJson ? fieldsV1FromText(text) : JSON.parse(text);
+            raw = codec.sharedJson ? fieldsV1FromBytes(buf, pos, e) : JSON.parse(buf.toString('utf8', pos, e));
           } catch {
             throw new ProtobufDecodeError('an embedded object is not JSON');
           }
