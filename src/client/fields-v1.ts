@@ -23,10 +23,15 @@ const slotValues: unknown[] = new Array<unknown>(1 << SLOT_BITS).fill(undefined)
 let heldBytes = 0;
 let held = 0;
 
+/** With a list of its own, not recursion: 16 KiB of `[` is 16,384 levels. */
 function deepFreeze(value: unknown): unknown {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
+  const pending = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (next !== null && typeof next === 'object' && !Object.isFrozen(next)) {
+      Object.freeze(next);
+      for (const child of Object.values(next)) pending.push(child);
+    }
   }
   return value;
 }
@@ -80,7 +85,13 @@ export function fieldsV1FromBytes(buf: Buffer, start: number, end: number): unkn
  * first of its kind. */
 export function sharedFieldsV1(value: unknown): unknown {
   if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
-  const buf = Buffer.from(JSON.stringify(value));
+  let buf: Buffer;
+  try {
+    buf = Buffer.from(JSON.stringify(value));
+  } catch {
+    // Nested deeper than JSON.stringify's stack (JSON.parse reads any depth): kept as it came.
+    return value;
+  }
   const slot = slotOf(buf, 0, buf.length);
   if (known(slot, buf, 0, buf.length)) return slotValues[slot];
   return remember(slot, buf, 0, buf.length, value);

@@ -32,6 +32,17 @@ describe('shared FieldsV1', () => {
     expect(b).toEqual({ 'f:spec': { 'f:replicaz': {}, 'f:paused': {} } });
     expect(fromBytes('{"f:spec":{"f:replicas":{},"f:paused":{}}}')).toEqual(a);
     for (const odd of [null, 'f:spec', 7, undefined]) expect(sharedFieldsV1(odd)).toBe(odd);
+    // A server's value nested deeper than JSON.stringify can go is kept as it came, not thrown on.
+    const depth = 200_000;
+    const deep: unknown = JSON.parse(`${'{"f:a":'.repeat(depth)}{}${'}'.repeat(depth)}`);
+    expect(sharedFieldsV1(deep)).toBe(deep);
+    expect(Object.isFrozen(deep)).toBe(false);
+    // From bytes, one that fits the table is frozen to its last level however deep.
+    const levels = 8_192;
+    let inner = fromBytes(`${'['.repeat(levels)}${']'.repeat(levels)}`);
+    for (let i = 1; i < levels; i++) inner = (inner as unknown[])[0];
+    expect(inner).toEqual([]);
+    expect(Object.isFrozen(inner)).toBe(true);
     expect(() => fromBytes('{"f:spec":')).toThrow(SyntaxError);
   });
 
