@@ -23,7 +23,7 @@ const slotValues: unknown[] = new Array<unknown>(1 << SLOT_BITS).fill(undefined)
 let heldBytes = 0;
 let held = 0;
 
-/** With a list of its own, not recursion: 16 KiB of `[` is 16,384 levels. */
+/** With a list of its own, not recursion: a shared value of 16 KiB may nest 8,192 arrays deep. */
 function deepFreeze(value: unknown): unknown {
   const pending = [value];
   while (pending.length > 0) {
