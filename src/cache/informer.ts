@@ -357,8 +357,13 @@ export class Informer<T extends KubeObject = KubeObject> {
         },
         cutoff.signal,
         this.opts.inactivityMs,
-        // A transform that drops managedFields has the decoder skip them unread.
-        { protobuf, dropManagedFields: this.opts.transform === stripManagedFields },
+        // What the decoder can do for the two transforms of ours: skip managedFields unread, or
+        // share their field sets (a transform of the user's gets trees of its own).
+        {
+          protobuf,
+          dropManagedFields: this.opts.transform === stripManagedFields,
+          shareFieldSets: this.opts.transform === shareManagedFields,
+        },
       );
       this.current.watching = true;
       if (!initial) this.ok(false);

@@ -58,6 +58,9 @@ export interface WatchDecoding {
   /** Leave metadata.managedFields out of objects read from protobuf, unread (for a cache that
    * drops it anyway): JSON builds it whatever we ask, protobuf can skip its bytes. */
   dropManagedFields?: boolean;
+  /** Share managedFields' field sets between objects read from protobuf, frozen (for a cache that
+   * shares them anyway: see DecodeOptions). */
+  shareFieldSets?: boolean;
 }
 
 const USER_AGENT = 'clusterregistry/0.1';
@@ -234,7 +237,7 @@ export class ClusterClient {
     query: RequestOptions['query'],
     signal: AbortSignal,
     inactivityMs: number,
-    { protobuf = false, dropManagedFields = false }: WatchDecoding = {},
+    { protobuf = false, dropManagedFields = false, shareFieldSets = false }: WatchDecoding = {},
   ): Promise<WatchEventStream> {
     const { body, contentType } = await this.stream(
       path,
@@ -245,7 +248,7 @@ export class ClusterClient {
     );
     const options = { maxEventBytes: this.shared.maxWatchEventBytes, what: `watch ${path}` };
     return protobuf && contentType.startsWith('application/vnd.kubernetes.protobuf')
-      ? decodeProtobufWatchEvents(body, { ...options, dropManagedFields })
+      ? decodeProtobufWatchEvents(body, { ...options, dropManagedFields, shareFieldSets })
       : decodeWatchEvents(body, options);
   }
 

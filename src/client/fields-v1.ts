@@ -1,3 +1,5 @@
+import { randomInt } from 'node:crypto';
+
 /**
  * managedFields' field sets (FieldsV1), parsed once per distinct value and shared, frozen.
  *
@@ -10,13 +12,17 @@
  * hash of them picks a slot, whose bytes are compared in full, with no string made on a hit. A
  * colliding value replaces the one in its slot.
  *
- * Bounded: a value longer than MAX_SHARED_BYTES is parsed and not shared, and once the bytes held
- * would pass MAX_HELD_BYTES the table starts over (what caches hold stays shared; only new objects
- * build the new table), so a server sending endless distinct values costs a bounded table.
+ * Bounded: a value longer than MAX_SHARED_BYTES is parsed and not shared (frozen all the same), and
+ * once the bytes held would pass MAX_HELD_BYTES the table starts over (what caches hold stays
+ * shared; only new objects build the new table), so a server sending endless distinct values costs
+ * a bounded table: 1 MiB of bytes, and their parsed trees, several times that. The hash is seeded
+ * per process, so a server cannot pick values that meet in one slot; it can still make the table
+ * start over often, which costs other clusters' new objects their sharing, not more memory.
  */
 const MAX_SHARED_BYTES = 16 * 1024;
 const MAX_HELD_BYTES = 1024 * 1024;
 const SLOT_BITS = 10;
+const SEED = randomInt(2 ** 32);
 
 const slotBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(1 << SLOT_BITS).fill(undefined);
 const slotValues: unknown[] = new Array<unknown>(1 << SLOT_BITS).fill(undefined);
@@ -39,7 +45,7 @@ function deepFreeze(value: unknown): unknown {
 function slotOf(buf: Buffer, start: number, end: number): number {
   // Every byte (FNV-1a): values that differ in one key must not meet in one slot and evict each
   // other for ever.
-  let hash = 0x811c9dc5;
+  let hash = 0x811c9dc5 ^ SEED;
   for (let i = start; i < end; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
   return hash >>> (32 - SLOT_BITS);
 }
@@ -51,17 +57,17 @@ function known(slot: number, buf: Buffer, start: number, end: number): boolean {
 
 function remember(slot: number, buf: Buffer, start: number, end: number, value: unknown): unknown {
   const length = end - start;
-  if (length > MAX_SHARED_BYTES) return value;
+  if (length > MAX_SHARED_BYTES) return deepFreeze(value);
+  const old = slotBytes[slot];
+  if (old !== undefined) {
+    heldBytes -= old.length;
+    held--;
+  }
   if (heldBytes + length > MAX_HELD_BYTES) {
     slotBytes.fill(undefined);
     slotValues.fill(undefined);
     heldBytes = 0;
     held = 0;
-  }
-  const old = slotBytes[slot];
-  if (old !== undefined) {
-    heldBytes -= old.length;
-    held--;
   }
   // A copy of its own: a slice would keep the whole response (or a pooled slab) alive.
   const bytes = Buffer.allocUnsafeSlow(length);
@@ -89,8 +95,8 @@ export function sharedFieldsV1(value: unknown): unknown {
   try {
     buf = Buffer.from(JSON.stringify(value));
   } catch {
-    // Nested deeper than JSON.stringify's stack (JSON.parse reads any depth): kept as it came.
-    return value;
+    // Nested deeper than JSON.stringify's stack (JSON.parse reads any depth): not shared.
+    return deepFreeze(value);
   }
   const slot = slotOf(buf, 0, buf.length);
   if (known(slot, buf, 0, buf.length)) return slotValues[slot];

@@ -121,7 +121,8 @@ export class ClusterObjects {
       throw err;
     }
     const path = objectPath(resource, resource.namespaced ? id.namespace : undefined, id.name);
-    // Deleting needs only the uid, which a cached object has; orphaning needs managedFields.
+    // Deleting needs only the uid, which a cached object has; orphaning patches managedFields with
+    // `test` ops, so it reads them fresh (a cache may lag, or its transform drop them).
     const cached = policy === 'Delete' ? this.side?.cached(id) : UNKNOWN;
     const live = cached !== UNKNOWN && cached !== undefined ? cached : await this.read(path);
     if (!live) return 'absent';

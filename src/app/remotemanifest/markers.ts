@@ -66,8 +66,8 @@ export type Ownership =
 /**
  * The label (with the annotation) says who applied an object. Without the label, a field manager
  * of this RemoteManifest still proves it applied the object (someone stripped the label: that is
- * drift to correct); a manager of another one means it is theirs. managedFields are only on
- * objects read from the API, not on cached ones, which always carry the label.
+ * drift to correct); a manager of another one means it is theirs. Cached objects carry
+ * managedFields too unless a transform drops them, and always carry the label.
  */
 export function ownership(live: KubeObject, namespace: string, name: string): Ownership {
   const label = live.metadata?.labels?.[MANIFEST_LABEL];

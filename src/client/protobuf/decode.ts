@@ -23,8 +23,10 @@ const TWO_32 = 4294967296;
 const NOTHING = Buffer.alloc(0);
 let buf: Buffer = NOTHING;
 let pos = 0;
-/** This decode's choice: leave ObjectMeta.managedFields out (see DecodeOptions). */
+/** This decode's choices: leave ObjectMeta.managedFields out; share their field sets (see
+ * DecodeOptions). */
 let dropManagedFields = false;
+let shareFieldSets = false;
 
 /** A varint as a JavaScript number: int32 and int64 (two's complement over 10 bytes). */
 function varint(end: number): number {
@@ -231,7 +233,10 @@ function readValue(codec: ValueCodec, wire: number, end: number, depth: number):
         if (tag === 10) {
           const e = span(stop);
           try {
-            raw = codec.sharedJson ? fieldsV1FromBytes(buf, pos, e) : JSON.parse(buf.toString('utf8', pos, e));
+            raw =
+              codec.sharedJson && shareFieldSets
+                ? fieldsV1FromBytes(buf, pos, e)
+                : JSON.parse(buf.toString('utf8', pos, e));
           } catch {
             throw new ProtobufDecodeError('an embedded object is not JSON');
           }
@@ -481,8 +486,12 @@ let lastKind: { apiVersion: string; kind: string; codec: MessageCodec | undefine
 
 export interface DecodeOptions {
   /** Leave ObjectMeta.managedFields out, unread (its bytes are still checked to be well formed):
-   * for a cache that drops it anyway, as the default transform does. Often half an object. */
+   * for a cache that drops it anyway (stripManagedFields). A third of a Pod. */
   dropManagedFields?: boolean;
+  /** Give each managedFields entry the one frozen fieldsV1 shared by every object with the same
+   * bytes (client/fields-v1.ts): for the cache's default transform, which would share it anyway.
+   * Otherwise each object gets a tree of its own, which its reader may change. */
+  shareFieldSets?: boolean;
 }
 
 export interface DecodedObject {
@@ -520,6 +529,7 @@ function readObject(bytes: Buffer, start: number, end: number, options: DecodeOp
   buf = bytes;
   pos = start + MAGIC.length;
   dropManagedFields = options.dropManagedFields === true;
+  shareFieldSets = options.shareFieldSets === true;
   let apiVersion = '';
   let kind = '';
   let rawStart = -1;

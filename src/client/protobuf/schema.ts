@@ -41,8 +41,8 @@ export class FieldCodec {
   inline = false;
   /** ObjectMeta's managedFields: skipped unread when the cache would drop it anyway. */
   managedFields = false;
-  /** ManagedFieldsEntry's fieldsV1: one frozen value shared by every object that has the same
-   * (see client/fields-v1.ts). */
+  /** ManagedFieldsEntry's fieldsV1: one frozen value shared by every object that has the same,
+   * when the decode asks for it (see client/fields-v1.ts). */
   sharedJson = false;
 
   constructor(

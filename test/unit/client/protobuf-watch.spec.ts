@@ -344,6 +344,27 @@ describe('decodeProtobufWatchEvents', () => {
     expect((err as MalformedWatchEventError).check).toBe('length runs past its message');
   });
 
+  it('shares managedFields field sets between objects, frozen, only when asked', async () => {
+    const managed = msg(17, str(1, 'kubectl'), msg(7, str(1, '{"f:metadata":{"f:labels":{"f:shared":{}}}}')));
+    const frames = ['p1', 'p2'].map((name) =>
+      watchFrame('ADDED', envelope('v1', 'Pod', msg(1, str(1, name), managed, str(3, 'default')))),
+    );
+    const fieldsOf = (events: WatchEvent[]): unknown[] =>
+      events.map((e) => (e.object.metadata as { managedFields: { fieldsV1: unknown }[] }).managedFields[0]!.fieldsV1);
+    const own = fieldsOf(await decode(frames));
+    expect(own[0]).toEqual({ 'f:metadata': { 'f:labels': { 'f:shared': {} } } });
+    expect(own[0]).not.toBe(own[1]);
+    expect(Object.isFrozen(own[0])).toBe(false);
+    const events: WatchEvent[] = [];
+    for await (const e of decodeProtobufWatchEvents(Readable.from(frames), { what: 'watch', shareFieldSets: true })) {
+      events.push(e);
+    }
+    const shared = fieldsOf(events);
+    expect(shared[0]).toEqual(own[0]);
+    expect(shared[0]).toBe(shared[1]);
+    expect(Object.isFrozen(shared[0])).toBe(true);
+  });
+
   it('reads 64-bit negative numbers and large ones as Go writes them', async () => {
     const pod = envelope('v1', 'Pod', msg(1, int(10, -5)), msg(2, int(5, 2 ** 40)));
     const [event] = await decode([watchFrame('ADDED', pod)]);
