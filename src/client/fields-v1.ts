@@ -79,12 +79,34 @@ function remember(slot: number, buf: Buffer, start: number, end: number, value: 
   return value;
 }
 
+/**
+ * The slots found last, tried before hashing: a list holds a workload's replicas one after
+ * another, each with the same few entries (one per manager), so most values are among them and
+ * cost one compare instead of a hash over every byte. A miss costs at most one compare per recent
+ * slot whose value has the same length.
+ */
+const RECENT = 4;
+const recent = new Int32Array(RECENT).fill(-1);
+let nextRecent = 0;
+
+/** The slot that holds buf[start, end), or, when none does, -1 - the slot its hash picks. */
+function lookup(buf: Buffer, start: number, end: number): number {
+  for (let i = 0; i < RECENT; i++) {
+    const slot = recent[i]!;
+    if (slot >= 0 && known(slot, buf, start, end)) return slot;
+  }
+  const slot = slotOf(buf, start, end);
+  recent[nextRecent] = slot;
+  nextRecent = (nextRecent + 1) % RECENT;
+  return known(slot, buf, start, end) ? slot : -1 - slot;
+}
+
 /** The shared FieldsV1 for its JSON bytes, buf[start, end) (as protobuf carries them). Throws
  * what JSON.parse throws. */
 export function fieldsV1FromBytes(buf: Buffer, start: number, end: number): unknown {
-  const slot = slotOf(buf, start, end);
-  if (known(slot, buf, start, end)) return slotValues[slot];
-  return remember(slot, buf, start, end, JSON.parse(buf.toString('utf8', start, end)));
+  const found = lookup(buf, start, end);
+  if (found >= 0) return slotValues[found];
+  return remember(-1 - found, buf, start, end, JSON.parse(buf.toString('utf8', start, end)));
 }
 
 /** The shared FieldsV1 equal to a parsed one (as JSON carries it): the value itself when it is the
@@ -98,9 +120,9 @@ export function sharedFieldsV1(value: unknown): unknown {
     // Nested deeper than JSON.stringify's stack (JSON.parse reads any depth): not shared.
     return deepFreeze(value);
   }
-  const slot = slotOf(buf, 0, buf.length);
-  if (known(slot, buf, 0, buf.length)) return slotValues[slot];
-  return remember(slot, buf, 0, buf.length, value);
+  const found = lookup(buf, 0, buf.length);
+  if (found >= 0) return slotValues[found];
+  return remember(-1 - found, buf, 0, buf.length, value);
 }
 
 /** How many distinct values are held (for tests). */

@@ -50,6 +50,17 @@ describe('shared FieldsV1', () => {
     expect(() => fromBytes('{"f:spec":')).toThrow(SyntaxError);
   });
 
+  it('finds interleaved field sets (one per manager, object after object) as their own', () => {
+    // As a list carries them: each object has the same entries in the same order. Found among the
+    // recent ones, each is its own, never the recent one of the same length before it.
+    const managers = ['{"f:spec":{"f:a":{}}}', '{"f:spec":{"f:b":{}}}', '{"f:status":{"f:c":{}}}', '{"f:x":{}}'];
+    const firsts = managers.map((text) => fromBytes(text));
+    for (let i = 0; i < 100; i++) {
+      managers.forEach((text, m) => expect(fromBytes(text)).toBe(firsts[m]));
+    }
+    managers.forEach((text, m) => expect(firsts[m]).toEqual(JSON.parse(text)));
+  });
+
   it('does not share a field set longer than 16 KiB', () => {
     const big = `{"f:data":{${Array.from({ length: 2_000 }, (_, i) => `"f:key-${i}":{}`).join(',')}}}`;
     expect(big.length).toBeGreaterThan(16 * 1024);
