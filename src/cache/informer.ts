@@ -112,6 +112,9 @@ export class Informer<T extends KubeObject = KubeObject> {
   private readonly synced = new Latch();
   private readonly opts: Required<Omit<InformerOptions, 'metrics'>> & { metrics: InformerMetrics };
   private current: InformerState = { synced: false, watching: false, relists: 0, watchRestarts: 0 };
+  /** The version the cache holds every change up to, while a watch may still resume from it: unset
+   * once the server called it gone (410), or when the cache must be built anew. */
+  private resumeFrom?: string;
   private resource?: ResourceInfo;
   private running?: Promise<void>;
   /** Whether the apiserver serves the WatchList initial stream: undefined until it has said. */
@@ -196,7 +199,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         if (outcome.healthy) backoff.reset();
         this.restarted(outcome.gone ? 'Gone' : outcome.healthy ? 'Timeout' : 'Closed');
         if (outcome.gone) {
-          resourceVersion = undefined;
+          resourceVersion = this.resumeFrom = undefined;
           await this.afterGone(signal);
         }
         // A watch that closes at once without events is not healthy: do not spin on it.
@@ -204,7 +207,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       } catch (err) {
         if (signal.aborted) break;
         if (err instanceof Gone) {
-          resourceVersion = undefined;
+          resourceVersion = this.resumeFrom = undefined;
           this.restarted('Gone');
           await this.afterGone(signal);
           continue;
@@ -234,7 +237,16 @@ export class Informer<T extends KubeObject = KubeObject> {
         }
         // Past the object bound on a watch: resuming would replay up to the same object and fail
         // again (the deletes that would make room come after it). Start from a list.
-        if (failure instanceof ListTooLargeError) resourceVersion = undefined;
+        // A kind that was not found may have been deleted and made again: it is listed anew too.
+        if (failure instanceof ListTooLargeError || (err instanceof KubeApiError && err.status === 404)) {
+          resourceVersion = this.resumeFrom = undefined;
+        } else if (this.resumeFrom !== undefined) {
+          // Any other break (a reset connection, an ERROR event, a stream gone quiet) goes on from
+          // the last change the cache applied, as client-go's reflector does: from the list's
+          // version again it would replay changes the cache has seen (a deleted object would come
+          // back), and a WatchList would send the whole state again.
+          resourceVersion = this.resumeFrom;
+        }
         this.fail(failure);
         this.restarted(failureReason(failure));
         const retryAfter =
@@ -297,6 +309,12 @@ export class Informer<T extends KubeObject = KubeObject> {
     return resourceVersion;
   }
 
+  /** The cache holds every change up to `version`. */
+  private applied(version: string): void {
+    this.current.resourceVersion = version;
+    this.resumeFrom = version;
+  }
+
   /** A complete state (a list, or the WatchList initial events): swaps the cache in and emits
    * the difference, deletes of what vanished included. */
   private applyList(items: Map<string, T>, resourceVersion: string): void {
@@ -306,7 +324,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     }
     const previous = this.store.replace(items);
     this.current.relists++;
-    this.current.resourceVersion = resourceVersion;
+    this.applied(resourceVersion);
     this.opts.metrics.relist?.();
     for (const [key, obj] of items) {
       const old = previous.get(key);
@@ -396,7 +414,7 @@ export class Informer<T extends KubeObject = KubeObject> {
                 if (this.store.size >= this.opts.maxListObjects && !this.store.get(objectKey(item))) {
                   throw this.tooManyObjects('watch', 'cached');
                 }
-                this.current.resourceVersion = resourceVersion;
+                this.applied(resourceVersion);
                 const old = this.store.set(item);
                 this.emit(old ? { type: 'update', object: item, old } : { type: 'add', object: item });
                 break;
@@ -408,7 +426,7 @@ export class Informer<T extends KubeObject = KubeObject> {
                   initial.delete(objectKey(obj));
                   break;
                 }
-                this.current.resourceVersion = resourceVersion;
+                this.applied(resourceVersion);
                 const old = this.store.delete(obj);
                 this.emit({ type: 'delete', object: old ?? (this.opts.transform(obj) as T) });
                 break;
@@ -425,7 +443,7 @@ export class Informer<T extends KubeObject = KubeObject> {
                   this.watchListServed = false;
                   return { resourceVersion: undefined, healthy: false, gone: false };
                 } else if (!initial) {
-                  this.current.resourceVersion = resourceVersion;
+                  this.applied(resourceVersion);
                 }
                 break;
               case 'ERROR': {

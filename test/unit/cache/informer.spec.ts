@@ -540,6 +540,27 @@ describe('Informer', () => {
       expect(restarts).toEqual(['Closed', 'Closed', 'Closed', 'Closed', 'Closed', 'Closed', 'Timeout', 'Closed']);
     });
 
+    it('resumes a broken watch from the last change it applied, so nothing seen comes back', async () => {
+      const broken = new WatchStream();
+      const next = new WatchStream();
+      fake.onList(PODS, page([], '10'));
+      fake.onWatch(PODS, broken, next);
+      const informer = start();
+      await watchesOpened(1);
+      broken.push('ADDED', pod('a', '11')).push('DELETED', pod('a', '12'));
+      await settle();
+      broken.fail();
+      await settle();
+      await advance(100);
+      // From 12, not from the list's 10: a replay from 10 would add the deleted pod again.
+      expect(fake.sent(isWatch)).toEqual([watchOf('10'), watchOf('12')]);
+      next.push('MODIFIED', pod('b', '13'));
+      await settle();
+      expect(events.map((e) => `${e.type} ${e.object.metadata?.name}`)).toEqual(['add a', 'delete a', 'add b']);
+      expect(informer.state().resourceVersion).toBe('13');
+      expect(relists).toBe(1);
+    });
+
     it('counts a quiet watch that stayed open longer than 10 s as healthy', async () => {
       const quiet = new WatchStream();
       fake.onList(PODS, page([], '10'));
@@ -677,6 +698,36 @@ describe('Informer', () => {
         watchRestarts: 0,
         resourceVersion: '8',
       });
+    });
+
+    it('resumes a broken stream after its initial state as a plain watch, not a second WatchList', async () => {
+      const stream = new WatchStream();
+      const next = new WatchStream();
+      fake.onWatch(PODS, stream, next);
+      const informer = startStreamed();
+      await watchesOpened(1);
+      stream.push('ADDED', pod('a', '3')).push('BOOKMARK', endBookmark('7'));
+      await informer.waitForSync(abort.signal);
+      stream.push('MODIFIED', pod('a', '9'));
+      await settle();
+      stream.fail();
+      await settle();
+      await advance(100);
+      expect(fake.sent()).toEqual([INITIAL, watchOf('9')]);
+      expect(relists).toBe(1);
+    });
+
+    it('starts a broken initial state over with a WatchList', async () => {
+      const stream = new WatchStream();
+      fake.onWatch(PODS, stream, new WatchStream());
+      startStreamed();
+      await watchesOpened(1);
+      stream.push('ADDED', pod('a', '3'));
+      await settle();
+      stream.fail();
+      await settle();
+      await advance(100);
+      expect(fake.sent()).toEqual([INITIAL, INITIAL]);
     });
 
     it('applies a DELETED during the initial events to that state, not as an event', async () => {
