@@ -49,10 +49,16 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
     @Inject(ENGINE) private readonly engine: Engine,
     private readonly registry: RemoteClusterRegistry,
     private readonly explorer: ReconcilerExplorer,
-    private readonly schedulerRegistry: SchedulerRegistry,
     @Inject(EVENT_RECORDER) private readonly events: ClusterEventRecorder,
     @Optional() @Inject(SINGLETON_GATE) private readonly singletonGate?: RunGate | null,
-  ) {}
+    // The app's, when it imports ScheduleModule.forRoot() (global): the manage cluster's intervals
+    // are then listed there by name. Else one of our own.
+    @Optional() @Inject(SchedulerRegistry) schedulerRegistry?: SchedulerRegistry | null,
+  ) {
+    this.schedulerRegistry = schedulerRegistry ?? new SchedulerRegistry();
+  }
+
+  private readonly schedulerRegistry: SchedulerRegistry;
 
   /** True while this replica may run (it leads, there is no election, or it is a shard member). */
   get active(): boolean {

@@ -1,6 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { ScheduleModule } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { ClusterClient } from '../client/cluster-client.js';
 import { NetworkPolicy } from '../client/network-policy.js';
@@ -43,7 +42,10 @@ type Options = ClusterRegistryOptions;
  *   ClusterRegistryModule.forFeature({ reconcilers: [PodMirror] })   // in any feature module
  */
 @Module({
-  imports: [DiscoveryModule, ScheduleModule.forRoot(), TerminusModule.forRoot({ logger: false })],
+  // No ScheduleModule.forRoot(): NestJS tells modules apart by reference, so a second one beside the
+  // app's would run each of the app's @Interval and @Cron twice (the orchestrator takes the app's
+  // SchedulerRegistry when there is one).
+  imports: [DiscoveryModule, TerminusModule.forRoot({ logger: false })],
   providers: [
     {
       provide: MANAGE_CLIENT,

@@ -59,7 +59,6 @@ function orchestrator(log: string[], gate: RunGate, singletons: RunGate): Orches
     {} as never,
     registry as never,
     explorer as never,
-    {} as never,
     events as never,
     singletons,
   );
