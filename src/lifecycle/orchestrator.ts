@@ -20,6 +20,9 @@ import { registryScheduler } from '../runtime/schedule.js';
 import { ENGINE, EVENT_RECORDER, MANAGE_CLIENT, MANAGE_CLUSTER_NAME, MANAGE_LEADER_NAME } from '../runtime/tokens.js';
 import { RUN_GATE, SINGLETON_GATE, type OwnershipChange, type RunGate } from './run-gate.js';
 
+/** Beyond the runtimes' stop grace, what stopping every runtime may take at shutdown. */
+const CLOSE_MARGIN_MS = 5_000;
+
 /**
  * The one owner of "run while this replica may run". When the gate opens it starts the root
  * app's own reconcilers (manage reconcilers, which spawn remote runtimes through the registry);
@@ -137,7 +140,11 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
       await this.attempt('stopping the singleton reconcilers', () => this.deactivateLeader());
       // A spawn of your own code, or one a stopping reconcile had started, may still be under
       // way: it is stopped too, and no other may start.
-      await this.attempt('stopping every runtime', () => this.registry.close());
+      // Bounded: a hook of a cluster context that hangs must not hang the app's shutdown (the
+      // runtimes' own grace, then their events' flush, and some room).
+      await this.attempt('stopping every runtime', () =>
+        this.registry.close({ timeoutMs: this.engine.stopGraceMs + CLOSE_MARGIN_MS }),
+      );
     })();
     return this.stopping;
   }

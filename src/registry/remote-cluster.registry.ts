@@ -50,12 +50,27 @@ export class RemoteClusterRegistry {
    */
   async spawn(name: string, config: ClusterConfigInput, options: SpawnOptions = {}): Promise<void> {
     if (RESERVED_CLUSTER_NAMES.includes(name)) throw new ClusterNameReservedError(name);
+    // One deadline for all of it: the wait for an earlier stop of the name (whose context may hang
+    // in a hook) and the new context's start.
+    const time = deadline(options.timeoutMs, options.signal);
+    try {
+      await this.spawnWithin(name, config, time.signal);
+    } finally {
+      time.clear();
+    }
+  }
+
+  private async spawnWithin(name: string, config: ClusterConfigInput, signal: AbortSignal): Promise<void> {
     for (;;) {
       const existing = this.entries.get(name);
       if (!existing) break;
+      if (!existing.stopped) throw new ClusterAlreadyRunningError(name);
       // A name that is being stopped can be spawned again once the stop is through.
-      if (existing.stopped) await existing.stopped.catch(() => undefined);
-      else throw new ClusterAlreadyRunningError(name);
+      try {
+        await abortable(existing.stopped.catch(() => undefined), signal);
+      } catch (err) {
+        throw new ClusterSpawnError(name, err);
+      }
     }
     // Checked where the entry is made, with no await in between: a shard given up after this
     // point finds the entry and stops it before its Lease goes.
@@ -102,8 +117,7 @@ export class RemoteClusterRegistry {
       // abortOnError: false, or a failing context would exit the process. No logger option: a
       // child's logger would replace the process-wide one. No shutdown hooks: the root owns signals.
       const creating = NestFactory.createApplicationContext(module, { abortOnError: false });
-      const time = deadline(options.timeoutMs, options.signal);
-      const context = await abortable(creating, time.signal, (late) => void late.close()).finally(() => time.clear());
+      const context = await abortable(creating, signal, (late) => void late.close());
       // The runtime as onRuntime gave it: context.get() would index every provider of the context.
       if (!runtime) {
         await context.close().catch(() => undefined);
@@ -163,10 +177,20 @@ export class RemoteClusterRegistry {
   }
 
   /** At shutdown: refuses every spawn from now on (ClusterNotOwnedError) and stops every
-   * runtime, one a spawn already past its checks was starting meanwhile too. */
+   * runtime, one a spawn already past its checks was starting meanwhile too. Past its timeout it
+   * throws, naming the clusters still stopping (their stops go on). */
   async close(options: StopOptions = {}): Promise<void> {
     this.closed = true;
-    while (this.entries.size > 0) await this.stopAll(options);
+    // One deadline for every round: a context whose hook hangs would otherwise keep it going.
+    const time = deadline(options.timeoutMs, options.signal);
+    try {
+      while (this.entries.size > 0 && !time.signal.aborted) await this.stopAll({ signal: time.signal });
+    } finally {
+      time.clear();
+    }
+    if (this.entries.size > 0) {
+      throw new Error(`still stopping after the deadline: ${this.names().sort().join(', ')}`);
+    }
   }
 
   /**

@@ -154,6 +154,62 @@ describe('RemoteClusterRegistry when a spawn fails, and when it stops', () => {
     expect(registry.has('x')).toBe(false);
   });
 
+  it('bounds a spawn that waits for an earlier stop of its name by its own timeout and signal', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let hang = true;
+    @Injectable()
+    class HangsOnDestroy implements OnModuleDestroy {
+      readonly hangs = hang;
+      async onModuleDestroy(): Promise<void> {
+        if (this.hangs) await released;
+      }
+    }
+    const recorded = new Recorded();
+    registry = registryWith(recorded, () => ({
+      reconcilers: [PodReconciler],
+      imports: [],
+      providers: [HangsOnDestroy],
+    }));
+    const config = parseKubeconfig(kubeconfig('t'));
+    await registry.spawn('x', config);
+    hang = false;
+    await expect(registry.stop('x', { timeoutMs: 100 })).rejects.toThrow();
+    expect(registry.status('x')?.phase).toBe('stopping');
+
+    await expect(registry.spawn('x', config, { timeoutMs: 100 })).rejects.toThrow('cluster x failed to start');
+    const abort = new AbortController();
+    const aborted = registry.spawn('x', config, { signal: abort.signal });
+    abort.abort(new Error('caller gave up'));
+    await expect(aborted).rejects.toThrow('cluster x failed to start: caller gave up');
+    // Neither touched the stopping runtime; once its stop is through, the name starts again.
+    expect(registry.status('x')?.phase).toBe('stopping');
+    release();
+    await registry.spawn('x', config, { timeoutMs: 10_000 });
+    expect(registry.status('x')?.phase).toBe('starting');
+  });
+
+  it('close() gives up at its deadline on a context that hangs in its destroy hook, naming it', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    @Injectable()
+    class HangsOnDestroy implements OnModuleDestroy {
+      onModuleDestroy(): Promise<void> {
+        return released;
+      }
+    }
+    const recorded = new Recorded();
+    registry = registryWith(recorded, () => ({
+      reconcilers: [PodReconciler],
+      imports: [],
+      providers: [HangsOnDestroy],
+    }));
+    await registry.spawn('x', parseKubeconfig(kubeconfig('t')));
+    await expect(registry.close({ timeoutMs: 100 })).rejects.toThrow('still stopping after the deadline: x');
+    release();
+    await eventually('x stopped', () => (registry?.has('x') ? undefined : true), 10_000);
+  });
+
   it('close() stops every runtime, one still starting too, and refuses every spawn after it', async () => {
     const recorded = new Recorded();
     registry = registryWith(recorded, () => ({ reconcilers: [PodReconciler], imports: [], providers: [] }));
