@@ -84,6 +84,8 @@ export { shardOf } from './sharding/hash.js';
 export { RemoteClusterReconciler, REMOTECLUSTER_EVENT_SOURCE } from './remotecluster/remote-cluster.reconciler.js';
 export type { RemoteClusterControllerOptions } from './remotecluster/options.js';
 export { sameConditions, setCondition } from './remotecluster/conditions.js';
+// Compare a status you would write with the one read, as the apiserver orders its keys.
+export { sameJson } from './util/same-json.js';
 export {
   API_VERSION,
   FINALIZER,

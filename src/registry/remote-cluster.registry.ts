@@ -67,7 +67,10 @@ export class RemoteClusterRegistry {
       if (!existing.stopped) throw new ClusterAlreadyRunningError(name);
       // A name that is being stopped can be spawned again once the stop is through.
       try {
-        await abortable(existing.stopped.catch(() => undefined), signal);
+        await abortable(
+          existing.stopped.catch(() => undefined),
+          signal,
+        );
       } catch (err) {
         throw new ClusterSpawnError(name, err);
       }

@@ -1,4 +1,5 @@
 import type { Condition } from './types.js';
+import { sameJson } from '../util/same-json.js';
 
 /** Conditions in a fixed order (Ready first, then by type), so status never churns on order. */
 const ORDER = ['Ready', 'ReconcilersHealthy'];
@@ -40,7 +41,8 @@ export function setCondition(
   return merged.sort((a, b) => rank(a.type) - rank(b.type) || a.type.localeCompare(b.type));
 }
 
-/** True when two condition lists say the same (ignoring nothing: any change is a write). */
+/** True when two condition lists say the same (ignoring nothing but the order of keys: any change
+ * is a write). */
 export function sameConditions(a: Condition[] | undefined, b: Condition[] | undefined): boolean {
-  return JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
+  return sameJson(a ?? [], b ?? []);
 }

@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import { sameConditions, setCondition, type ClusterClient } from '../../index.js';
+import { sameConditions, sameJson, setCondition, type ClusterClient } from '../../index.js';
 import { manifestKey, type RemoteManifest } from './api.js';
 import { parseJsonPath } from './json-path.js';
 import { writeSummary } from './status-writes.js';
@@ -47,7 +47,7 @@ export async function sumUp(
   const same =
     sameConditions(conditions, rm.status?.conditions) &&
     rm.status?.observedGeneration === generation &&
-    JSON.stringify(rm.status?.summary) === JSON.stringify(summary.counts);
+    sameJson(rm.status?.summary, summary.counts);
   if (same) return undefined;
   const before = rm.status?.conditions?.find((c) => c.type === 'Applied');
   if (summary.applied.reason === 'Progressing') {

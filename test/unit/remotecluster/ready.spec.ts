@@ -236,4 +236,19 @@ describe('setCondition', () => {
     expect(sameConditions(a, setCondition(a, ready('True', 'Synced', 'other words'), new Date(T0)))).toBe(false);
     expect(sameConditions(a, undefined)).toBe(false);
   });
+
+  it('sameConditions takes conditions as the apiserver sends them back, keys sorted, as the same', () => {
+    const written = setCondition(undefined, ready('True', 'Synced'), new Date(T0));
+    // A custom resource's maps come back from the apiserver with their keys in sorted order.
+    const read = JSON.parse(
+      JSON.stringify(written, (_, value: unknown) =>
+        value && typeof value === 'object' && !Array.isArray(value)
+          ? Object.fromEntries(Object.entries(value).sort(([x], [y]) => x.localeCompare(y)))
+          : value,
+      ),
+    ) as typeof written;
+    expect(Object.keys(read[0]!)).not.toEqual(Object.keys(written[0]!));
+    expect(sameConditions(written, read)).toBe(true);
+    expect(sameConditions(written, [{ ...read[0]!, status: 'False' }])).toBe(false);
+  });
 });
