@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import type { LoggerService, LogLevel } from '@nestjs/common';
 import { redact } from './redact.js';
 
@@ -49,17 +50,30 @@ export class JsonLogger implements LoggerService {
     const effective = context && CHATTY_CONTEXTS.has(context) && level === 'log' ? 'debug' : level;
     if (ORDER.indexOf(effective) < this.min) return;
     const stack = typeof rest[0] === 'string' && rest[0].includes('\n    at ') ? (rest.shift() as string) : undefined;
-    const text =
-      message instanceof Error ? message.message : typeof message === 'string' ? message : JSON.stringify(message);
+    const text = message instanceof Error ? message.message : describe(message);
     const entry: Record<string, unknown> = {
       time: new Date().toISOString(),
       level: effective,
       context,
       msg: redact(text),
     };
+    // What is left of the arguments (NestJS's ConsoleLogger prints each of them too).
+    if (rest.length > 0) entry.details = rest.map((detail) => redact(describe(detail)));
     if (stack ?? (message instanceof Error ? message.stack : undefined)) {
       entry.stack = redact(stack ?? (message as Error).stack ?? '');
     }
     this.write(JSON.stringify(entry), effective);
+  }
+}
+
+/** Any value as text, never throwing: a logger that throws on undefined, a cycle or a BigInt would
+ * break whatever code logged it. */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value instanceof Error) return value.message;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return inspect(value, { depth: 3, breakLength: Infinity });
   }
 }

@@ -43,4 +43,24 @@ describe('JsonLogger', () => {
     expect(entry).toMatchObject({ level: 'log', context: 'Registry', msg: 'Bearer [REDACTED] failed' });
     expect(Date.parse(entry.time!)).not.toBeNaN();
   });
+
+  it('logs any value without throwing, and keeps the arguments after the message', () => {
+    const lines: string[] = [];
+    const logger = new JsonLogger('log', (line) => lines.push(line));
+    const cycle: Record<string, unknown> = { name: 'c' };
+    cycle.self = cycle;
+    logger.log(undefined);
+    logger.log(cycle, 'Registry');
+    logger.warn({ n: 10n });
+    logger.error('failed', 'token: supersecret123', { cluster: 'east' }, 'Registry');
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(entries.map((e) => e.msg)).toEqual([
+      'undefined',
+      "<ref *1> { name: 'c', self: [Circular *1] }",
+      '{ n: 10n }',
+      'failed',
+    ]);
+    expect(entries[1]!.context).toBe('Registry');
+    expect(entries[3]).toMatchObject({ context: 'Registry', details: ['token: [REDACTED]', '{"cluster":"east"}'] });
+  });
 });
