@@ -5,10 +5,11 @@ export { pollUntil } from '../envtest/http.js';
 /** One turn of the event loop: every settled promise has run its callbacks. */
 export const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Polls until `read` returns a value that is not undefined, or fails with the last error. */
+/** Polls until `read` returns a value other than undefined, null or false (so a predicate works
+ * too: `() => isReady()`), or fails with the last error. */
 export async function eventually<T>(
   what: string,
-  read: () => Promise<T | undefined> | T | undefined,
+  read: () => Promise<T | undefined | null | false> | T | undefined | null | false,
   timeoutMs = 20_000,
   intervalMs = 50,
 ): Promise<T> {
@@ -17,7 +18,7 @@ export async function eventually<T>(
   for (;;) {
     try {
       const value = await read();
-      if (value !== undefined) return value;
+      if (value !== undefined && value !== null && value !== false) return value as T;
     } catch (err) {
       last = err;
     }
