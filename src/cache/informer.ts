@@ -69,6 +69,8 @@ class Gone extends Error {}
 
 /** A watch open this long went well, whatever it sent (a quiet kind sends nothing for days). */
 const LASTED_MS = 10_000;
+/** Failures that a watch which worked may meet in passing: retried once before they are reported. */
+const RESTART_REASONS: ReadonlySet<string> = new Set(['Unreachable', 'Timeout', 'ServerError']);
 
 /** A WatchList initial state the server never ended: a Timeout (its reason) of the kind's sync. */
 class InitialStateTimeoutError extends Error {
@@ -115,6 +117,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   /** The version the cache holds every change up to, while a watch may still resume from it: unset
    * once the server called it gone (410), or when the cache must be built anew. */
   private resumeFrom?: string;
+  /** The last watch broke after it had worked (events came, or it lasted): see run(). */
+  private brokeWorking = false;
   private resource?: ResourceInfo;
   private running?: Promise<void>;
   /** Whether the apiserver serves the WatchList initial stream: undefined until it has said. */
@@ -247,7 +251,12 @@ export class Informer<T extends KubeObject = KubeObject> {
           // back), and a WatchList would send the whole state again.
           resourceVersion = this.resumeFrom;
         }
-        this.fail(failure);
+        // A stream that worked and then broke (a load balancer's idle reset, an apiserver rolling) is a
+        // restart, as client-go's reflector takes it: a failure of the kind only if the next try
+        // fails too, so one reset does not make a whole cluster degraded.
+        const working = this.brokeWorking;
+        this.brokeWorking = false;
+        if (!(working && RESTART_REASONS.has(failureReason(failure)))) this.fail(failure);
         this.restarted(failureReason(failure));
         const retryAfter =
           failure instanceof KubeApiError && failure.retryAfterSeconds ? failure.retryAfterSeconds * 1000 : 0;
@@ -362,6 +371,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     const opened = Date.now();
     const protobuf = this.protobuf;
     const cutoff = deadline(timeoutSeconds * 1000 + this.opts.watchGraceMs, signal);
+    let open = false;
+    this.brokeWorking = false;
     try {
       const stream = await this.client.watch(
         collectionPath(this.resource!, this.spec.namespace),
@@ -384,6 +395,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         },
       );
       this.current.watching = true;
+      open = true;
       if (!initial) this.ok(false);
       // A batch is every event that arrived since the last one: a burst costs one await.
       try {
@@ -454,6 +466,7 @@ export class Informer<T extends KubeObject = KubeObject> {
                   if (Date.now() - opened > LASTED_MS) this.progressed();
                   return { resourceVersion, healthy: true, gone: true };
                 }
+                events--; // not a sign that the stream worked (see brokeWorking)
                 throw statusError(status, 'watch');
               }
             }
@@ -485,6 +498,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         );
       }
       if (err instanceof KubeApiError && err.status === 410) throw new Gone();
+      this.brokeWorking = open && (events > 0 || Date.now() - opened > LASTED_MS);
       // What the protobuf table cannot read exactly is read as JSON from now on.
       if (protobuf && err instanceof MalformedWatchEventError) this.protobuf = false;
       throw err;

@@ -561,6 +561,26 @@ describe('Informer', () => {
       expect(relists).toBe(1);
     });
 
+    it('takes a stream that worked and broke as a restart, and reports only a reconnect that fails too', async () => {
+      const working = new WatchStream();
+      fake.onList(PODS, page([], '10'));
+      fake.onWatch(PODS, working, status(503, 'ServiceUnavailable', 'apiserver shutting down'), new WatchStream());
+      const informer = start();
+      await watchesOpened(1);
+      working.push('ADDED', pod('a', '11'));
+      await settle();
+      working.fail();
+      await settle();
+      // One reset (a load balancer's, an apiserver rolling) does not make the kind fail.
+      expect(informer.state().error).toBeUndefined();
+      expect(restarts).toEqual(['Unreachable']);
+      await advance(100);
+      expect(informer.state().error).toMatchObject({ reason: 'ServerError' });
+      await advance(200);
+      expect(fake.sent(isWatch)).toEqual([watchOf('10'), watchOf('11'), watchOf('11')]);
+      expect(informer.state().error).toBeUndefined();
+    });
+
     it('counts a quiet watch that stayed open longer than 10 s as healthy', async () => {
       const quiet = new WatchStream();
       fake.onList(PODS, page([], '10'));
