@@ -18,7 +18,7 @@ export async function eventually<T>(
   for (;;) {
     try {
       const value = await read();
-      if (value !== undefined && value !== null && value !== false) return value as T;
+      if (value !== undefined && value !== null && value !== false) return value;
     } catch (err) {
       last = err;
     }
