@@ -10,7 +10,7 @@
 import { createInterface } from 'node:readline';
 import { mono, parseFlags, printResult, writeTimes } from './peer/protocol.js';
 import { APP_MAIN, appEnv, appReady, BOOT_MEMORY_RELEASED, measureProcess } from './app-process.js';
-import { bareClient, startRuntimes, type OurRuntimes } from './peer/our-runtime.js';
+import { applyAppV8Flags, bareClient, startRuntimes, type OurRuntimes } from './peer/our-runtime.js';
 import { footprintGc, gc, median, sleep } from './stats.js';
 
 interface Flags {
@@ -29,6 +29,8 @@ interface Flags {
   base: number;
   total: number;
   out: string;
+  /** Set the ready-made app's V8 flags, as the image's app does (default), or not (-no-app-flags 1). */
+  appFlags: boolean;
 }
 
 /** The peer's flags and defaults, plus -manage (our root app needs a manage cluster). */
@@ -56,6 +58,7 @@ function flagsOf(args: string[]): Flags {
     base: num('base', 0),
     total: num('total', 12500),
     out: str('out', ''),
+    appFlags: str('no-app-flags', '0') !== '1',
   };
 }
 
@@ -402,7 +405,9 @@ if (!run) {
   process.exit(2);
 }
 try {
-  await run(flagsOf(args));
+  const flags = flagsOf(args);
+  if (flags.appFlags) applyAppV8Flags();
+  await run(flags);
   // Runtimes and clients are closed; exit rather than wait for keep-alive sockets to time out.
   process.exit(0);
 } catch (err) {

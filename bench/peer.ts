@@ -6,11 +6,12 @@
 // Our side's measurement processes run bundled by esbuild as the image runs the app
 // (scripts/bundle-app.mjs, into dist/bench-peer/), unless --unbundled.
 // Run: npm run bench:peer [-- --processes 5] [--quick] [--rate 300] [--verbose] [--peer-dir DIR]
-//      [--only spawnsync,far,memory,rss,scale,latency] [--unbundled]
+//      [--only spawnsync,far,memory,rss,scale,latency] [--unbundled] [--no-app-flags]
 import { spawnSync as runSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { APP_V8_FLAGS } from '../src/app/v8-flags.js';
 import { buildPeer, findGo, findPeerDir } from './peer/go-peer.js';
 import {
   FAR_DELAY_MS,
@@ -37,6 +38,9 @@ interface Options {
   /** Steps to run; all when absent. */
   only?: Set<Step>;
   unbundled: boolean;
+  /** Our side without the ready-made app's V8 flags (src/app/v8-flags.ts), as a library user's app
+   * that does not set them runs. */
+  noAppFlags: boolean;
 }
 
 const STEPS = ['spawnsync', 'far', 'memory', 'rss', 'scale', 'latency'] as const;
@@ -44,7 +48,7 @@ type Step = (typeof STEPS)[number];
 const isStep = (s: string): s is Step => (STEPS as readonly string[]).includes(s);
 
 function options(argv: string[]): Options {
-  const o: Options = { processes: 5, quick: false, rate: 300, verbose: false, unbundled: false };
+  const o: Options = { processes: 5, quick: false, rate: 300, verbose: false, unbundled: false, noAppFlags: false };
   let processes: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -59,6 +63,7 @@ function options(argv: string[]): Options {
     else if (arg === '--rate') o.rate = Number(value());
     else if (arg === '--peer-dir') o.peerDir = value();
     else if (arg === '--unbundled') o.unbundled = true;
+    else if (arg === '--no-app-flags') o.noAppFlags = true;
     else if (arg === '--only') {
       const steps = value().split(',');
       const unknown = steps.filter((s) => !isStep(s));
@@ -67,7 +72,7 @@ function options(argv: string[]): Options {
     } else
       throw new Error(
         `unknown argument ${arg} (--processes N, --quick, --rate N, --verbose, --peer-dir DIR, ` +
-          `--only ${STEPS.join(',')}, --unbundled)`,
+          `--only ${STEPS.join(',')}, --unbundled, --no-app-flags)`,
       );
   }
   // --quick: one process per side and few rounds, to see the whole pipeline work.
@@ -123,6 +128,9 @@ async function main(): Promise<void> {
 
   const peerSide = ourEntry(root, o.unbundled);
   console.log(`our side: ${o.unbundled ? 'unbundled' : 'bundled as the image runs the app'} (${peerSide})`);
+  console.log(
+    `our side's V8 flags: ${o.noAppFlags ? 'none (--no-app-flags)' : `the ready-made app's, ${APP_V8_FLAGS.join(' ')}`}`,
+  );
   const tmp = mkdtempSync(join(tmpdir(), 'cr-peer-'));
   try {
     // manage (our root app needs one; the peer does not use it), remote-1, remote-2.
@@ -136,6 +144,7 @@ async function main(): Promise<void> {
         quick: o.quick,
         rate: o.rate,
         verbose: o.verbose,
+        appFlags: !o.noAppFlags,
         tmp,
       };
       const samples = new Samples();

@@ -6,6 +6,7 @@ import { releaseBootMemory } from './app/boot-memory.js';
 import { manageKubeConfig } from './app/manage-config.js';
 import { ProbeServer } from './app/probe.server.js';
 import { loadSettings } from './app/settings.js';
+import { applyAppV8Flags } from './app/v8-flags.js';
 import {
   ClusterRegistryHealthIndicator,
   exitOnSignals,
@@ -15,6 +16,7 @@ import {
 } from './index.js';
 
 async function main(): Promise<void> {
+  applyAppV8Flags();
   const settings = loadSettings();
   const logger = new JsonLogger(settings.logLevel);
   reportUnhandledErrors(logger);

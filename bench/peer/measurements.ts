@@ -20,6 +20,8 @@ export interface Bench {
   /** latency: patches per second over all namespaces. */
   rate: number;
   verbose: boolean;
+  /** Our side sets the ready-made app's V8 flags (src/app/v8-flags.ts), as the image's app does. */
+  appFlags: boolean;
   /** For the latency times files. */
   tmp: string;
 }
@@ -84,7 +86,13 @@ function command(b: Bench, side: Side, mode: string, args: string[], i: number):
   const label = `${side} ${mode} #${i + 1}`;
   return side === 'ts'
     ? // Our side as the image runs it (its allocator setting).
-      { side, label, file: process.execPath, args: [b.peerSide, mode, '-manage', b.manage, ...args], env: IMAGE_ENV }
+      {
+        side,
+        label,
+        file: process.execPath,
+        args: [b.peerSide, mode, '-manage', b.manage, ...(b.appFlags ? [] : ['-no-app-flags', '1']), ...args],
+        env: IMAGE_ENV,
+      }
     : { side, label, file: b.gocr, args: [mode, ...args] };
 }
 

@@ -15,6 +15,9 @@ import { ManageKubeconfig } from '../../src/client/manage-kubeconfig.js';
 import { decodeWatchEvents } from '../../src/client/watch-decoder.js';
 import { bareList, startRoot, type RootApp } from '../root-app.js';
 
+/** The ready-made app's V8 flags, which our side sets as the image's app does. */
+export { applyAppV8Flags } from '../../src/app/v8-flags.js';
+
 /** `read`, called once per path: each kubeconfig is read before the timings, as the peer reads its
  * rest.Configs once. */
 function oncePerPath<T>(read: (path: string) => T): (path: string) => T {
