@@ -1,6 +1,13 @@
 import type { ClusterClient } from '../client/cluster-client.js';
 import { ResponseTooLargeError } from '../client/body.js';
-import { describeFailure, failureReason, KubeApiError, statusError, type FailureReason } from '../client/errors.js';
+import {
+  describeFailure,
+  failureReason,
+  KubeApiError,
+  retryAfterMs,
+  statusError,
+  type FailureReason,
+} from '../client/errors.js';
 import { servedAsProtobuf } from '../client/protobuf/schema.js';
 import { collectionPath, guessResource, type ResourceInfo } from '../client/resources.js';
 import { MalformedWatchEventError } from '../client/watch-decoder.js';
@@ -258,10 +265,8 @@ export class Informer<T extends KubeObject = KubeObject> {
         this.brokeWorking = false;
         if (!(working && RESTART_REASONS.has(failureReason(failure)))) this.fail(failure);
         this.restarted(failureReason(failure));
-        const retryAfter =
-          failure instanceof KubeApiError && failure.retryAfterSeconds ? failure.retryAfterSeconds * 1000 : 0;
         const floor = failureReason(failure) === 'ResponseTooLarge' ? TOO_LARGE_RETRY_FLOOR_MS : 0;
-        await sleep(Math.max(retryAfter, floor, backoff.next()), signal);
+        await sleep(Math.max(retryAfterMs(failure), floor, backoff.next()), signal);
       }
     }
   }

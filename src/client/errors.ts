@@ -100,6 +100,12 @@ export class KubeApiError extends Error {
 }
 
 /** An error of a Status object sent inside a watch stream (an ERROR event). */
+/** The wait a Retry-After header asked for, in milliseconds (0 without one): what any retry of a
+ * failed call waits at least, as client-go's clients do. */
+export function retryAfterMs(err: unknown): number {
+  return err instanceof KubeApiError && err.retryAfterSeconds ? err.retryAfterSeconds * 1000 : 0;
+}
+
 export function statusError(
   status: { code?: unknown; reason?: unknown; message?: unknown },
   what: string,

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { Logger } from '@nestjs/common';
 import type { KubeObject } from '../cache/types.js';
 import type { ClusterClient } from '../client/cluster-client.js';
-import { describeFailure, KubeApiError } from '../client/errors.js';
+import { describeFailure, KubeApiError, retryAfterMs } from '../client/errors.js';
 import { sleep } from '../util/abort.js';
 import { boundedName } from '../util/names.js';
 import {
@@ -235,9 +235,8 @@ class Core {
           else this.forget(series, reason);
           return;
         }
-        const retryAfter = err instanceof KubeApiError && err.retryAfterSeconds ? err.retryAfterSeconds * 1000 : 0;
         try {
-          await sleep(Math.max(retryAfter, this.retryDelayMs * 2 ** (attempt - 1)), this.abort.signal);
+          await sleep(Math.max(retryAfterMs(err), this.retryDelayMs * 2 ** (attempt - 1)), this.abort.signal);
         } catch {
           return;
         }

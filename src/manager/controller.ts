@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { Informer } from '../cache/informer.js';
 import { keyOf, objectKey, splitKey, type InformerEvent, type KubeObject } from '../cache/types.js';
 import type { ClusterClient } from '../client/cluster-client.js';
-import { describeFailure, failureReason, KubeApiError } from '../client/errors.js';
+import { describeFailure, failureReason, KubeApiError, retryAfterMs } from '../client/errors.js';
 import type { FairLimiter } from '../queue/fair-limiter.js';
 import { WorkQueue } from '../queue/work-queue.js';
 import { NO_EVENTS, type EventRecorder } from '../events/types.js';
@@ -181,6 +181,9 @@ export class Controller {
     } catch {
       return; // stopped before the caches synced
     }
+    // Stopped in the turn the caches synced: stop() has run its unsubscribes and cancelled the
+    // resync already, so subscribing now would leave them behind for good.
+    if (signal.aborted) return;
     for (const source of this.reconciler.options.sources ?? []) {
       this.unsubscribes.push(source((ref) => this.queue.add(keyOf(ref.namespace, ref.name))));
     }
@@ -273,7 +276,8 @@ export class Controller {
     } catch (err) {
       if (stopSignal.aborted) return; // stopping: the queue is gone, nothing to retry
       const timedOut = err instanceof ReconcileTimeoutError;
-      const delay = this.queue.addRateLimited(key);
+      // A throttled call (429, or a 503 with Retry-After) is not retried before the server asked.
+      const delay = this.queue.addRateLimited(key, retryAfterMs(err));
       this.deps.metrics.reconciled(
         this.name,
         this.deps.cluster,

@@ -119,14 +119,15 @@ export class WorkQueue<K extends string = string> {
     if (due < this.timerDue) this.arm();
   }
 
-  /** Counts a failure of the key and re-adds it after the matching exponential backoff; returns
-   * that delay (0 once shut down, when nothing is scheduled). */
-  addRateLimited(key: K): number {
+  /** Counts a failure of the key and re-adds it after the matching exponential backoff, or after
+   * `atLeastMs` when that is longer (a server's Retry-After); returns that delay (0 once shut
+   * down, when nothing is scheduled). */
+  addRateLimited(key: K, atLeastMs = 0): number {
     if (this.shut) return 0;
     const failures = (this.failureCounts.get(key) ?? 0) + 1;
     this.failureCounts.set(key, failures);
     this.metrics?.retry?.();
-    const delay = exponentialBackoff(failures, this.baseMs, this.maxMs);
+    const delay = Math.max(exponentialBackoff(failures, this.baseMs, this.maxMs), atLeastMs);
     this.addAfter(key, delay);
     return delay;
   }

@@ -223,6 +223,23 @@ describe('Controller', () => {
       ]);
     });
 
+    it('retries a reconcile the server throttled no sooner than its Retry-After', async () => {
+      const throttled = (): never => {
+        throw new KubeApiError(429, 'TooManyRequests', 'GET /api/v1/secrets: 429 too many requests', 3);
+      };
+      const r = rigWith([cm('a')], (_req, ctx) => (ctx.attempt === 0 ? throttled() : undefined));
+      r.start();
+      await until(() => r.calls.length === 1);
+      await advance(2999);
+      expect(r.calls.length).toBe(1);
+      await advance(1);
+      expect(r.calls.map((c) => [c.at, c.attempt])).toEqual([
+        [0, 0],
+        [3000, 1],
+      ]);
+      expect(r.outcomes).toEqual(['error', 'success']);
+    });
+
     it('logs the key of a failing object a remote cluster named with a line break quoted, on one line', async () => {
       const warned: string[] = [];
       jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void warned.push(String(message)));
@@ -515,6 +532,29 @@ describe('Controller', () => {
       await r.controller.stop(1000);
       expect(unsubscribe).toHaveBeenCalledTimes(1);
       expect(source).toHaveBeenCalledTimes(1);
+    });
+
+    it('leaves no source or resync behind when stopped in the turn its caches synced', async () => {
+      const synced = gate();
+      const unsubscribe = jest.fn();
+      const source = jest.fn(() => unsubscribe);
+      rig = new Rig(() => undefined, { sources: [source], resyncMs: 1000 });
+      const r = rig;
+      r.fake.onList(CONFIGMAPS, page([], '10'));
+      r.fake.onWatch(CONFIGMAPS, new WatchStream());
+      jest.spyOn(r.primary, 'waitForSync').mockReturnValue(synced.promise);
+      r.start();
+      await settle();
+
+      // The cache syncs, and a state listener stops the runtime before the controller resumes.
+      synced.open();
+      const stopping = r.controller.stop(1000);
+      await stopping;
+      await settle();
+      expect(source).not.toHaveBeenCalled();
+      expect(r.scheduler.names()).toEqual([]);
+      await advance(5000);
+      expect(r.calls).toEqual([]);
     });
 
     it('maps secondary events to primary keys, the old mapping too on an update', async () => {
