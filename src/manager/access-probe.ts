@@ -1,7 +1,8 @@
 import type { ClusterClient } from '../client/cluster-client.js';
-import { describeFailure, failureReason, KubeApiError, type FailureReason } from '../client/errors.js';
+import { describeFailure, failureReason, KubeApiError, retryAfterMs, type FailureReason } from '../client/errors.js';
 import { collectionPath, guessResource, type ResourceInfo } from '../client/resources.js';
 import type { WatchSpec } from '../cache/types.js';
+import { sleep } from '../util/abort.js';
 
 export interface ProbeState {
   /** The last check passed (undefined before the first check). */
@@ -20,6 +21,10 @@ interface AccessReview {
 }
 
 const VERBS = ['list', 'watch'] as const;
+
+/** Failures worth a second try before they are reported. */
+const TRANSIENT: ReadonlySet<FailureReason> = new Set(['Unreachable', 'Timeout', 'ServerError', 'TooManyRequests']);
+const RETRY_PAUSE_MS = 1_000;
 
 /**
  * Checks that the credentials still reach the cluster and may still list and watch every kind
@@ -51,25 +56,38 @@ export class AccessProbe {
   }
 
   private async run(signal: AbortSignal): Promise<void> {
-    let next: ProbeState;
     try {
-      const targets = this.targets();
-      if (targets.length === 0) {
-        await this.client.request('GET', '/version', { signal, timeoutMs: this.timeoutMs });
-      }
-      for (const target of targets) {
-        const denied = await this.denied(target, signal);
-        if (denied) {
-          next = { ok: false, error: { reason: 'Forbidden', message: denied, since: new Date() } };
-          return this.set(next);
-        }
-      }
-      next = { ok: true };
+      await this.attempt(signal);
     } catch (err) {
+      // One reset, timeout, 5xx or 429 is not a verdict on the cluster (its watches may all be
+      // fine): a second try after a pause decides, as a broken watch is retried before its kind
+      // fails. Anything else (Forbidden, a body too large, …) is reported at once.
       if (signal.aborted) return;
-      next = { ok: false, error: { reason: failureReason(err), message: describeFailure(err), since: new Date() } };
+      if (!TRANSIENT.has(failureReason(err))) return this.failed(err);
+      try {
+        await sleep(Math.min(Math.max(RETRY_PAUSE_MS, retryAfterMs(err)), this.timeoutMs), signal);
+        await this.attempt(signal);
+      } catch (again) {
+        if (!signal.aborted) this.failed(again);
+      }
     }
-    this.set(next);
+  }
+
+  private failed(err: unknown): void {
+    this.set({ ok: false, error: { reason: failureReason(err), message: describeFailure(err), since: new Date() } });
+  }
+
+  /** One pass over every target; throws what the cluster answered if it could not decide. */
+  private async attempt(signal: AbortSignal): Promise<void> {
+    const targets = this.targets();
+    if (targets.length === 0) {
+      await this.client.request('GET', '/version', { signal, timeoutMs: this.timeoutMs });
+    }
+    for (const target of targets) {
+      const denied = await this.denied(target, signal);
+      if (denied) return this.set({ ok: false, error: { reason: 'Forbidden', message: denied, since: new Date() } });
+    }
+    this.set({ ok: true });
   }
 
   /** Why the credentials may not list or watch the target, or undefined when they may. */

@@ -251,33 +251,31 @@ describe('ControllerManager', () => {
   });
 
   it('without watches, is synced once the cluster answers, and waitForSync retries with growing waits', async () => {
-    fake.on(
-      'GET',
-      '/version',
-      status(503, 'ServiceUnavailable', 'down'),
-      status(503, 'ServiceUnavailable', 'down'),
-      status(503, 'ServiceUnavailable', 'down'),
-      json(200, { major: '1', minor: '34' }),
-    );
+    const down = status(503, 'ServiceUnavailable', 'down');
+    fake.on('GET', '/version', down, down, down, down, json(200, { major: '1', minor: '34' }));
     const m = create();
     m.start();
     let synced = false;
     void m.waitForSync(new AbortController().signal).then(() => (synced = true));
+    await until(() => fake.requests.length === 1);
+    // One 503 is not a verdict: the probe tries again after a second, then reports.
+    expect(changes).toEqual([]);
+    await advance(1000);
     await until(() => changes.length === 1);
     expect(m.status()).toEqual({
       synced: false,
-      error: { reason: 'ServerError', message: 'ServerError: GET /version: 503 down', since: new Date(T0) },
+      error: { reason: 'ServerError', message: 'ServerError: GET /version: 503 down', since: new Date(T0 + 1000) },
       watches: [],
       controllers: [],
     });
 
-    await advance(500);
+    await advance(500); // waitForSync's first wait: a check at 1500, its second try at 2500
     await advance(1000);
-    await advance(1999);
+    await advance(999); // waitForSync's second wait, twice as long
     expect(synced).toBe(false);
     await advance(1);
     await until(() => synced, 'waitForSync');
-    expect(fake.requests.map((r) => r.at - T0)).toEqual([0, 500, 1500, 3500]);
+    expect(fake.requests.map((r) => r.at - T0)).toEqual([0, 1000, 1500, 2500, 3500]);
     expect(m.status()).toEqual({ synced: true, watches: [], controllers: [] });
     expect(changes).toEqual([
       { synced: false, error: 'ServerError', failing: 0 },
