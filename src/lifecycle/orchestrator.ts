@@ -13,6 +13,7 @@ import { describeFailure } from '../client/errors.js';
 import type { ClusterEventRecorder } from '../events/event-recorder.js';
 import type { ManagerStatus } from '../manager/controller-manager.js';
 import { ReconcilerExplorer, type DiscoveredReconciler } from '../reconcile/reconciler.explorer.js';
+import { ClusterNotRunningError } from '../registry/errors.js';
 import { RemoteClusterRegistry } from '../registry/remote-cluster.registry.js';
 import { ClusterRuntime } from '../runtime/cluster-runtime.js';
 import type { Engine } from '../runtime/engine.js';
@@ -142,9 +143,7 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
       // way: it is stopped too, and no other may start.
       // Bounded: a hook of a cluster context that hangs must not hang the app's shutdown (the
       // runtimes' own grace, then their events' flush, and some room).
-      await this.attempt('stopping every runtime', () =>
-        this.registry.close({ timeoutMs: this.engine.stopGraceMs + CLOSE_MARGIN_MS }),
-      );
+      await this.attempt('stopping every runtime', () => this.registry.close(this.stopBound()));
     })();
     return this.stopping;
   }
@@ -198,7 +197,7 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
       this.manage = undefined;
       // Manage reconcilers first, so none spawns a runtime while the rest are stopped.
       await manage?.stop();
-      await this.registry.stopAll();
+      await this.registry.stopAll(this.stopBound());
       if (manage) this.logger.log('stopped the manage reconcilers and every cluster runtime');
     });
   }
@@ -206,12 +205,25 @@ export class Orchestrator implements OnApplicationBootstrap, BeforeApplicationSh
   /** Stops the runtimes of the clusters a shard gate took away from this replica; resolves once
    * every one of them has stopped (its reconciles aborted, its watches and requests closed). */
   private async stopClusters(which: (cluster: string) => boolean): Promise<void> {
-    await Promise.allSettled(
-      this.registry
-        .names()
-        .filter(which)
-        .map((name) => this.registry.stop(name)),
-    );
+    // Bounded as shutdown is: the shard is held (its Lease renewed) until this returns, so one
+    // cluster context whose hook hangs would keep every other cluster of the shard from moving.
+    const names = this.registry.names().filter(which);
+    const results = await Promise.allSettled(names.map((name) => this.registry.stop(name, this.stopBound())));
+    const late = names.filter((_, i) => {
+      const result = results[i]!;
+      return result.status === 'rejected' && !(result.reason instanceof ClusterNotRunningError);
+    });
+    if (late.length > 0) {
+      this.logger.warn(
+        `handing over: ${late.sort().join(', ')} still stopping after ${this.stopBound().timeoutMs} ms; the shard moves on without waiting`,
+      );
+    }
+  }
+
+  /** How long a stop may take before this replica moves on: the runtimes' own grace, then their
+   * events' flush, and some room. */
+  private stopBound(): { timeoutMs: number } {
+    return { timeoutMs: this.engine.stopGraceMs + CLOSE_MARGIN_MS };
   }
 
   private activateLeader(): Promise<void> {

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { Global, Injectable, Module, type INestApplicationContext, type OnModuleDestroy } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { SchedulerRegistry } from '@nestjs/schedule';
@@ -7,6 +8,7 @@ import { RUN_GATE, type RunGate, type RunHooks } from '../../../src/lifecycle/ru
 import { ReconcilerExplorer } from '../../../src/reconcile/reconciler.explorer.js';
 import { RemoteClusterRegistry } from '../../../src/registry/remote-cluster.registry.js';
 import { ENGINE, EVENT_RECORDER, MANAGE_CLIENT } from '../../../src/runtime/tokens.js';
+import { advance, useFakeClock } from '../../support/clock.js';
 import { quietNestLogs } from '../../support/logger.js';
 
 /** A gate whose stop() leaves only when `leave` is resolved by the test, as a shard gate still
@@ -156,5 +158,52 @@ describe('closeApp', () => {
     const log: string[] = [];
     await (await userApp(log)).close();
     expect(log).toEqual(['database closed', 'every runtime stopped', 'registry closed', 'manage client closed']);
+  });
+});
+
+describe('Orchestrator, shard handover', () => {
+  quietNestLogs();
+  beforeEach(() => useFakeClock());
+  afterEach(() => jest.useRealTimers());
+
+  it('hands a shard over within the stop bound when one cluster context hangs', async () => {
+    let hooks: RunHooks | undefined;
+    const gate: RunGate = {
+      active: true,
+      owns: () => true,
+      start: (h) => void (hooks = h),
+      stop: () => Promise.resolve(),
+    };
+    const stopped: string[] = [];
+    const registry = {
+      names: () => ['hung', 'quick'],
+      // As the registry's stop: resolves once stopped, rejects past its timeout (the stop goes on).
+      stop: (name: string, options: { timeoutMs?: number } = {}) =>
+        new Promise<void>((resolve, reject) => {
+          if (name === 'quick') {
+            stopped.push(name);
+            return resolve();
+          }
+          if (options.timeoutMs !== undefined) setTimeout(() => reject(new Error('timed out')), options.timeoutMs);
+        }),
+      stopAll: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+    };
+    const o = new Orchestrator(
+      gate,
+      {} as never,
+      { stopGraceMs: 1_000 } as never,
+      registry as never,
+      { explore: () => [] } as never,
+      {} as never,
+    );
+    o.onApplicationBootstrap();
+    let handedOver = false;
+    void hooks!.stopClusters!(() => true).then(() => (handedOver = true));
+    await advance(5_999);
+    expect(stopped).toEqual(['quick']);
+    expect(handedOver).toBe(false);
+    await advance(1);
+    expect(handedOver).toBe(true);
   });
 });
