@@ -109,6 +109,8 @@ export class ShardCoordinator implements RunGate {
   /** The resourceVersion of our last successful write of each Lease: a Lease with our identity
    * is ours only at that version (a previous process with the same name is not us). */
   private readonly written = new Map<string, string>();
+  /** Per Lease, our last renewal that got no answer (a timeout, a 5xx): it may have committed. */
+  private readonly unanswered = new Map<string, LeaseRecord>();
   private readonly held = new Map<number, HeldShard>();
   private readonly acquiring = new Set<number>();
   /** Member Leases of others being released because they expired (one write each at a time). */
@@ -721,10 +723,39 @@ export class ShardCoordinator implements RunGate {
   /** Renews a Lease over our own last write (a 409 means someone else wrote it since). */
   private async renewLease(name: string, member: boolean, last: LeaseRecord, sentAt: number): Promise<LeaseRecord> {
     const record = claimRecord(last, this.identity, this.options.leaseDurationMs, new Date(sentAt));
-    const result = await this.lock(name, member).update(record, this.abort.signal);
+    const lock = this.lock(name, member);
+    let result: Lease;
+    try {
+      result = await lock.update(record, this.abort.signal);
+    } catch (err) {
+      // No answer, or a 5xx (an apiserver timing out on etcd): the write may still have committed.
+      if (!(err instanceof KubeApiError) || err.status >= 500) this.unanswered.set(name, record);
+      if (!(err instanceof KubeApiError && err.status === 409 && (await this.holdsUnanswered(name, lock)))) throw err;
+      // The 409 was our own earlier write, committed after we gave up on it: go on from it.
+      result = await lock.update(record, this.abort.signal);
+    }
+    this.unanswered.delete(name);
     this.count(member ? 'member' : 'shard');
     this.wrote(result);
     return record;
+  }
+
+  /**
+   * Whether the Lease holds the last write of ours that got no answer, read now; if so the lock
+   * takes its version. Without this, a renewal that committed after its request timed out made
+   * the next one fail with 409 and the replica stop a shard (or, for its member Lease, all of
+   * them) that nobody else had written. client-go's leader election reads before it writes for
+   * the same reason.
+   */
+  private async holdsUnanswered(name: string, lock: LeaseLock): Promise<boolean> {
+    const sent = this.unanswered.get(name);
+    if (!sent) return false;
+    const before = lock.resourceVersion;
+    const current = await lock.get(this.abort.signal);
+    if (current?.holderIdentity === this.identity && current.renewTime === sent.renewTime) return true;
+    // Someone else's write: the next write must still fail on it.
+    lock.assume(before);
+    return false;
   }
 
   private wrote(lease: Lease): void {

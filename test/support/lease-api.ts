@@ -2,6 +2,7 @@ import type { ClusterClient } from '../../src/client/cluster-client.js';
 import type { Lease, LeaseRecord } from '../../src/lease/lease-lock.js';
 import {
   FakeTransport,
+  HANG,
   json,
   page,
   status,
@@ -27,6 +28,9 @@ export class ReplicaLink {
   private cut = false;
   /** Creates and updates of the Leases it names are refused (403), as without RBAC for them. */
   refuseWrites: (lease: string) => boolean = () => false;
+  /** Creates and updates of the Leases it names are applied, and their answers lost: the request
+   * hangs until the client gives up (a timeout after etcd committed). */
+  loseAnswers: (lease: string) => boolean = () => false;
   /** Creates and updates this replica sent, refused ones included. */
   writesSent = 0;
   readonly watches = new Set<WatchStream>();
@@ -45,7 +49,9 @@ export class ReplicaLink {
       (req: RecordedRequest): Reply => {
         this.writesSent++;
         const lease = (req.body as Lease).metadata.name;
-        return this.refuseWrites(lease) ? status(403, 'Forbidden', 'leases is forbidden') : fn(req);
+        if (this.refuseWrites(lease)) return status(403, 'Forbidden', 'leases is forbidden');
+        const reply = fn(req);
+        return this.loseAnswers(lease) ? HANG : reply;
       };
     this.fake.onList(
       LEASES,
@@ -78,6 +84,14 @@ export class ReplicaLink {
           this.watches.delete(stream);
         });
         return stream;
+      }),
+    );
+    this.fake.on(
+      'GET',
+      new RegExp(`^${LEASES}/[^/?]+$`),
+      guard((req) => {
+        const lease = api.leases.get(decodeURIComponent(req.pathname.slice(LEASES.length + 1)));
+        return lease ? json(200, clone(lease)) : status(404, 'NotFound', 'leases not found');
       }),
     );
     this.fake.on('POST', LEASES, guard(write((req) => api.create(req.body as Lease, name))));

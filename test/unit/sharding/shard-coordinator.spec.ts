@@ -265,6 +265,25 @@ describe('ShardCoordinator', () => {
     expect(released.every((w) => w.replica === 'b' || w.replica === 'c')).toBe(true);
   });
 
+  it('a renewal that committed after its request timed out is not taken for another replica’s write', async () => {
+    const a = replica('a');
+    await run(1);
+    expect(a.running).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // One renewal of a shard Lease and one of the member Lease commit, and their answers are lost.
+    const lost = new Set<string>();
+    a.link.loseAnswers = (lease) => {
+      if (lost.has(lease) || (lease !== shardLease(3) && lease !== memberLease(0))) return false;
+      lost.add(lease);
+      return true;
+    };
+    await run(60_000);
+    expect([...lost].sort()).toEqual([memberLease(0), shardLease(3)]);
+    expect(a.running).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(a.log.filter((line) => !line.startsWith('+') && line !== 'activate@0')).toEqual([]);
+    expect(holders()).toEqual(Array.from({ length: SHARDS }, () => 'a'));
+    expect(api.holder(memberLease(0))).toBe('a');
+  });
+
   it('a partitioned replica stops its shards within the renew deadline; the others take them only after the lease duration on their own clock', async () => {
     const a = replica('a');
     await run(1);
