@@ -3,6 +3,7 @@ import type { DeletionPolicy } from './api.js';
 import { UNKNOWN, type ApplyResult, type ClusterSide } from './manifest-hub.js';
 import {
   applyManager,
+  appliedBy,
   desiredObject,
   idOf,
   labelValue,
@@ -121,12 +122,16 @@ export class ClusterObjects {
       throw err;
     }
     const path = objectPath(resource, resource.namespaced ? id.namespace : undefined, id.name);
-    // Deleting needs only the uid, which a cached object has; orphaning patches managedFields with
-    // `test` ops, so it reads them fresh (a cache may lag, or its transform drop them).
+    // Deleting needs the uid and managedFields, which a cached object has unless a transform
+    // dropped them; orphaning patches managedFields with `test` ops, so it reads them fresh (a
+    // cache may lag).
     const cached = policy === 'Delete' ? this.side?.cached(id) : UNKNOWN;
-    const live = cached !== UNKNOWN && cached !== undefined ? cached : await this.read(path);
+    const usable = cached !== UNKNOWN && cached !== undefined && cached.metadata?.managedFields !== undefined;
+    const live = usable ? cached : await this.read(path);
     if (!live) return 'absent';
     if (ownership(live, this.rm.namespace, this.rm.name).owner !== 'self') return 'not-ours';
+    // A label is not enough to delete: our own apply must have written the object.
+    if (policy === 'Delete' && !appliedBy(live, this.rm.namespace, this.rm.name)) return 'not-ours';
     try {
       if (policy === 'Delete') {
         await this.client.request('DELETE', path, {

@@ -84,6 +84,20 @@ export function ownership(live: KubeObject, namespace: string, name: string): Ow
   return theirs ? { owner: 'other', by: `field manager ${theirs}` } : { owner: 'none' };
 }
 
+/**
+ * Whether this RemoteManifest's own server-side apply wrote the object: its field manager, with
+ * operation Apply, in managedFields. What deleting takes: the label and annotation that make an
+ * object "self" for an apply can be set by anyone who may patch it, and would otherwise let them
+ * have the controller delete, with the kubeconfig's rights, an object they may not delete.
+ */
+export function appliedBy(live: KubeObject, namespace: string, name: string): boolean {
+  const manager = applyManager(namespace, name);
+  return (live.metadata?.managedFields ?? []).some((f) => {
+    const field = f as { manager?: string; operation?: string };
+    return field.manager === manager && field.operation === 'Apply';
+  });
+}
+
 /** Fields the server sets: a manifest pasted from `kubectl get -o yaml` must not send them (a
  * resourceVersion would even act as a precondition). */
 const SERVER_FIELDS = [

@@ -21,6 +21,10 @@ const ours = (extra: Record<string, unknown> = {}): KubeObject => ({
   },
 });
 
+/** Ours, as our server-side apply leaves it: our field manager, operation Apply. */
+const applied = (): KubeObject =>
+  ours({ managedFields: [{ manager: 'clusterregistry.dev/team.web', operation: 'Apply' }] });
+
 /** A side whose watch of ConfigMaps holds `objects` (or is not running: UNKNOWN). */
 function side(objects?: KubeObject[]): ClusterSide {
   return {
@@ -120,7 +124,8 @@ describe('ClusterObjects', () => {
 
   it('deletes its own object with a uid precondition, and leaves anything else alone', async () => {
     fake.on('DELETE', CM, json(200, {}));
-    expect(await new ClusterObjects(fake.client(), side([ours()]), rm).release(id, 'Delete')).toBe('removed');
+    expect(await new ClusterObjects(fake.client(), side([applied()]), rm).release(id, 'Delete')).toBe('removed');
+    expect(sent()).toEqual([`DELETE ${CM}`]);
     const del = fake.requests.find((r) => r.method === 'DELETE')!;
     expect(del.body).toEqual({
       apiVersion: 'v1',
@@ -135,8 +140,21 @@ describe('ClusterObjects', () => {
     expect(await new ClusterObjects(fake.client(), side([]), rm).release(id, 'Delete')).toBe('absent');
     // Recreated by someone else between our read and our delete.
     fake.on('DELETE', CM, status(409, 'Conflict', 'the UID in the precondition does not match'));
-    expect(await new ClusterObjects(fake.client(), side([ours()]), rm).release(id, 'Delete')).toBe('not-ours');
+    expect(await new ClusterObjects(fake.client(), side([applied()]), rm).release(id, 'Delete')).toBe('not-ours');
     expect(fake.requests.filter((r) => r.method === 'DELETE')).toHaveLength(2);
+  });
+
+  it('deletes nothing its own apply did not write: a label and annotation anyone may patch in are not enough', async () => {
+    // Someone who may patch, not delete, the object in the remote cluster marks it as ours.
+    const marked = ours({ managedFields: [{ manager: 'kubectl-label', operation: 'Update' }] });
+    fake.on('DELETE', CM, json(200, {}));
+    expect(await new ClusterObjects(fake.client(), side([marked]), rm).release(id, 'Delete')).toBe('not-ours');
+    // A cache without managedFields (a transform dropped them): read fresh, and decided the same.
+    fake.on('GET', CM, json(200, marked));
+    expect(await new ClusterObjects(fake.client(), side([ours()]), rm).release(id, 'Delete')).toBe('not-ours');
+    fake.on('GET', CM, json(200, applied()));
+    expect(await new ClusterObjects(fake.client(), side([ours()]), rm).release(id, 'Delete')).toBe('removed');
+    expect(sent()).toEqual([`GET ${CM}`, `GET ${CM}`, `DELETE ${CM}`]);
   });
 
   it('orphans by removing only its markers and its field manager, guarded by tests', async () => {
