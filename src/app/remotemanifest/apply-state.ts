@@ -31,6 +31,8 @@ export class ApplyState {
   private readonly targets = new Map<string, string[]>();
   /** Since when a cluster no longer selected could not be cleaned, per key and cluster. */
   private readonly releasing = new Map<string, Map<string, number>>();
+  /** Drift marks of first applies under way, per key and cluster (see marks()). */
+  private readonly firstMarks = new Map<string, Map<string, number>>();
   /** Since when each RemoteManifest waits for its clusters to report a generation. */
   private readonly progressing = new Map<string, { generation: number; since: number }>();
 
@@ -55,9 +57,18 @@ export class ApplyState {
     return now - s.at >= REAPPLY_MS;
   }
 
-  /** The drift marks an apply starts from (see applied()). */
+  /** The drift marks an apply starts from (see applied()). A first apply to a cluster starts a
+   * count of its own, so drift reported while it runs is not lost; only applies under way get
+   * one, so reports for keys that never apply (a remote object may name any) hold nothing. */
   marks(key: string, cluster: string): number {
-    return this.get(key, cluster)?.marks ?? 0;
+    const s = this.get(key, cluster);
+    if (s) return s.marks;
+    const first = this.firstMarks.get(key)?.get(cluster);
+    if (first !== undefined) return first;
+    let clusters = this.firstMarks.get(key);
+    if (!clusters) this.firstMarks.set(key, (clusters = new Map<string, number>()));
+    clusters.set(cluster, 0);
+    return 0;
   }
 
   applied(
@@ -69,10 +80,12 @@ export class ApplyState {
     const before = this.get(key, cluster);
     const failed = apply.pending.length > 0 || apply.results.some((r) => !r.applied);
     const failures = failed ? (before?.failures ?? 0) + 1 : 0;
+    const first = this.firstMarks.get(key)?.get(cluster);
+    this.dropFirstMarks(key, cluster);
     this.of(key).set(cluster, {
       ...apply,
       at: now,
-      marks: before?.marks ?? apply.seen,
+      marks: before?.marks ?? first ?? apply.seen,
       failures,
       // Failed objects are retried with backoff: 1 s doubling to a minute.
       retryAt: failed ? now + Math.min(60_000, 1000 * 2 ** (failures - 1)) : undefined,
@@ -83,6 +96,17 @@ export class ApplyState {
   mark(key: string, cluster: string): void {
     const s = this.get(key, cluster);
     if (s) s.marks++;
+    else {
+      const clusters = this.firstMarks.get(key);
+      const first = clusters?.get(cluster);
+      if (first !== undefined) clusters!.set(cluster, first + 1);
+    }
+  }
+
+  private dropFirstMarks(key: string, cluster: string): void {
+    const clusters = this.firstMarks.get(key);
+    clusters?.delete(cluster);
+    if (clusters?.size === 0) this.firstMarks.delete(key);
   }
 
   /** Every RemoteManifest applied to or waiting for `cluster`. */
@@ -114,6 +138,7 @@ export class ApplyState {
   }
 
   drop(key: string, cluster: string): void {
+    this.dropFirstMarks(key, cluster);
     this.byKey.get(key)?.delete(cluster);
     this.releasing.get(key)?.delete(cluster);
   }
@@ -127,6 +152,7 @@ export class ApplyState {
   }
 
   forget(key: string): void {
+    this.firstMarks.delete(key);
     this.progressing.delete(key);
     this.byKey.delete(key);
     this.targets.delete(key);

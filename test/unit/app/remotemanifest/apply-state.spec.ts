@@ -30,6 +30,20 @@ describe('ApplyState: when the manage reconciler applies again', () => {
     expect(s.needsApply('n/a', 'c', 1, 'u', T)).toBe(true);
   });
 
+  it('applies again after drift reported while the first apply to a cluster ran', () => {
+    const s = new ApplyState();
+    s.mark('n/a', 'c'); // no apply under way: nothing to remember
+    const seen = s.marks('n/a', 'c');
+    expect(seen).toBe(0);
+    s.mark('n/a', 'c'); // during the first apply
+    s.applied('n/a', 'c', { generation: 1, uid: 'u', results: [ok], pending: [], seen }, T);
+    expect(s.needsApply('n/a', 'c', 1, 'u', T)).toBe(true);
+    // The next apply catches up, and then nothing is due.
+    const again = s.marks('n/a', 'c');
+    s.applied('n/a', 'c', { generation: 1, uid: 'u', results: [ok], pending: [], seen: again }, T);
+    expect(s.needsApply('n/a', 'c', 1, 'u', T)).toBe(false);
+  });
+
   it('retries failures with backoff, 1 s doubling to a minute, and forgets them on success', () => {
     const s = new ApplyState();
     const fail = (at: number) =>
