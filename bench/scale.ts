@@ -5,7 +5,9 @@
 //      ClusterClients, made from the same kubeconfigs as spawn() makes them, listing the same
 //      namespaces at once), measured back to back in an order that alternates between rounds;
 //      the ratio is printed as median over median and as the median of each round's own ratio,
-//      then the CPU each used, this process's and the local apiservers' and etcds' (/proc).
+//      then the CPU each used, this process's and the local apiservers' and etcds' (/proc), and
+//      where the time went: until the first connection was started (undici's beforeConnect
+//      channel), and from there until all were synced or listed.
 //   2. Idle: heap and RSS per runtime after a full gc (against the process before spawning), and
 //      the CPU the process uses while nothing changes (against the same process with no runtime).
 //   3. The same 1,000 with 1 dead cluster (accepts TCP, never answers) and 10 slow clusters (every
@@ -21,6 +23,7 @@
 // SCALE_DISTINCT_CREDENTIALS (0), SCALE_APISERVERS (3; 2 until 2026-11-25 19:20, which the
 // figures measured before then need for a comparison in wall time).
 // Run: npm run bench:scale
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ClusterClient } from '../src/client/cluster-client.js';
 import { issueClientCert } from '../src/envtest/pki.js';
@@ -196,6 +199,22 @@ async function idleCpu(seconds: number): Promise<number> {
 
 const pct = (fraction: number): string => `${(fraction * 100).toFixed(1)} % of one core`;
 
+/** When the first connection of `work` was started, from its start (undici's beforeConnect
+ * channel: the same for the runtimes' clients and the floor's), beside its whole time. */
+async function phases<T>(work: () => Promise<T>): Promise<{ result: T; firstConnectMs: number }> {
+  let first = NaN;
+  const onConnect = (): void => {
+    if (Number.isNaN(first)) first = performance.now();
+  };
+  subscribe('undici:client:beforeConnect', onConnect);
+  const started = performance.now();
+  try {
+    return { result: await work(), firstConnectMs: first - started };
+  } finally {
+    unsubscribe('undici:client:beforeConnect', onConnect);
+  }
+}
+
 /** Three replicas' coordinators in this process, each with its own client; Lease writes counted
  * on the manage apiserver over LEASE_S once they have settled. */
 async function leaseWrites(clusters: LocalClusters): Promise<{ perSecond: number; own: number; settledMs: number }> {
@@ -293,15 +312,19 @@ await run(async () => {
         (name) => Object.values(clusters.get(name).pids).filter((pid): pid is number => pid !== undefined),
       );
       const cpu = {
-        plain: { ours: [] as number[], servers: [] as number[] },
-        floor: { ours: [] as number[], servers: [] as number[] },
+        plain: { ours: [] as number[], servers: [] as number[], firstConnect: [] as number[] },
+        floor: { ours: [] as number[], servers: [] as number[], firstConnect: [] as number[] },
       };
-      const measured = async <T>(into: { ours: number[]; servers: number[] }, work: () => Promise<T>): Promise<T> => {
+      const measured = async <T>(
+        into: { ours: number[]; servers: number[]; firstConnect: number[] },
+        work: () => Promise<T>,
+      ): Promise<T> => {
         const ours = process.cpuUsage();
         const servers = processesCpuMs(serverPids);
-        const result = await work();
+        const { result, firstConnectMs } = await phases(work);
         into.ours.push(cpuSeconds(ours) * 1000);
         into.servers.push(processesCpuMs(serverPids) - servers);
+        into.firstConnect.push(firstConnectMs);
         return result;
       };
       const withBad: number[] = [];
@@ -401,6 +424,14 @@ await run(async () => {
         `  CPU per round (medians): the runtimes: this process ${ms(median(cpu.plain.ours))}, the apiservers and etcds ` +
           `${ms(median(cpu.plain.servers))}; the floor: this process ${ms(median(cpu.floor.ours))}, the servers ` +
           `${ms(median(cpu.floor.servers))} (this process's counts all its threads: the main one and V8's collector helpers)`,
+      );
+      // Where the difference lies: the runtimes' first connection waits for their contexts.
+      const after = (times: number[], firsts: number[]): number => median(times.map((t, i) => t - firsts[i]!));
+      console.log(
+        `  where the time went (medians): until the first connection started, the runtimes ${ms(median(cpu.plain.firstConnect))} ` +
+          `(kubeconfigs parsed, clients, ${RUNTIMES} cluster contexts built and their runtimes started), the floor ` +
+          `${ms(median(cpu.floor.firstConnect))} (kubeconfigs parsed, clients); from there until all were synced or listed, ` +
+          `the runtimes ${ms(after(plain, cpu.plain.firstConnect))}, the floor ${ms(after(floors, cpu.floor.firstConnect))}`,
       );
       report({
         what: `memory of ${RUNTIMES} idle runtimes in one process (${PODS_PER_NAMESPACE} pods cached each)`,
