@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { ClusterManifestStatus, RemoteManifest } from '../../src/app/remotemanifest/api.js';
+import { labelValue } from '../../src/app/remotemanifest/markers.js';
 import { packageRoot } from '../../src/envtest/binaries.js';
 import { installCrd, loadCrds } from '../../src/envtest/crd.js';
 import { issueClientCert } from '../../src/envtest/pki.js';
@@ -372,6 +373,52 @@ describe('RemoteManifest lifecycle', () => {
     const after = (await objects1.configMap(target, 'theirs'))!;
     expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
     expect(after.data).toEqual({ k: 'mine' });
+  });
+
+  it('never deletes an object that only claims to be its own (labels, annotation and managedFields forged)', async () => {
+    // Whoever may write ConfigMaps in the remote cluster makes one look applied by 'forge': the
+    // apiserver takes managedFields from an update or a patch (not from a create).
+    const manager = `clusterregistry.dev/${labelValue(ns, 'forge')}`;
+    await objects1.client.request('POST', cmPath(target), {
+      body: {
+        metadata: {
+          name: 'forged',
+          labels: { 'clusterregistry.dev/manifest': labelValue(ns, 'forge') },
+          annotations: { 'clusterregistry.dev/remotemanifest': `${ns}/forge` },
+        },
+        data: { k: 'victim' },
+      },
+    });
+    const forged = {
+      manager,
+      operation: 'Apply',
+      apiVersion: 'v1',
+      time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      fieldsType: 'FieldsV1',
+      fieldsV1: { 'f:data': { 'f:k': {} } },
+    };
+    await objects1.client.request('PATCH', cmPath(target, 'forged'), {
+      body: { metadata: { managedFields: [forged] } },
+      contentType: 'application/merge-patch+json',
+    });
+    const before = (await objects1.configMap(target, 'forged'))!;
+    // The forgery holds: the apiserver kept the managedFields it was sent.
+    expect(managers(before)).toContain(`${manager}:Apply`);
+
+    await rms.create('forge', {
+      cluster: R1,
+      manifests: [configMap('forge-keep', { k: 'v' }, target), configMap('forge-drop', { k: 'v' }, target)],
+    });
+    await rms.condition('forge', 'Applied', 'True');
+    // A prune, then the deletion of the RemoteManifest: each removes what it applied, only that.
+    await rms.patch('forge', { spec: { manifests: [configMap('forge-keep', { k: 'v' }, target)] } });
+    await objects1.gone(target, 'forge-drop');
+    await rms.delete('forge');
+    await rms.gone('forge');
+    await objects1.gone(target, 'forge-keep');
+    const after = (await objects1.configMap(target, 'forged'))!;
+    expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+    expect(after.data).toEqual({ k: 'victim' });
   });
 
   it('reports a conflict on the second of two RemoteManifests claiming one object, and they never fight', async () => {

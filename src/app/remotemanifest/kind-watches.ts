@@ -1,6 +1,6 @@
 import { Informer, type ClusterClient, type InformerEvent, type KubeObject } from '../../index.js';
 import { UNKNOWN } from './manifest-hub.js';
-import { idKey, idOf, MANIFEST_ANNOTATION, MANIFEST_LABEL, type ObjectId } from './markers.js';
+import { MANIFEST_LABEL, type ObjectId } from './markers.js';
 
 /**
  * Watches of one cluster for the kinds RemoteManifests applied there, each selecting only objects
@@ -10,8 +10,6 @@ import { idKey, idOf, MANIFEST_ANNOTATION, MANIFEST_LABEL, type ObjectId } from 
  */
 export class KindWatches {
   private readonly informers = new Map<string, Informer>();
-  /** Watched objects by the RemoteManifest their annotation names: removal asks per manifest. */
-  private readonly byManifest = new Map<string, Map<string, ObjectId>>();
 
   constructor(
     private readonly client: ClusterClient,
@@ -26,10 +24,7 @@ export class KindWatches {
     let informer = this.informers.get(key);
     if (!informer) {
       informer = new Informer(this.client, { apiVersion, kind, labelSelector: MANIFEST_LABEL });
-      informer.on((event) => {
-        this.index(event);
-        this.onEvent(event);
-      });
+      informer.on(this.onEvent);
       informer.onState(() => this.onState(apiVersion, kind));
       this.informers.set(key, informer);
       void informer.start(this.signal);
@@ -46,25 +41,5 @@ export class KindWatches {
   /** Why the watch of a kind fails, if it does. */
   failure(apiVersion: string, kind: string): string | undefined {
     return this.informers.get(`${apiVersion}|${kind}`)?.state().error?.message;
-  }
-
-  objectsOf(manifestKey: string): ObjectId[] {
-    return [...(this.byManifest.get(manifestKey)?.values() ?? [])];
-  }
-
-  private index(event: InformerEvent): void {
-    const unindex = (obj: KubeObject): void => {
-      const key = obj.metadata?.annotations?.[MANIFEST_ANNOTATION];
-      const ids = key ? this.byManifest.get(key) : undefined;
-      ids?.delete(idKey(idOf(obj)));
-      if (key && ids?.size === 0) this.byManifest.delete(key);
-    };
-    if (event.type === 'update') unindex(event.old);
-    if (event.type === 'delete') return unindex(event.object);
-    const key = event.object.metadata?.annotations?.[MANIFEST_ANNOTATION];
-    if (!key) return;
-    let ids = this.byManifest.get(key);
-    if (!ids) this.byManifest.set(key, (ids = new Map<string, ObjectId>()));
-    ids.set(idKey(idOf(event.object)), idOf(event.object));
   }
 }

@@ -34,8 +34,6 @@ export interface ClusterSide {
   /** The live object, from a synced watch of its kind (objects carrying the manifest label
    * only): undefined when that watch does not have it, UNKNOWN when there is no such watch. */
   cached(id: ObjectId): KubeObject | undefined | typeof UNKNOWN;
-  /** Objects whose annotation names this RemoteManifest, from every watch of the cluster. */
-  objectsOf(key: string): ObjectId[];
   /** A placement of this cluster changed: mirror it. */
   placed(key: string): void;
 }

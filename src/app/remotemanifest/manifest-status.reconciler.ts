@@ -59,7 +59,6 @@ export class ManifestStatusReconciler implements Reconcile, OnModuleDestroy {
     this.enqueue = (key) => enqueue(splitManifestKey(key));
     const leave = this.hub.attach(this.cluster, {
       cached: (id) => this.watches.cached(id),
-      objectsOf: (key) => this.watches.objectsOf(key),
       placed: (key) => this.placed(key),
     });
     // Placements made before this context started (a restart of the runtime).

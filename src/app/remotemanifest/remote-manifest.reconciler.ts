@@ -234,8 +234,10 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
     if (now && now !== failures(before?.results)) this.logger.warn(`${key}: not applied to ${cluster}: ${now}`);
   }
 
-  /** Objects this RemoteManifest may have in `cluster`: from its status, this process's applies,
-   * and the cluster's watches. Removal checks each one's owner, so a guess costs a read only. */
+  /** Objects this RemoteManifest applied to `cluster`, as we recorded them: in its status and in
+   * this process's applies. Never what the cluster's objects claim: anyone who may label an object
+   * there (and write its managedFields) could otherwise have it deleted with our credentials.
+   * Removal still checks each one's owner, as the cluster may have replaced it meanwhile. */
   private appliedBefore(rm: RemoteManifest, key: string, cluster: string): ObjectId[] {
     const ids = new Map<string, ObjectId>();
     const add = (id: ObjectId): void => void ids.set(idKey(id), id);
@@ -245,7 +247,6 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
     const applied = this.state.get(key, cluster);
     applied?.results.filter((r) => r.applied).forEach((r) => add(r.id));
     applied?.pending.forEach(add);
-    this.hub.side(cluster)?.objectsOf(key).forEach(add);
     return [...ids.values()];
   }
 

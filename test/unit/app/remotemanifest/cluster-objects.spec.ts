@@ -29,7 +29,6 @@ const applied = (): KubeObject =>
 function side(objects?: KubeObject[]): ClusterSide {
   return {
     cached: () => (objects ? objects.find((o) => o.metadata?.name === 'a') : UNKNOWN),
-    objectsOf: () => [],
     placed: () => undefined,
   };
 }
