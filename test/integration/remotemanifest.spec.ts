@@ -375,6 +375,30 @@ describe('RemoteManifest lifecycle', () => {
     expect(after.data).toEqual({ k: 'mine' });
   });
 
+  it('deletes an object removed from the list after its last apply failed', async () => {
+    await rms.create('broken', {
+      cluster: R1,
+      manifests: [configMap('broken-keep', { k: 'v' }, target), configMap('broken-x', { k: 'v' }, target)],
+    });
+    await rms.condition('broken', 'Applied', 'True');
+    // An edit the apiserver refuses: the object stays as last applied, its entry says Invalid.
+    await rms.patch('broken', {
+      spec: {
+        manifests: [configMap('broken-keep', { k: 'v' }, target), configMap('broken-x', { 'bad key!': 'v' }, target)],
+      },
+    });
+    const failed = await rms.condition('broken', 'Applied', 'False', 'Invalid');
+    expect(entry(failed, R1)!.objects.map((o) => [o.name, o.applied, o.reason])).toEqual([
+      ['broken-keep', true, 'Applied'],
+      ['broken-x', false, 'Invalid'],
+    ]);
+    // Taken out of the list to mend it: what was applied before still goes.
+    await rms.patch('broken', { spec: { manifests: [configMap('broken-keep', { k: 'v' }, target)] } });
+    await objects1.gone(target, 'broken-x');
+    await rms.delete('broken');
+    await rms.gone('broken');
+  });
+
   it('never deletes an object that only claims to be its own (labels, annotation and managedFields forged)', async () => {
     // Whoever may write ConfigMaps in the remote cluster makes one look applied by 'forge': the
     // apiserver takes managedFields from an update or a patch (not from a create).

@@ -234,18 +234,18 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
     if (now && now !== failures(before?.results)) this.logger.warn(`${key}: not applied to ${cluster}: ${now}`);
   }
 
-  /** Objects this RemoteManifest applied to `cluster`, as we recorded them: in its status and in
-   * this process's applies. Never what the cluster's objects claim: anyone who may label an object
-   * there (and write its managedFields) could otherwise have it deleted with our credentials.
-   * Removal still checks each one's owner, as the cluster may have replaced it meanwhile. */
+  /** Objects this RemoteManifest may have in `cluster`, from our own record: every entry of its
+   * status and of this process's applies, a failed apply included (the object may be there as an
+   * earlier generation applied it). Never what the cluster's objects claim: anyone who may label an
+   * object there (and write its managedFields) could otherwise have it deleted with our
+   * credentials. Removal checks each one's owner, so an entry that is not ours costs a read only. */
   private appliedBefore(rm: RemoteManifest, key: string, cluster: string): ObjectId[] {
     const ids = new Map<string, ObjectId>();
-    const add = (id: ObjectId): void => void ids.set(idKey(id), id);
-    entryOf(rm, cluster)
-      ?.objects.filter((o) => o.applied)
-      .forEach(add);
+    // A manifest refused for its shape (no name, no kind) names nothing to remove.
+    const add = (id: ObjectId): void => void (id.apiVersion && id.kind && id.name && ids.set(idKey(id), id));
+    entryOf(rm, cluster)?.objects.forEach(add);
     const applied = this.state.get(key, cluster);
-    applied?.results.filter((r) => r.applied).forEach((r) => add(r.id));
+    applied?.results.forEach((r) => add(r.id));
     applied?.pending.forEach(add);
     return [...ids.values()];
   }
