@@ -399,6 +399,55 @@ describe('RemoteManifest lifecycle', () => {
     await rms.gone('broken');
   });
 
+  it('keeps an object it could not remove in its status, and removes it after an app restart', async () => {
+    // A user of remote-1 that may do anything with ConfigMaps but delete them.
+    const user = uniqueName('nodelete');
+    const rbac = remote1.kubeConfig().makeApiClient(RbacAuthorizationV1Api);
+    const role = (verbs: string[]) => ({
+      metadata: { name: user },
+      rules: [{ apiGroups: [''], resources: ['configmaps'], verbs }],
+    });
+    await rbac.createClusterRole({ body: role(['get', 'list', 'watch', 'create', 'patch']) });
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: user },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: user },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+      },
+    });
+    const nodelete = rcName('nodelete');
+    const cert = await issueClientCert(remote1.info.ca, `CN=${user}`);
+    await register(nodelete, kubeconfigDoc(remote1, { user: certUser(cert) }));
+    await manage.ready(nodelete, 'True', 'Synced');
+    try {
+      await rms.create('sticky', {
+        cluster: nodelete,
+        manifests: [configMap('sticky-keep', { k: 'v' }, target), configMap('sticky-drop', { k: 'v' }, target)],
+      });
+      await rms.condition('sticky', 'Applied', 'True');
+      await rms.patch('sticky', { spec: { manifests: [configMap('sticky-keep', { k: 'v' }, target)] } });
+      // The removal is refused: the status still names the object, and says why.
+      const refused = await rms.condition('sticky', 'Applied', 'False', 'Forbidden');
+      const left = entry(refused, nodelete)!.objects.find((o) => o.name === 'sticky-drop');
+      expect([left?.applied, left?.message]).toEqual([
+        false,
+        expect.stringMatching(/^no longer listed, not removed yet: Forbidden/),
+      ]);
+
+      // A new app, which never saw the removal fail, finds it in the status once it may delete.
+      await app.close();
+      await rbac.replaceClusterRole({ name: user, body: role(['get', 'list', 'watch', 'create', 'patch', 'delete']) });
+      ({ app } = await startApp(manage.kc, settings, logs));
+      await objects1.gone(target, 'sticky-drop');
+      const done = await rms.condition('sticky', 'Applied', 'True');
+      expect(entry(done, nodelete)!.objects.map((o) => o.name)).toEqual(['sticky-keep']);
+    } finally {
+      await rms.delete('sticky');
+      await rms.gone('sticky');
+      await manage.deleteRemoteCluster(nodelete);
+    }
+  });
+
   it('never deletes an object that only claims to be its own (labels, annotation and managedFields forged)', async () => {
     // Whoever may write ConfigMaps in the remote cluster makes one look applied by 'forge': the
     // apiserver takes managedFields from an update or a patch (not from a create).

@@ -190,31 +190,48 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
           if (UNREACHABLE.has(result.reason)) unreachable ??= result;
           results.push(result);
         }
-        // Published before anything is pruned, so the cluster never takes a removal of ours for drift.
-        this.hub.publish(cluster, {
-          key,
-          uid: ref.uid,
-          generation,
-          results,
-          feedback: rm.spec?.statusFeedback ?? [],
-        });
         // What was applied before and is no longer in the list goes.
         const wanted = new Set(results.map((r) => idKey(r.id)));
         const stale = this.appliedBefore(rm, key, cluster).filter((id) => !wanted.has(idKey(id)));
+        // The status is the record that removal works from, after a restart too: an object that is
+        // still to be removed stays in it, with the reason it is not gone yet, until it is gone.
+        const leftOver = (id: ObjectId, reason: string, why: string): ApplyResult => ({
+          id,
+          applied: false,
+          reason,
+          message: `no longer listed, not removed yet: ${why}`,
+        });
+        const publish = (left: ApplyResult[]): void =>
+          this.hub.publish(cluster, {
+            key,
+            uid: ref.uid,
+            generation,
+            results: [...results, ...left],
+            feedback: rm.spec?.statusFeedback ?? [],
+          });
+        // Published before anything is pruned, so the cluster never takes a removal of ours for drift.
+        const wasUnreachable = unreachable;
+        publish(
+          wasUnreachable ? stale.map((id) => leftOver(id, wasUnreachable.reason, 'the cluster did not answer')) : [],
+        );
         const pending: ObjectId[] = [];
+        const left: ApplyResult[] = [];
         for (const id of stale.reverse()) {
           if (unreachable) {
             pending.push(id);
+            left.push(leftOver(id, unreachable.reason, 'the cluster did not answer'));
             continue;
           }
           try {
             await objects.release(id, rm.spec?.deletionPolicy ?? 'Delete');
           } catch (err) {
             pending.push(id);
+            left.push(leftOver(id, failureReason(err), describeFailure(err)));
             this.logger.warn(`${key}: could not remove ${describeId(id)} from ${cluster}: ${describeFailure(err)}`);
             if (UNREACHABLE.has(failureReason(err))) unreachable = { id, applied: false, reason: failureReason(err) };
           }
         }
+        if (!wasUnreachable && left.length > 0) publish(left.reverse());
         return { results, pending };
       });
     } catch (err) {
