@@ -45,6 +45,33 @@ async function register(name: string, kubeconfig: string, labels: Record<string,
   );
 }
 
+/** A user of `cluster` with only `verbs` on ConfigMaps, registered as RemoteCluster `name` and
+ * Ready: its user name, and a setter for its verbs. */
+async function configMapUser(
+  cluster: TestCluster,
+  name: string,
+  verbs: string[],
+): Promise<{ user: string; setVerbs: (verbs: string[]) => Promise<unknown> }> {
+  const user = uniqueName(name);
+  const rbac = cluster.kubeConfig().makeApiClient(RbacAuthorizationV1Api);
+  const role = (v: string[]) => ({
+    metadata: { name: user },
+    rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: v }],
+  });
+  await rbac.createClusterRole({ body: role(verbs) });
+  await rbac.createClusterRoleBinding({
+    body: {
+      metadata: { name: user },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: user },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+    },
+  });
+  const cert = await issueClientCert(cluster.info.ca, `CN=${user}`);
+  await register(rcName(name), kubeconfigDoc(cluster, { user: certUser(cert) }));
+  await manage.ready(rcName(name), 'True', 'Synced');
+  return { user, setVerbs: (v) => rbac.replaceClusterRole({ name: user, body: role(v) }) };
+}
+
 async function setClusterLabels(name: string, labels: Record<string, string | null>): Promise<void> {
   await manage.objects.patch(
     { apiVersion: 'clusterregistry.dev/v1alpha1', kind: 'RemoteCluster', metadata: { name, labels } } as never,
@@ -401,24 +428,8 @@ describe('RemoteManifest lifecycle', () => {
 
   it('keeps an object it could not remove in its status, and removes it after an app restart', async () => {
     // A user of remote-1 that may do anything with ConfigMaps but delete them.
-    const user = uniqueName('nodelete');
-    const rbac = remote1.kubeConfig().makeApiClient(RbacAuthorizationV1Api);
-    const role = (verbs: string[]) => ({
-      metadata: { name: user },
-      rules: [{ apiGroups: [''], resources: ['configmaps'], verbs }],
-    });
-    await rbac.createClusterRole({ body: role(['get', 'list', 'watch', 'create', 'patch']) });
-    await rbac.createClusterRoleBinding({
-      body: {
-        metadata: { name: user },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: user },
-        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
-      },
-    });
     const nodelete = rcName('nodelete');
-    const cert = await issueClientCert(remote1.info.ca, `CN=${user}`);
-    await register(nodelete, kubeconfigDoc(remote1, { user: certUser(cert) }));
-    await manage.ready(nodelete, 'True', 'Synced');
+    const { setVerbs } = await configMapUser(remote1, 'nodelete', ['get', 'list', 'watch', 'create', 'patch']);
     try {
       await rms.create('sticky', {
         cluster: nodelete,
@@ -436,7 +447,7 @@ describe('RemoteManifest lifecycle', () => {
 
       // A new app, which never saw the removal fail, finds it in the status once it may delete.
       await app.close();
-      await rbac.replaceClusterRole({ name: user, body: role(['get', 'list', 'watch', 'create', 'patch', 'delete']) });
+      await setVerbs(['get', 'list', 'watch', 'create', 'patch', 'delete']);
       ({ app } = await startApp(manage.kc, settings, logs));
       await objects1.gone(target, 'sticky-drop');
       const done = await rms.condition('sticky', 'Applied', 'True');
@@ -578,27 +589,8 @@ describe('RemoteManifest and its clusters', () => {
 
   it('gives an invalid manifest its own reason with the apiserver message, without blocking the others', async () => {
     // A user of remote-2 that may do anything with ConfigMaps and nothing with Secrets.
-    const user = uniqueName('limited');
-    const rbac = remote2.kubeConfig().makeApiClient(RbacAuthorizationV1Api);
-    await rbac.createClusterRole({
-      body: {
-        metadata: { name: user },
-        rules: [
-          { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
-        ],
-      },
-    });
-    await rbac.createClusterRoleBinding({
-      body: {
-        metadata: { name: user },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: user },
-        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
-      },
-    });
     const limited = rcName('limited');
-    const cert = await issueClientCert(remote2.info.ca, `CN=${user}`);
-    await register(limited, kubeconfigDoc(remote2, { user: certUser(cert) }));
-    await manage.ready(limited, 'True', 'Synced');
+    const { user } = await configMapUser(remote2, 'limited', ['get', 'list', 'watch', 'create', 'patch', 'delete']);
 
     await rms.create('mixed', {
       cluster: limited,
