@@ -50,8 +50,7 @@ export interface ObjectStatus {
   /** The last apply went through. */
   applied: boolean;
   /** Applied, or why not: the apiserver's Status reason (Invalid, Forbidden…), KindNotServed,
-   * Conflict (another RemoteManifest applied it), AlreadyExists (nobody did: never taken over).
-   * For an object no longer listed that is not removed yet, why not (its message says so). */
+   * Conflict (another RemoteManifest applied it), AlreadyExists (nobody did: never taken over). */
   reason: string;
   message?: string;
   generation?: number;

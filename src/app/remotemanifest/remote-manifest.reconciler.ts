@@ -44,6 +44,10 @@ const UNREACHABLE = new Set(['Unreachable', 'Timeout', 'Aborted', 'NetworkNotAll
 /** Answers that say an object is not there for us, as opposed to a cluster we cannot reach. */
 const REFUSALS = new Set(['KindNotServed', 'Forbidden', 'NotFound', 'Error']);
 
+/** Failed applies whose object is someone else's (AlreadyExists, Conflict) or out of our reach:
+ * nothing of ours to remove there. */
+const NOT_OURS = new Set(['AlreadyExists', 'Conflict', ...REFUSALS]);
+
 /** Cluster-scoped kinds others depend on go first, and are removed last. */
 const FIRST = new Set(['Namespace', 'CustomResourceDefinition']);
 
@@ -190,48 +194,31 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
           if (UNREACHABLE.has(result.reason)) unreachable ??= result;
           results.push(result);
         }
+        // Published before anything is pruned, so the cluster never takes a removal of ours for drift.
+        this.hub.publish(cluster, {
+          key,
+          uid: ref.uid,
+          generation,
+          results,
+          feedback: rm.spec?.statusFeedback ?? [],
+        });
         // What was applied before and is no longer in the list goes.
         const wanted = new Set(results.map((r) => idKey(r.id)));
         const stale = this.appliedBefore(rm, key, cluster).filter((id) => !wanted.has(idKey(id)));
-        // The status is the record that removal works from, after a restart too: an object that is
-        // still to be removed stays in it, with the reason it is not gone yet, until it is gone.
-        const leftOver = (id: ObjectId, reason: string, why: string): ApplyResult => ({
-          id,
-          applied: false,
-          reason,
-          message: `no longer listed, not removed yet: ${why}`,
-        });
-        const publish = (left: ApplyResult[]): void =>
-          this.hub.publish(cluster, {
-            key,
-            uid: ref.uid,
-            generation,
-            results: [...results, ...left],
-            feedback: rm.spec?.statusFeedback ?? [],
-          });
-        // Published before anything is pruned, so the cluster never takes a removal of ours for drift.
-        const wasUnreachable = unreachable;
-        publish(
-          wasUnreachable ? stale.map((id) => leftOver(id, wasUnreachable.reason, 'the cluster did not answer')) : [],
-        );
         const pending: ObjectId[] = [];
-        const left: ApplyResult[] = [];
         for (const id of stale.reverse()) {
           if (unreachable) {
             pending.push(id);
-            left.push(leftOver(id, unreachable.reason, 'the cluster did not answer'));
             continue;
           }
           try {
             await objects.release(id, rm.spec?.deletionPolicy ?? 'Delete');
           } catch (err) {
             pending.push(id);
-            left.push(leftOver(id, failureReason(err), describeFailure(err)));
             this.logger.warn(`${key}: could not remove ${describeId(id)} from ${cluster}: ${describeFailure(err)}`);
             if (UNREACHABLE.has(failureReason(err))) unreachable = { id, applied: false, reason: failureReason(err) };
           }
         }
-        if (!wasUnreachable && left.length > 0) publish(left.reverse());
         return { results, pending };
       });
     } catch (err) {
@@ -251,18 +238,20 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
     if (now && now !== failures(before?.results)) this.logger.warn(`${key}: not applied to ${cluster}: ${now}`);
   }
 
-  /** Objects this RemoteManifest may have in `cluster`, from our own record: every entry of its
-   * status and of this process's applies, a failed apply included (the object may be there as an
-   * earlier generation applied it). Never what the cluster's objects claim: anyone who may label an
-   * object there (and write its managedFields) could otherwise have it deleted with our
-   * credentials. Removal checks each one's owner, so an entry that is not ours costs a read only. */
+  /** Objects this RemoteManifest may have in `cluster`, from our own record: the entries of its
+   * status and of this process's applies, a failed apply included (an earlier generation may have
+   * applied the object), unless the failure says the object is not ours or not for us to touch.
+   * Never what the cluster's objects claim: anyone who may label an object there (and write its
+   * managedFields) could otherwise have it deleted with our credentials. Removal checks each
+   * one's owner, so an entry that is not ours costs a read only. */
   private appliedBefore(rm: RemoteManifest, key: string, cluster: string): ObjectId[] {
     const ids = new Map<string, ObjectId>();
     // A manifest refused for its shape (no name, no kind) names nothing to remove.
     const add = (id: ObjectId): void => void (id.apiVersion && id.kind && id.name && ids.set(idKey(id), id));
-    entryOf(rm, cluster)?.objects.forEach(add);
+    const mayBeOurs = (o: { applied: boolean; reason: string }): boolean => o.applied || !NOT_OURS.has(o.reason);
+    entryOf(rm, cluster)?.objects.filter(mayBeOurs).forEach(add);
     const applied = this.state.get(key, cluster);
-    applied?.results.forEach((r) => add(r.id));
+    applied?.results.filter(mayBeOurs).forEach((r) => add(r.id));
     applied?.pending.forEach(add);
     return [...ids.values()];
   }
@@ -320,7 +309,17 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
       const policy = rm.spec?.deletionPolicy ?? 'Delete';
       const known = this.appliedBefore(rm, key, cluster);
       const knownKeys = new Set(known.map(idKey));
-      for (const id of ordered(known).reverse()) await objects.release(id, policy);
+      // A refusal (we may no longer read or delete one) does not keep the others: it is thrown
+      // once every object was tried, so the deletion still waits and says what it left behind.
+      let refused: Error | undefined;
+      for (const id of ordered(known).reverse()) {
+        try {
+          await objects.release(id, policy);
+        } catch (err) {
+          if (!REFUSALS.has(failureReason(err))) throw err;
+          refused ??= err instanceof Error ? err : new Error(String(err));
+        }
+      }
       // What the manifests name may have been applied without being recorded (a crash in
       // between): a look costs a read. What we may not even read was not applied by us.
       for (const manifest of ordered(rm.spec?.manifests ?? []).reverse()) {
@@ -332,6 +331,7 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
           if (!REFUSALS.has(failureReason(err))) throw err;
         }
       }
+      if (refused) throw refused;
     });
   }
 
