@@ -199,8 +199,8 @@ async function idleCpu(seconds: number): Promise<number> {
 
 const pct = (fraction: number): string => `${(fraction * 100).toFixed(1)} % of one core`;
 
-/** When the first connection of `work` was started, from its start (undici's beforeConnect
- * channel: the same for the runtimes' clients and the floor's), beside its whole time. */
+/** Runs `work` and tells when its first connection started, counted from its start (undici's
+ * beforeConnect channel: the same for the runtimes' clients and the floor's). */
 async function phases<T>(work: () => Promise<T>): Promise<{ result: T; firstConnectMs: number }> {
   let first = NaN;
   const onConnect = (): void => {
