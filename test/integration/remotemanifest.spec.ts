@@ -426,6 +426,58 @@ describe('RemoteManifest lifecycle', () => {
     await rms.gone('broken');
   });
 
+  it('records a removal it could not do in the status, and an app restarted later still does it', async () => {
+    const verbs = ['get', 'list', 'watch', 'create', 'patch'];
+    const user = await configMapUser(remote1, 'nodelete', verbs);
+    const nodelete = rcName('nodelete');
+    try {
+      await rms.create('sticky', {
+        cluster: nodelete,
+        manifests: [configMap('sticky-keep', { k: 'v' }, target), configMap('sticky-drop', { k: 'v' }, target)],
+      });
+      await rms.condition('sticky', 'Applied', 'True');
+      await rms.patch('sticky', { spec: { manifests: [configMap('sticky-keep', { k: 'v' }, target)] } });
+      // The delete is refused: the object is still there, so the status says so (Degraded, and
+      // the removal with its reason); what is listed is applied.
+      const refused = await rms.condition('sticky', 'Degraded', 'True', 'RemovalPending');
+      expect(refused.status?.conditions?.find((c) => c.type === 'Applied')?.status).toBe('True');
+      const { objects, removals } = entry(refused, nodelete)!;
+      expect(objects.map((o) => o.name)).toEqual(['sticky-keep']);
+      expect(removals?.map((r) => [r.kind, r.namespace, r.name, r.reason])).toEqual([
+        ['ConfigMap', target, 'sticky-drop', 'Forbidden'],
+      ]);
+      expect(await objects1.configMap(target, 'sticky-drop')).toBeDefined();
+      // Each retry fails the same way and writes nothing: the status stays as it is.
+      const tries = () =>
+        logs.lines.filter((l) => l.includes('could not remove ConfigMap') && l.includes('sticky-drop')).length;
+      const seen = tries();
+      await eventually('two more refused retries', () => tries() >= seen + 2, 15_000);
+      expect((await rms.read('sticky'))!.metadata!.resourceVersion).toBe(refused.metadata!.resourceVersion);
+
+      // A new app, which never saw the removal fail, finds it in the status once it may delete.
+      await app.close();
+      await remote1
+        .kubeConfig()
+        .makeApiClient(RbacAuthorizationV1Api)
+        .replaceClusterRole({
+          name: user,
+          body: {
+            metadata: { name: user },
+            rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: [...verbs, 'delete'] }],
+          },
+        });
+      ({ app } = await startApp(manage.kc, settings, logs));
+      await objects1.gone(target, 'sticky-drop');
+      const done = await rms.condition('sticky', 'Degraded', 'False', 'AsExpected');
+      expect(entry(done, nodelete)!.removals).toBeUndefined();
+      expect(entry(done, nodelete)!.objects.map((o) => o.name)).toEqual(['sticky-keep']);
+    } finally {
+      await rms.delete('sticky');
+      await rms.gone('sticky');
+      await manage.deleteRemoteCluster(nodelete);
+    }
+  });
+
   it('never deletes an object that only claims to be its own (labels, annotation and managedFields forged)', async () => {
     // Whoever may write ConfigMaps in the remote cluster makes one look applied by 'forge': the
     // apiserver takes managedFields from an update or a patch (not from a create).

@@ -59,12 +59,29 @@ export interface ObjectStatus {
   feedback?: Record<string, string>;
 }
 
+/** The reason of a removal under way, as opposed to one that failed. */
+export const REMOVING = 'Removing';
+
+/** An object applied before and no longer listed, while it is not removed (or orphaned) yet. */
+export interface RemovalStatus {
+  apiVersion: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+  /** `Removing` while the removal is under way; otherwise why it failed (Forbidden, Unreachable…). */
+  reason: string;
+  message?: string;
+}
+
 /** What one cluster reports; written by that cluster's own field manager only. */
 export interface ClusterManifestStatus {
   cluster: string;
   /** The RemoteManifest generation whose apply this reports. */
   observedGeneration: number;
   objects: ObjectStatus[];
+  /** Objects to remove: the record that removal works from, after a restart too. An entry goes
+   * once its object is gone (or orphaned), or turns out not to be ours. */
+  removals?: RemovalStatus[];
   /** Deletion with sharding: the cluster's owner removed (or orphaned) what was applied there. */
   cleanedUp?: boolean;
 }

@@ -1,5 +1,4 @@
-import type { ApplyResult } from './manifest-hub.js';
-import type { ObjectId } from './markers.js';
+import type { ApplyResult, Removal } from './manifest-hub.js';
 
 /** After this long an apply is done again even if nothing asked for it: a safety net for drift
  * that no watch reported (a watch the credentials may not open, say). */
@@ -10,8 +9,8 @@ interface ClusterApply {
   uid: string;
   at: number;
   results: ApplyResult[];
-  /** Objects that should have been removed but could not be yet. */
-  pending: ObjectId[];
+  /** Objects that should have been removed but could not be yet, and why. */
+  pending: Removal[];
   /** Drift reports: an apply re-runs while `marks` is ahead of what it had seen. */
   marks: number;
   seen: number;
@@ -74,7 +73,7 @@ export class ApplyState {
   applied(
     key: string,
     cluster: string,
-    apply: { generation: number; uid: string; results: ApplyResult[]; pending: ObjectId[]; seen: number },
+    apply: { generation: number; uid: string; results: ApplyResult[]; pending: Removal[]; seen: number },
     now = Date.now(),
   ): void {
     const before = this.get(key, cluster);

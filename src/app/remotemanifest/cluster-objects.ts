@@ -121,7 +121,8 @@ export class ClusterObjects {
       if (failureReason(err) === 'KindNotServed') return 'absent'; // the kind went away, and its objects
       throw err;
     }
-    const path = objectPath(resource, resource.namespaced ? id.namespace : undefined, id.name);
+    // A manifest's own id (one the cluster never answered for) may lack the defaulted namespace.
+    const path = objectPath(resource, resource.namespaced ? (id.namespace ?? 'default') : undefined, id.name);
     // Deleting needs the uid and managedFields, which a cached object has unless a transform
     // dropped them; orphaning patches managedFields with `test` ops, so it reads them fresh (a
     // cache may lag).

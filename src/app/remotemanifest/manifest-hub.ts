@@ -16,6 +16,14 @@ export interface ApplyResult {
   generation?: number;
 }
 
+/** An object applied before and no longer listed, not removed yet: `Removing` while its removal
+ * is under way, otherwise why it failed. */
+export interface Removal {
+  id: ObjectId;
+  reason: string;
+  message?: string;
+}
+
 /** What the manage side applied to one cluster for one RemoteManifest. */
 export interface Placement {
   /** namespace/name of the RemoteManifest. */
@@ -23,6 +31,9 @@ export interface Placement {
   uid: string;
   generation: number;
   results: ApplyResult[];
+  /** What is still to be removed: published before the removals and again after them, so the
+   * status never loses an object of ours that is still there. */
+  removals: Removal[];
   feedback: FeedbackRule[];
 }
 

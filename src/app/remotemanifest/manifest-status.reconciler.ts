@@ -12,10 +12,16 @@ import {
   type ReconcileRequest,
   type ReconcilerOptions,
 } from '../../index.js';
-import { splitManifestKey, type ClusterManifestStatus, type FeedbackRule, type ObjectStatus } from './api.js';
+import {
+  splitManifestKey,
+  type ClusterManifestStatus,
+  type FeedbackRule,
+  type ObjectStatus,
+  type RemovalStatus,
+} from './api.js';
 import { covers } from './drift.js';
 import { KindWatches } from './kind-watches.js';
-import { ManifestHub, UNKNOWN, type ApplyResult, type Placement } from './manifest-hub.js';
+import { ManifestHub, UNKNOWN, type ApplyResult, type Placement, type Removal } from './manifest-hub.js';
 import { idKey, idOf, MANIFEST_ANNOTATION } from './markers.js';
 import { liveFields } from './object-state.js';
 import { writeClusterEntry } from './status-writes.js';
@@ -85,6 +91,7 @@ export class ManifestStatusReconciler implements Reconcile, OnModuleDestroy {
       cluster: this.cluster,
       observedGeneration: placement.generation,
       objects: placement.results.map((r) => this.objectStatus(r, placement.feedback)),
+      ...(placement.removals.length > 0 ? { removals: placement.removals.map(removalStatus) } : {}),
     };
     const text = JSON.stringify(entry);
     if (this.written.get(key) === text) return;
@@ -149,6 +156,17 @@ export class ManifestStatusReconciler implements Reconcile, OnModuleDestroy {
       }
     }
   }
+}
+
+function removalStatus({ id, reason, message }: Removal): RemovalStatus {
+  return {
+    apiVersion: id.apiVersion,
+    kind: id.kind,
+    ...(id.namespace ? { namespace: id.namespace } : {}),
+    name: id.name,
+    reason,
+    ...(message ? { message } : {}),
+  };
 }
 
 function appliedResult(placement: Placement, event: InformerEvent): ApplyResult | undefined {

@@ -23,15 +23,17 @@ import {
   RM_API_VERSION,
   RM_FINALIZER,
   RM_KIND,
+  REMOVING,
   rmPath,
   splitManifestKey,
   type ClusterManifestStatus,
   type RemoteManifest,
+  type RemovalStatus,
 } from './api.js';
 import { ApplyState } from './apply-state.js';
 import { ClusterObjects, REMOTE_REQUEST_TIMEOUT_MS } from './cluster-objects.js';
 import { ManifestEvents } from './events.js';
-import { ManifestHub, type ApplyResult } from './manifest-hub.js';
+import { ManifestHub, type ApplyResult, type Removal } from './manifest-hub.js';
 import { describeId, idKey, idOf, type ObjectId } from './markers.js';
 import { remoteClusterWatch, selectTargets } from './selection.js';
 import { retireClusterEntry, writeClusterEntry } from './status-writes.js';
@@ -178,7 +180,7 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
     if (!this.state.needsApply(key, cluster, generation, ref.uid)) return;
     const seen = this.state.marks(key, cluster);
     const before = this.state.get(key, cluster);
-    let outcome: { results: ApplyResult[]; pending: ObjectId[] };
+    let outcome: { results: ApplyResult[]; pending: Removal[] };
     try {
       outcome = await this.registry.withClient(cluster, async (client) => {
         const objects = new ClusterObjects(client.withSignal(ctx.signal), this.hub.side(cluster), ref);
@@ -194,31 +196,50 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
           if (UNREACHABLE.has(result.reason)) unreachable ??= result;
           results.push(result);
         }
+        // What was applied before and is no longer in the list goes. Compared with the namespace
+        // defaulted: a result of the unreachable path has the manifest's own (maybe none).
+        const wanted = new Set(results.map((r) => sameKey(r.id)));
+        const recorded = new Map(entryOf(rm, cluster)?.removals?.map((r) => [sameKey(r), r]) ?? []);
+        const memory = new Map(this.state.get(key, cluster)?.pending.map((p) => [sameKey(p.id), p]) ?? []);
+        const stale = this.appliedBefore(rm, key, cluster).filter((id) => !wanted.has(sameKey(id)));
+        // The status is the record removal works from, after a restart too: every stale object is
+        // in the first publish, and stays until it is gone. One that failed before keeps its
+        // entry as it was, so a removal that keeps failing writes nothing new.
+        const removals = stale.map((id): Removal =>
+          unreachable
+            ? { id, reason: unreachable.reason, message: 'the cluster did not answer' }
+            : (memory.get(sameKey(id)) ?? removalOf(id, recorded.get(sameKey(id)))),
+        );
+        const publish = (left: Removal[]): void =>
+          this.hub.publish(cluster, {
+            key,
+            uid: ref.uid,
+            generation,
+            results,
+            removals: left,
+            feedback: rm.spec?.statusFeedback ?? [],
+          });
         // Published before anything is pruned, so the cluster never takes a removal of ours for drift.
-        this.hub.publish(cluster, {
-          key,
-          uid: ref.uid,
-          generation,
-          results,
-          feedback: rm.spec?.statusFeedback ?? [],
-        });
-        // What was applied before and is no longer in the list goes.
-        const wanted = new Set(results.map((r) => idKey(r.id)));
-        const stale = this.appliedBefore(rm, key, cluster).filter((id) => !wanted.has(idKey(id)));
-        const pending: ObjectId[] = [];
-        for (const id of stale.reverse()) {
+        publish(removals);
+        const pending: Removal[] = [];
+        for (const removal of [...removals].reverse()) {
           if (unreachable) {
-            pending.push(id);
+            pending.unshift({ ...removal, reason: unreachable.reason, message: 'the cluster did not answer' });
             continue;
           }
           try {
-            await objects.release(id, rm.spec?.deletionPolicy ?? 'Delete');
+            await objects.release(removal.id, rm.spec?.deletionPolicy ?? 'Delete');
           } catch (err) {
-            pending.push(id);
-            this.logger.warn(`${key}: could not remove ${describeId(id)} from ${cluster}: ${describeFailure(err)}`);
-            if (UNREACHABLE.has(failureReason(err))) unreachable = { id, applied: false, reason: failureReason(err) };
+            pending.unshift({ id: removal.id, reason: failureReason(err), message: describeFailure(err) });
+            this.logger.warn(
+              `${key}: could not remove ${describeId(removal.id)} from ${cluster}: ${describeFailure(err)}`,
+            );
+            if (UNREACHABLE.has(failureReason(err))) {
+              unreachable = { id: removal.id, applied: false, reason: failureReason(err) };
+            }
           }
         }
+        if (JSON.stringify(pending) !== JSON.stringify(removals)) publish(pending);
         return { results, pending };
       });
     } catch (err) {
@@ -239,20 +260,23 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
   }
 
   /** Objects this RemoteManifest may have in `cluster`, from our own record: the entries of its
-   * status and of this process's applies, a failed apply included (an earlier generation may have
-   * applied the object), unless the failure says the object is not ours or not for us to touch.
+   * status (its removals still to do too) and of this process's applies, a failed apply included
+   * (an earlier generation may have applied the object), unless the failure says the object is
+   * not ours or not for us to touch.
    * Never what the cluster's objects claim: anyone who may label an object there (and write its
    * managedFields) could otherwise have it deleted with our credentials. Removal checks each
    * one's owner, so an entry that is not ours costs a read only. */
   private appliedBefore(rm: RemoteManifest, key: string, cluster: string): ObjectId[] {
     const ids = new Map<string, ObjectId>();
     // A manifest refused for its shape (no name, no kind) names nothing to remove.
-    const add = (id: ObjectId): void => void (id.apiVersion && id.kind && id.name && ids.set(idKey(id), id));
+    const add = (id: ObjectId): void =>
+      void (id.apiVersion && id.kind && id.name && !ids.has(sameKey(id)) && ids.set(sameKey(id), id));
     const mayBeOurs = (o: { applied: boolean; reason: string }): boolean => o.applied || !NOT_OURS.has(o.reason);
     entryOf(rm, cluster)?.objects.filter(mayBeOurs).forEach(add);
     const applied = this.state.get(key, cluster);
     applied?.results.filter(mayBeOurs).forEach((r) => add(r.id));
-    applied?.pending.forEach(add);
+    entryOf(rm, cluster)?.removals?.forEach(add);
+    applied?.pending.forEach((p) => add(p.id));
     return [...ids.values()];
   }
 
@@ -308,7 +332,7 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
       const objects = new ClusterObjects(client.withSignal(ctx.signal), this.hub.side(cluster), refOf(rm), timeoutMs);
       const policy = rm.spec?.deletionPolicy ?? 'Delete';
       const known = this.appliedBefore(rm, key, cluster);
-      const knownKeys = new Set(known.map(idKey));
+      const knownKeys = new Set(known.map(sameKey));
       // A refusal (we may no longer read or delete one) does not keep the others: it is thrown
       // once every object was tried, so the deletion still waits and says what it left behind.
       let refused: Error | undefined;
@@ -326,7 +350,7 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
         if (invalid(manifest, new Set())) continue;
         try {
           const { id } = await objects.locate(manifest);
-          if (!knownKeys.has(idKey(id))) await objects.release(id, policy);
+          if (!knownKeys.has(sameKey(id))) await objects.release(id, policy);
         } catch (err) {
           if (!REFUSALS.has(failureReason(err))) throw err;
         }
@@ -527,6 +551,19 @@ function entryOf(rm: RemoteManifest, cluster: string): ClusterManifestStatus | u
   return rm.status?.clusters?.find((c) => c.cluster === cluster);
 }
 
+/** idKey with the namespace defaulted, as the apply defaults it for a namespaced kind: a
+ * cluster-scoped object is `default` on both sides of a comparison, so it still matches. */
+function sameKey(id: ObjectId): string {
+  return idKey({ ...id, namespace: id.namespace ?? 'default' });
+}
+
+/** A removal as the status records it, or a new one under way. */
+function removalOf(id: ObjectId, recorded: RemovalStatus | undefined): Removal {
+  return recorded
+    ? { id, reason: recorded.reason, ...(recorded.message ? { message: recorded.message } : {}) }
+    : { id, reason: REMOVING };
+}
+
 /** Namespaces and CRDs first, the rest in the order given. */
 function ordered<T extends { kind?: string }>(items: T[]): T[] {
   return [...items.filter((m) => FIRST.has(m.kind ?? '')), ...items.filter((m) => !FIRST.has(m.kind ?? ''))];
@@ -541,7 +578,7 @@ function invalid(manifest: KubeObject, listed: Set<string>): ApplyResult | undef
     return { id, applied: false, reason: 'Invalid', message: `the manifest has no ${missing.join(', ')}` };
   }
   // Two entries for one object would apply in turns: the first one wins.
-  const key = idKey({ ...id, namespace: id.namespace ?? 'default' });
+  const key = sameKey(id);
   if (listed.has(key)) {
     return { id, applied: false, reason: 'Invalid', message: `${describeId(id)} is listed twice in manifests` };
   }

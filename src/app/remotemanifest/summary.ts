@@ -1,5 +1,5 @@
 import type { Condition } from '../../index.js';
-import type { ClusterManifestStatus, ObjectStatus, RemoteManifestStatus } from './api.js';
+import { REMOVING, type ClusterManifestStatus, type ObjectStatus, type RemoteManifestStatus } from './api.js';
 import { describeId } from './markers.js';
 import { isAvailable, unavailableBecause } from './object-state.js';
 
@@ -118,6 +118,15 @@ export function summarize(input: SummaryInput): Summary {
       reason: 'CleanupPending',
       message: `could not remove objects from clusters no longer selected: ${list(input.releasing.map((r) => `${r.cluster}: ${r.message}`))}`,
     });
+  }
+  // Removals that failed (one under way is no problem yet): the objects are still there.
+  const stuck = input.entries.flatMap((e) =>
+    (e.removals ?? [])
+      .filter((r) => r.reason !== REMOVING)
+      .map((r) => `${e.cluster}: ${describeId(r)}: ${r.message ?? r.reason}`),
+  );
+  if (stuck.length > 0) {
+    problems.push({ reason: 'RemovalPending', message: `not removed yet (no longer listed): ${list(stuck)}` });
   }
   if (input.feedbackErrors.length > 0) {
     problems.push({ reason: 'InvalidStatusFeedback', message: list(input.feedbackErrors) });

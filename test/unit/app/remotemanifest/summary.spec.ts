@@ -45,6 +45,31 @@ describe('summarize: Applied, Available, Degraded', () => {
     expect(s.counts).toEqual({ clusters: 2, objects: 2, applied: 2, available: 2 });
   });
 
+  it('is Degraded by a removal that failed, not by one under way, and stays Applied', () => {
+    const gone = { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', name: 'old' };
+    const underWay = summarize(
+      input({
+        entries: [{ ...entry('a', [cm('x')]), removals: [{ ...gone, reason: 'Removing' }] }, entry('b', [cm('x')])],
+      }),
+    );
+    expect(brief(underWay)).toEqual([
+      ['True', 'Applied'],
+      ['True', 'Available'],
+      ['False', 'AsExpected'],
+    ]);
+    const refused = { ...gone, reason: 'Forbidden', message: 'Forbidden: configmaps "old" is forbidden' };
+    const s = summarize(input({ entries: [entry('a', [cm('x')]), { ...entry('b', [cm('x')]), removals: [refused] }] }));
+    expect(brief(s)).toEqual([
+      ['True', 'Applied'],
+      ['True', 'Available'],
+      ['True', 'RemovalPending'],
+    ]);
+    expect(s.degraded.message).toBe(
+      'not removed yet (no longer listed): b: ConfigMap default/old: Forbidden: configmaps "old" is forbidden',
+    );
+    expect(s.counts).toEqual({ clusters: 2, objects: 2, applied: 2, available: 2 });
+  });
+
   it('waits for a cluster that has not reported this generation', () => {
     const s = summarize(input({ entries: [entry('a', [cm('x')]), entry('b', [cm('x')], 1)] }));
     expect(brief(s)[0]).toEqual(['False', 'Progressing']);
