@@ -99,9 +99,9 @@ export class ClusterClient {
   private generatedConfig?: GeneratedConfiguration;
 
   constructor(options: ClusterClientOptions);
-  /** @internal a view sharing `parent`'s pool */
-  constructor(options: ClusterClientOptions | { parent: ClusterClient; scope: AbortSignal });
-  constructor(options: ClusterClientOptions | { parent: ClusterClient; scope: AbortSignal }) {
+  /** @internal a view sharing `parent`'s pool (without a scope: the client itself, unscoped) */
+  constructor(options: ClusterClientOptions | { parent: ClusterClient; scope?: AbortSignal });
+  constructor(options: ClusterClientOptions | { parent: ClusterClient; scope?: AbortSignal }) {
     if ('parent' in options) {
       this.shared = options.parent.shared;
       this.scope = options.scope;
@@ -132,9 +132,11 @@ export class ClusterClient {
     return this.shared.connection.origin + this.shared.connection.basePath;
   }
 
-  /** Discovery of kinds to resources, shared by every view. */
+  /** Discovery of kinds to resources, shared by every view. It asks through the client itself,
+   * never through the view that happened to ask first: that view's signal (a reconcile that
+   * timed out) would fail every later lookup of the cluster. */
   get resources(): ResourceResolver {
-    return (this.shared.resources ??= new ResourceResolver(this));
+    return (this.shared.resources ??= new ResourceResolver(this.scope ? new ClusterClient({ parent: this }) : this));
   }
 
   /** What the client was made from (a keyed hash of the parsed kubeconfig; none for a trusted one). */

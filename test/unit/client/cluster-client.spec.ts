@@ -125,6 +125,22 @@ describe('ClusterClient on the fake transport', () => {
     });
   });
 
+  it('discovers kinds through the client itself, not through the view that asked first', async () => {
+    fake.on('GET', '/apis/example.com/v1', () =>
+      json(200, { resources: [{ name: 'widgets', kind: 'Widget', namespaced: true, verbs: ['get'] }] }),
+    );
+    fake.on('GET', '/api/v1', () =>
+      json(200, { resources: [{ name: 'configmaps', kind: 'ConfigMap', namespaced: true, verbs: ['get'] }] }),
+    );
+    const client = fake.client();
+    const reconcile = new AbortController();
+    await client.withSignal(reconcile.signal).resources.resolve('v1', 'ConfigMap');
+    // That reconcile ended at its deadline: lookups of other kinds, by anyone, still work.
+    reconcile.abort(new Error('reconcile timed out'));
+    await expect(client.resources.resolve('example.com/v1', 'Widget')).resolves.toMatchObject({ namespaced: true });
+    expect(fake.sent()).toEqual(['GET /api/v1', 'GET /apis/example.com/v1']);
+  });
+
   it('close() aborts what is in flight and ends open watches', async () => {
     const stream = new WatchStream();
     fake.onWatch('/api/v1/pods', stream);
