@@ -122,7 +122,7 @@ export class ClusterObjects {
       throw err;
     }
     // A manifest's own id (one the cluster never answered for) may lack the defaulted namespace.
-    const path = objectPath(resource, resource.namespaced ? (id.namespace ?? 'default') : undefined, id.name);
+    const path = objectPath(resource, resource.namespaced ? id.namespace || 'default' : undefined, id.name);
     // Deleting needs the uid and managedFields, which a cached object has unless a transform
     // dropped them; orphaning patches managedFields with `test` ops, so it reads them fresh (a
     // cache may lag).

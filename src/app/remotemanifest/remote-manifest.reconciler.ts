@@ -199,9 +199,14 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
         // What was applied before and is no longer in the list goes. Compared with the namespace
         // defaulted: a result of the unreachable path has the manifest's own (maybe none).
         const wanted = new Set(results.map((r) => sameKey(r.id)));
+        // A listed object the cluster never answered for has the manifest's namespace, which the
+        // apiserver ignores for a cluster-scoped kind: a recorded object of its name waits.
+        const unsure = new Set(results.filter((r) => !r.desired).map((r) => nameKey(r.id)));
         const recorded = new Map(entryOf(rm, cluster)?.removals?.map((r) => [sameKey(r), r]) ?? []);
         const memory = new Map(this.state.get(key, cluster)?.pending.map((p) => [sameKey(p.id), p]) ?? []);
-        const stale = this.appliedBefore(rm, key, cluster).filter((id) => !wanted.has(sameKey(id)));
+        const stale = ordered(
+          this.appliedBefore(rm, key, cluster).filter((id) => !wanted.has(sameKey(id)) && !unsure.has(nameKey(id))),
+        );
         // The status is the record removal works from, after a restart too: every stale object is
         // in the first publish, and stays until it is gone. One that failed before keeps its
         // entry as it was, so a removal that keeps failing writes nothing new.
@@ -210,19 +215,25 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
             ? { id, reason: unreachable.reason, message: 'the cluster did not answer' }
             : (memory.get(sameKey(id)) ?? removalOf(id, recorded.get(sameKey(id)))),
         );
+        // A reconcile past its deadline runs on until its awaits return; a newer one may have
+        // published meanwhile, which this one's record must not replace.
         const publish = (left: Removal[]): void =>
-          this.hub.publish(cluster, {
-            key,
-            uid: ref.uid,
-            generation,
-            results,
-            removals: left,
-            feedback: rm.spec?.statusFeedback ?? [],
-          });
+          void (
+            !ctx.signal.aborted &&
+            this.hub.publish(cluster, {
+              key,
+              uid: ref.uid,
+              generation,
+              results,
+              removals: left,
+              feedback: rm.spec?.statusFeedback ?? [],
+            })
+          );
         // Published before anything is pruned, so the cluster never takes a removal of ours for drift.
         publish(removals);
         const pending: Removal[] = [];
         for (const removal of [...removals].reverse()) {
+          if (ctx.signal.aborted) break;
           if (unreachable) {
             pending.unshift({ ...removal, reason: unreachable.reason, message: 'the cluster did not answer' });
             continue;
@@ -269,8 +280,11 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
   private appliedBefore(rm: RemoteManifest, key: string, cluster: string): ObjectId[] {
     const ids = new Map<string, ObjectId>();
     // A manifest refused for its shape (no name, no kind) names nothing to remove.
-    const add = (id: ObjectId): void =>
-      void (id.apiVersion && id.kind && id.name && !ids.has(sameKey(id)) && ids.set(sameKey(id), id));
+    const add = (from: ObjectId): void => {
+      // The id only: an entry of the status carries its outcome too.
+      const id = { apiVersion: from.apiVersion, kind: from.kind, namespace: from.namespace, name: from.name };
+      if (id.apiVersion && id.kind && id.name && !ids.has(sameKey(id))) ids.set(sameKey(id), id);
+    };
     const mayBeOurs = (o: { applied: boolean; reason: string }): boolean => o.applied || !NOT_OURS.has(o.reason);
     entryOf(rm, cluster)?.objects.filter(mayBeOurs).forEach(add);
     const applied = this.state.get(key, cluster);
@@ -554,7 +568,12 @@ function entryOf(rm: RemoteManifest, cluster: string): ClusterManifestStatus | u
 /** idKey with the namespace defaulted, as the apply defaults it for a namespaced kind: a
  * cluster-scoped object is `default` on both sides of a comparison, so it still matches. */
 function sameKey(id: ObjectId): string {
-  return idKey({ ...id, namespace: id.namespace ?? 'default' });
+  return idKey({ ...id, namespace: id.namespace || 'default' });
+}
+
+/** An object's group, kind and name: what a manifest names whatever its namespace. */
+function nameKey(id: ObjectId): string {
+  return idKey({ ...id, namespace: '' });
 }
 
 /** A removal as the status records it, or a new one under way. */
