@@ -478,6 +478,47 @@ describe('RemoteManifest lifecycle', () => {
     }
   });
 
+  it('removes an object of its own whose last apply was refused, once it leaves the list', async () => {
+    const verbs = ['get', 'list', 'watch', 'create', 'patch', 'delete'];
+    const user = await configMapUser(remote1, 'nopatch', verbs);
+    const nopatch = rcName('nopatch');
+    try {
+      await rms.create('held', {
+        cluster: nopatch,
+        manifests: [configMap('held-keep', { k: 'v' }, target), configMap('held-x', { k: 'v' }, target)],
+      });
+      await rms.condition('held', 'Applied', 'True');
+      // The patch right goes (as a webhook's denial would): the changed object cannot be applied.
+      await remote1
+        .kubeConfig()
+        .makeApiClient(RbacAuthorizationV1Api)
+        .replaceClusterRole({
+          name: user,
+          body: {
+            metadata: { name: user },
+            rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: verbs.filter((v) => v !== 'patch') }],
+          },
+        });
+      await rms.patch('held', {
+        spec: { manifests: [configMap('held-keep', { k: 'v' }, target), configMap('held-x', { k: 'new' }, target)] },
+      });
+      const refused = await rms.condition('held', 'Applied', 'False', 'Forbidden');
+      const x = entry(refused, nopatch)!.objects.find((o) => o.name === 'held-x');
+      expect([x?.applied, x?.reason, x?.owned]).toEqual([false, 'Forbidden', true]);
+      // A new app reads that from the status; the object leaves the list and goes.
+      await app.close();
+      ({ app } = await startApp(manage.kc, settings, logs));
+      await rms.condition('held', 'Applied', 'False', 'Forbidden');
+      await rms.patch('held', { spec: { manifests: [configMap('held-keep', { k: 'v' }, target)] } });
+      await objects1.gone(target, 'held-x');
+      expect(await objects1.configMap(target, 'held-keep')).toBeDefined();
+    } finally {
+      await rms.delete('held');
+      await rms.gone('held');
+      await manage.deleteRemoteCluster(nopatch);
+    }
+  });
+
   it('never deletes an object that only claims to be its own (labels, annotation and managedFields forged)', async () => {
     // Whoever may write ConfigMaps in the remote cluster makes one look applied by 'forge': the
     // apiserver takes managedFields from an update or a patch (not from a create).

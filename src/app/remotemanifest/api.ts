@@ -53,6 +53,9 @@ export interface ObjectStatus {
    * Conflict (another RemoteManifest applied it), AlreadyExists (nobody did: never taken over). */
   reason: string;
   message?: string;
+  /** The last apply failed, but the object in the cluster is this RemoteManifest's (its label and
+   * its apply): it is removed with it, whatever the reason. */
+  owned?: boolean;
   generation?: number;
   observedGeneration?: number;
   conditions?: ObjectCondition[];

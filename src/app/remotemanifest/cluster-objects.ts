@@ -104,7 +104,9 @@ export class ClusterObjects {
       };
     } catch (err) {
       if (is(err, 409) && !force) return this.failed(id, desired, 'Conflict', describeFailure(err));
-      return this.failed(id, desired, reasonOf(err), describeFailure(err));
+      const failed = this.failed(id, desired, reasonOf(err), describeFailure(err));
+      // Refused (a webhook's denial, a patch right taken away), but the object there is ours.
+      return force ? { ...failed, owned: true } : failed;
     }
   }
 

@@ -11,6 +11,8 @@ export interface ApplyResult {
   applied: boolean;
   reason: string;
   message?: string;
+  /** A failed apply to an object that is ours (our label, our apply): it is still ours to remove. */
+  owned?: boolean;
   /** Of the object the apply answered with. */
   uid?: string;
   generation?: number;

@@ -111,6 +111,7 @@ export class ManifestStatusReconciler implements Reconcile, OnModuleDestroy {
       applied: result.applied,
       reason: result.reason,
       ...(result.message ? { message: result.message } : {}),
+      ...(result.owned ? { owned: true } : {}),
       ...(result.generation !== undefined ? { generation: result.generation } : {}),
     };
     if (!result.applied) return status;

@@ -273,7 +273,7 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
   /** Objects this RemoteManifest may have in `cluster`, from our own record: the entries of its
    * status (its removals still to do too) and of this process's applies, a failed apply included
    * (an earlier generation may have applied the object), unless the failure says the object is
-   * not ours or not for us to touch.
+   * not ours or not for us to touch, and it was not found ours when the apply was refused.
    * Never what the cluster's objects claim: anyone who may label an object there (and write its
    * managedFields) could otherwise have it deleted with our credentials. Removal checks each
    * one's owner, so an entry that is not ours costs a read only. */
@@ -285,7 +285,8 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
       const id = { apiVersion: from.apiVersion, kind: from.kind, namespace: from.namespace, name: from.name };
       if (id.apiVersion && id.kind && id.name && !ids.has(sameKey(id))) ids.set(sameKey(id), id);
     };
-    const mayBeOurs = (o: { applied: boolean; reason: string }): boolean => o.applied || !NOT_OURS.has(o.reason);
+    const mayBeOurs = (o: { applied: boolean; reason: string; owned?: boolean }): boolean =>
+      o.applied || o.owned === true || !NOT_OURS.has(o.reason);
     entryOf(rm, cluster)?.objects.filter(mayBeOurs).forEach(add);
     const applied = this.state.get(key, cluster);
     applied?.results.filter(mayBeOurs).forEach((r) => add(r.id));
