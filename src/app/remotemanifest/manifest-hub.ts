@@ -98,12 +98,18 @@ export class ManifestHub {
     return this.sides.get(cluster);
   }
 
-  /** A cluster context's remote reconciler takes its place; returns the function that leaves. */
+  /** A cluster context's remote reconciler takes its place; returns the function that leaves.
+   * Placements published before it attached are its to mirror (its runtime started after they
+   * were made). Those of a side that left go with it: the cluster may run elsewhere meanwhile (a
+   * shard handed over), and a placement kept here would, on its return, be mirrored over the newer
+   * status the other replica wrote; the `attached` event has the manage side publish afresh. */
   attach(cluster: string, side: ClusterSide): () => void {
     this.sides.set(cluster, side);
     this.emit({ type: 'attached', cluster });
     return () => {
-      if (this.sides.get(cluster) === side) this.sides.delete(cluster);
+      if (this.sides.get(cluster) !== side) return;
+      this.sides.delete(cluster);
+      this.placements.delete(cluster);
     };
   }
 
