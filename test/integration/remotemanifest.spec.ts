@@ -46,8 +46,12 @@ async function register(name: string, kubeconfig: string, labels: Record<string,
 }
 
 /** A user of `cluster` with only `verbs` on ConfigMaps, registered as RemoteCluster `name` and
- * Ready; returns the user's name. */
-async function configMapUser(cluster: TestCluster, name: string, verbs: string[]): Promise<string> {
+ * Ready; returns the user's name, and a function that gives the user other verbs instead. */
+async function configMapUser(
+  cluster: TestCluster,
+  name: string,
+  verbs: string[],
+): Promise<{ user: string; setVerbs: (verbs: string[]) => Promise<unknown> }> {
   const user = uniqueName(name);
   const rbac = cluster.kubeConfig().makeApiClient(RbacAuthorizationV1Api);
   const role = (v: string[]) => ({
@@ -65,7 +69,7 @@ async function configMapUser(cluster: TestCluster, name: string, verbs: string[]
   const cert = await issueClientCert(cluster.info.ca, `CN=${user}`);
   await register(rcName(name), kubeconfigDoc(cluster, { user: certUser(cert) }));
   await manage.ready(rcName(name), 'True', 'Synced');
-  return user;
+  return { user, setVerbs: (other) => rbac.replaceClusterRole({ name: user, body: role(other) }) };
 }
 
 async function setClusterLabels(name: string, labels: Record<string, string | null>): Promise<void> {
@@ -428,7 +432,7 @@ describe('RemoteManifest lifecycle', () => {
 
   it('records a removal it could not do in the status, and an app restarted later still does it', async () => {
     const verbs = ['get', 'list', 'watch', 'create', 'patch'];
-    const user = await configMapUser(remote1, 'nodelete', verbs);
+    const { setVerbs } = await configMapUser(remote1, 'nodelete', verbs);
     const nodelete = rcName('nodelete');
     try {
       await rms.create('sticky', {
@@ -456,16 +460,7 @@ describe('RemoteManifest lifecycle', () => {
 
       // A new app, which never saw the removal fail, finds it in the status once it may delete.
       await app.close();
-      await remote1
-        .kubeConfig()
-        .makeApiClient(RbacAuthorizationV1Api)
-        .replaceClusterRole({
-          name: user,
-          body: {
-            metadata: { name: user },
-            rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: [...verbs, 'delete'] }],
-          },
-        });
+      await setVerbs([...verbs, 'delete']);
       ({ app } = await startApp(manage.kc, settings, logs));
       await objects1.gone(target, 'sticky-drop');
       const done = await rms.condition('sticky', 'Degraded', 'False', 'AsExpected');
@@ -480,7 +475,7 @@ describe('RemoteManifest lifecycle', () => {
 
   it('removes an object of its own whose last apply was refused, once it leaves the list', async () => {
     const verbs = ['get', 'list', 'watch', 'create', 'patch', 'delete'];
-    const user = await configMapUser(remote1, 'nopatch', verbs);
+    const { setVerbs } = await configMapUser(remote1, 'nopatch', verbs);
     const nopatch = rcName('nopatch');
     try {
       await rms.create('held', {
@@ -489,16 +484,7 @@ describe('RemoteManifest lifecycle', () => {
       });
       await rms.condition('held', 'Applied', 'True');
       // The patch right goes (as a webhook's denial would): the changed object cannot be applied.
-      await remote1
-        .kubeConfig()
-        .makeApiClient(RbacAuthorizationV1Api)
-        .replaceClusterRole({
-          name: user,
-          body: {
-            metadata: { name: user },
-            rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: verbs.filter((v) => v !== 'patch') }],
-          },
-        });
+      await setVerbs(verbs.filter((v) => v !== 'patch'));
       await rms.patch('held', {
         spec: { manifests: [configMap('held-keep', { k: 'v' }, target), configMap('held-x', { k: 'new' }, target)] },
       });
@@ -650,7 +636,7 @@ describe('RemoteManifest and its clusters', () => {
   it('gives an invalid manifest its own reason with the apiserver message, without blocking the others', async () => {
     // A user of remote-2 that may do anything with ConfigMaps and nothing with Secrets.
     const limited = rcName('limited');
-    const user = await configMapUser(remote2, 'limited', ['get', 'list', 'watch', 'create', 'patch', 'delete']);
+    const { user } = await configMapUser(remote2, 'limited', ['get', 'list', 'watch', 'create', 'patch', 'delete']);
 
     await rms.create('mixed', {
       cluster: limited,
