@@ -213,7 +213,7 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
         const removals = stale.map((id): Removal =>
           unreachable
             ? { id, reason: unreachable.reason, message: 'the cluster did not answer' }
-            : (memory.get(sameKey(id)) ?? removalOf(id, recorded.get(sameKey(id)))),
+            : { ...(memory.get(sameKey(id)) ?? removalOf(id, recorded.get(sameKey(id)))), id },
         );
         // A reconcile past its deadline runs on until its awaits return; a newer one may have
         // published meanwhile, which this one's record must not replace.
