@@ -7,7 +7,9 @@
 //      the ratio is printed as median over median and as the median of each round's own ratio,
 //      then the CPU each used, this process's and the local apiservers' and etcds' (/proc), and
 //      where the time went: until the first connection was started (undici's beforeConnect
-//      channel), and from there until all were synced or listed.
+//      channel), and from there until all were synced or listed; and, measured in the same
+//      rounds, as many application contexts of the cluster module's shape with no runtime in them
+//      (what the design's context per cluster costs by itself).
 //   2. Idle: heap and RSS per runtime after a full gc (against the process before spawning), and
 //      the CPU the process uses while nothing changes (against the same process with no runtime).
 //   3. The same 1,000 with 1 dead cluster (accepts TCP, never answers) and 10 slow clusters (every
@@ -24,13 +26,21 @@
 // figures measured before then need for a comparison in wall time).
 // Run: npm run bench:scale
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { ModulesContainer, NestFactory } from '@nestjs/core';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ClusterClient } from '../src/client/cluster-client.js';
 import { issueClientCert } from '../src/envtest/pki.js';
 import type { LocalClusters } from '../src/envtest/local-clusters.js';
+import { ReconcilerExplorer } from '../src/reconcile/reconciler.explorer.js';
+import { CLUSTER_CLIENT, CLUSTER_NAME, ENGINE, EVENT_RECORDER, MANAGE_CLIENT } from '../src/runtime/tokens.js';
 import { ShardCoordinator } from '../src/sharding/shard-coordinator.js';
 import {
   apiserverCounter,
+  BENCH_HOOKS,
+  BenchPodReconciler,
+  type BenchHooks,
   bareList,
   blackHole,
   clientOf,
@@ -132,6 +142,48 @@ async function naiveFloor(configs: KubeConfig[]): Promise<number> {
   await listAll(clients);
   const elapsed = performance.now() - started;
   await Promise.all(clients.map((c) => c.close()));
+  return elapsed;
+}
+
+@Module({})
+class ContextShapeModule {}
+
+/**
+ * What the design itself costs before a runtime can connect: one application context per cluster
+ * (RemoteClusterModule.forCluster's providers: its values, the explorer and the host as
+ * factories, the bench's reconciler), made all at once, with no runtime, client or connection in
+ * them. The host's bootstrap explores the reconcilers, as the real one does before starting them.
+ * Kept in step with forCluster by hand: a provider added there belongs here too.
+ */
+async function contextsOnly(hooks: BenchHooks): Promise<number> {
+  const shape = (i: number): DynamicModule => ({
+    module: ContextShapeModule,
+    global: true,
+    providers: [
+      { provide: CLUSTER_NAME, useValue: runtimeName(i) },
+      ...[CLUSTER_CLIENT, MANAGE_CLIENT, ENGINE, EVENT_RECORDER].map((token) => ({ provide: token, useValue: {} })),
+      { provide: SchedulerRegistry, useValue: new SchedulerRegistry() },
+      {
+        provide: ReconcilerExplorer,
+        useFactory: (modules: ModulesContainer) => new ReconcilerExplorer(modules),
+        inject: [ModulesContainer],
+      },
+      {
+        provide: 'host',
+        useFactory: (explorer: ReconcilerExplorer) => ({ onApplicationBootstrap: () => void explorer.explore() }),
+        inject: [ReconcilerExplorer],
+      },
+      BenchPodReconciler,
+      { provide: BENCH_HOOKS, useValue: hooks },
+    ],
+    exports: [CLUSTER_NAME, CLUSTER_CLIENT, MANAGE_CLIENT, EVENT_RECORDER, SchedulerRegistry],
+  });
+  const started = performance.now();
+  const contexts = await Promise.all(
+    indexes.map((i) => NestFactory.createApplicationContext(shape(i), { abortOnError: false })),
+  );
+  const elapsed = performance.now() - started;
+  await Promise.all(contexts.map((c) => c.close()));
   return elapsed;
 }
 
@@ -268,9 +320,10 @@ await run(async () => {
       await admin.close();
     }
 
+    const hooks: BenchHooks = { namespaceOf: (cluster) => namespaceOf(Number(cluster.split('-')[1] ?? 0)) };
     const root = await startRoot({
       manage: kubeConfigOf(clusters.get('manage')),
-      hooks: { namespaceOf: (cluster) => namespaceOf(Number(cluster.split('-')[1] ?? 0)) },
+      hooks,
       // The stop of 1,000 runtimes at once must not wait on grace periods of idle reconcilers.
       stopGraceMs: 1_000,
     });
@@ -306,6 +359,7 @@ await run(async () => {
 
       const floors: number[] = [];
       const naiveFloors: number[] = [];
+      const contextFloors: number[] = [];
       const plain: number[] = [];
       // Whose CPU a round waits on: this process's, and the apiservers' and etcds' (all local).
       const serverPids = ['manage', ...Array.from({ length: APISERVERS }, (_, r) => `remote-${r + 1}`)].flatMap(
@@ -364,6 +418,8 @@ await run(async () => {
           floors.push(await measured(cpu.floor, () => floor(root, configs)));
           await settle();
           naiveFloors.push(await naiveFloor(configs));
+          await settle();
+          contextFloors.push(await contextsOnly(hooks));
         };
         if (round % 2 === 1) {
           await runPlain();
@@ -395,7 +451,7 @@ await run(async () => {
         slowSyncedAfter.push(slowAt);
         const stoppedBad = await stopAll(root);
         console.log(
-          `round ${round}: floor ${ms(floors.at(-1)!)} (client-node clients ${ms(naiveFloors.at(-1)!)})   ${RUNTIMES} synced ${ms(plain.at(-1)!)} (stop all ${ms(stopped)})   ` +
+          `round ${round}: floor ${ms(floors.at(-1)!)} (client-node clients ${ms(naiveFloors.at(-1)!)}; contexts alone ${ms(contextFloors.at(-1)!)})   ${RUNTIMES} synced ${ms(plain.at(-1)!)} (stop all ${ms(stopped)})   ` +
             `with 1 dead + ${SLOW} slow: ${RUNTIMES} synced ${ms(withBad.at(-1)!)}, slow ones synced after ${ms(slowAt)}, ` +
             `dead degraded after ${ms(degradedAt)} (stop all ${ms(stoppedBad)})`,
         );
@@ -432,6 +488,10 @@ await run(async () => {
           `(kubeconfigs parsed, clients, ${RUNTIMES} cluster contexts built and their runtimes started), the floor ` +
           `${ms(median(cpu.floor.firstConnect))} (kubeconfigs parsed, clients); from there until all were synced or listed, ` +
           `the runtimes ${ms(after(plain, cpu.plain.firstConnect))}, the floor ${ms(after(floors, cpu.floor.firstConnect))}`,
+      );
+      console.log(
+        `  ${RUNTIMES} application contexts of the cluster module's shape alone, made at once with no runtime in them ` +
+          `(the design's own part): ${ms(median(contextFloors))} (${contextFloors.map(ms).join(', ')})`,
       );
       report({
         what: `memory of ${RUNTIMES} idle runtimes in one process (${PODS_PER_NAMESPACE} pods cached each)`,
