@@ -473,6 +473,46 @@ describe('RemoteManifest lifecycle', () => {
     }
   });
 
+  it('waits for no removal of an object its apply never wrote, even once it may not read it', async () => {
+    const verbs = ['get', 'list', 'watch', 'create', 'patch', 'delete'];
+    const { setVerbs } = await configMapUser(remote1, 'noread', verbs);
+    const noread = rcName('noread');
+    try {
+      await rms.create('unwritten', {
+        cluster: noread,
+        manifests: [
+          configMap('unwritten-keep', { k: 'v' }, target),
+          configMap('unwritten-bad', { 'bad key!': 'v' }, target),
+        ],
+      });
+      // A new object refused as invalid: the status says nothing of ours is there.
+      const refused = await rms.condition('unwritten', 'Applied', 'False', 'Invalid');
+      expect(entry(refused, noread)!.objects.map((o) => [o.name, o.applied, o.reason, o.owned])).toEqual([
+        ['unwritten-keep', true, 'Applied', undefined],
+        ['unwritten-bad', false, 'Invalid', false],
+      ]);
+      // Reading ConfigMaps taken away, the invalid one dropped from the list: a removal of it
+      // would fail on the read for as long as the right is missing (Degraded, retried).
+      await setVerbs(verbs.filter((v) => v !== 'get'));
+      await rms.patch('unwritten', { spec: { manifests: [configMap('unwritten-keep', { k: 'v' }, target)] } });
+      const settled = await eventually('the new generation reported, no removal under way', async () => {
+        const rm = await rms.read('unwritten');
+        const mine = entry(rm, noread);
+        const current = mine?.observedGeneration === rm?.metadata?.generation;
+        return current && !mine?.removals?.some((r) => r.reason === 'Removing') ? rm : undefined;
+      });
+      expect(entry(settled, noread)!.removals).toBeUndefined();
+      expect(entry(settled, noread)!.objects.map((o) => [o.name, o.applied])).toEqual([['unwritten-keep', true]]);
+      const asExpected = await rms.condition('unwritten', 'Degraded', 'False', 'AsExpected');
+      expect(conditionOf(asExpected, 'Applied')?.status).toBe('True');
+    } finally {
+      await setVerbs(verbs);
+      await rms.delete('unwritten');
+      await rms.gone('unwritten');
+      await manage.deleteRemoteCluster(noread);
+    }
+  });
+
   it('removes an object of its own whose last apply was refused, once it leaves the list', async () => {
     const verbs = ['get', 'list', 'watch', 'create', 'patch', 'delete'];
     const { setVerbs } = await configMapUser(remote1, 'nopatch', verbs);

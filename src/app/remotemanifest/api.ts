@@ -53,8 +53,10 @@ export interface ObjectStatus {
    * Conflict (another RemoteManifest applied it), AlreadyExists (nobody did: never taken over). */
   reason: string;
   message?: string;
-  /** The last apply failed, but the object in the cluster is this RemoteManifest's (its label and
-   * its apply): it is removed with it, whatever the reason. */
+  /** Set when the last apply failed: whether the object in the cluster is, or may be, this
+   * RemoteManifest's (found ours when the apply was refused; a create whose answer never came;
+   * ours before a failure that never reached it). Such an object is removed with it, once its
+   * removal finds it ours; with false, there is nothing of ours to remove. */
   owned?: boolean;
   generation?: number;
   observedGeneration?: number;

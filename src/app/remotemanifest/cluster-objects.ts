@@ -65,25 +65,32 @@ export class ClusterObjects {
     return { id: { ...idOf(manifest), namespace }, resource };
   }
 
-  /** Applies one manifest; every failure is its result, never an exception. */
+  /**
+   * Applies one manifest; every failure is its result, never an exception. A failure says whether
+   * the object there is, or may be, ours (`owned`) once the object was looked at; one that came
+   * before (discovery or the read failed) leaves `owned` unset: nothing was learnt or written.
+   */
   async apply(manifest: KubeObject): Promise<ApplyResult> {
     let id = idOf(manifest);
     let desired: KubeObject | undefined;
     let force = false;
+    let seen = false;
     try {
       const located = await this.locate(manifest);
       id = located.id;
       desired = desiredObject(manifest, this.rm, id.namespace);
       const path = objectPath(located.resource, id.namespace, id.name);
       const owner = await this.ownerOf(id, path);
+      seen = true;
       if (owner.owner === 'other') {
-        return this.failed(id, desired, 'Conflict', `already applied by RemoteManifest ${owner.by}; not taken over`);
+        const message = `already applied by RemoteManifest ${owner.by}; not taken over`;
+        return this.failed(id, desired, 'Conflict', message, false);
       }
       if (owner.owner === 'none') {
         const message =
           `exists and no RemoteManifest applied it, so it is left alone ` +
           `(label it ${MANIFEST_LABEL}=${labelValue(this.rm.namespace, this.rm.name)} to hand it over)`;
-        return this.failed(id, desired, 'AlreadyExists', message);
+        return this.failed(id, desired, 'AlreadyExists', message, false);
       }
       // Our own object: force takes back fields someone edited (drift). A new one: no force, so
       // a RemoteManifest that created it meanwhile makes this a conflict, not a takeover.
@@ -103,10 +110,12 @@ export class ClusterObjects {
         generation: applied?.metadata?.generation,
       };
     } catch (err) {
-      if (is(err, 409) && !force) return this.failed(id, desired, 'Conflict', describeFailure(err));
-      const failed = this.failed(id, desired, reasonOf(err), describeFailure(err));
-      // Refused (a webhook's denial, a patch right taken away), but the object there is ours.
-      return force ? { ...failed, owned: true } : failed;
+      if (is(err, 409) && !force) return this.failed(id, desired, 'Conflict', describeFailure(err), false);
+      // Refused (a webhook's denial, a patch right taken away), but the object there is ours; or
+      // a new object whose apply got no answer, or a server error, which may have created it. A
+      // 4xx to a new one is a write that did not happen.
+      const written = force || !(err instanceof KubeApiError && err.status < 500);
+      return this.failed(id, desired, reasonOf(err), describeFailure(err), seen ? written : undefined);
     }
   }
 
@@ -208,7 +217,13 @@ export class ClusterObjects {
     return ops;
   }
 
-  private failed(id: ObjectId, desired: KubeObject | undefined, reason: string, message: string): ApplyResult {
-    return { id, desired, applied: false, reason, message };
+  private failed(
+    id: ObjectId,
+    desired: KubeObject | undefined,
+    reason: string,
+    message: string,
+    owned: boolean | undefined,
+  ): ApplyResult {
+    return { id, desired, applied: false, reason, message, ...(owned === undefined ? {} : { owned }) };
   }
 }

@@ -11,7 +11,8 @@ export interface ApplyResult {
   applied: boolean;
   reason: string;
   message?: string;
-  /** A failed apply to an object that is ours (our label, our apply): it is still ours to remove. */
+  /** A failed apply: whether the object there is, or may be, ours to remove (api.ts ObjectStatus);
+   * unset when the apply failed before it looked at the object. */
   owned?: boolean;
   /** Of the object the apply answered with. */
   uid?: string;

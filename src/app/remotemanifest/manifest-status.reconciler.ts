@@ -111,7 +111,8 @@ export class ManifestStatusReconciler implements Reconcile, OnModuleDestroy {
       applied: result.applied,
       reason: result.reason,
       ...(result.message ? { message: result.message } : {}),
-      ...(result.owned ? { owned: true } : {}),
+      // Said on every failure, false too: a record without it is from before, read as then.
+      ...(result.applied ? {} : { owned: result.owned === true }),
       ...(result.generation !== undefined ? { generation: result.generation } : {}),
     };
     if (!result.applied) return status;

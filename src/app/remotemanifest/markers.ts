@@ -52,6 +52,17 @@ export function idKey(id: ObjectId): string {
   return `${group}/${id.kind}/${id.namespace ?? ''}/${id.name}`;
 }
 
+/** idKey with the namespace defaulted, as the apply defaults it for a namespaced kind: a
+ * cluster-scoped object is `default` on both sides of a comparison, so it still matches. */
+export function sameKey(id: ObjectId): string {
+  return idKey({ ...id, namespace: id.namespace || 'default' });
+}
+
+/** An object's group, kind and name: what a manifest names whatever its namespace. */
+export function nameKey(id: ObjectId): string {
+  return idKey({ ...id, namespace: '' });
+}
+
 export function describeId(id: ObjectId): string {
   return `${id.kind} ${id.namespace ? `${id.namespace}/` : ''}${id.name}`;
 }

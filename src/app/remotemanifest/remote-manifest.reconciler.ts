@@ -34,7 +34,8 @@ import { ApplyState } from './apply-state.js';
 import { ClusterObjects, REMOTE_REQUEST_TIMEOUT_MS } from './cluster-objects.js';
 import { ManifestEvents } from './events.js';
 import { ManifestHub, type ApplyResult, type Removal } from './manifest-hub.js';
-import { describeId, idKey, idOf, type ObjectId } from './markers.js';
+import { describeId, idOf, nameKey, sameKey, type ObjectId } from './markers.js';
+import { inheritOwned, mayBeOurs, REFUSALS } from './provenance.js';
 import { remoteClusterWatch, selectTargets } from './selection.js';
 import { retireClusterEntry, writeClusterEntry } from './status-writes.js';
 import { sumUp } from './sum-up.js';
@@ -42,13 +43,6 @@ import type { Target } from './summary.js';
 
 /** Failures of the cluster rather than of an object. */
 const UNREACHABLE = new Set(['Unreachable', 'Timeout', 'Aborted', 'NetworkNotAllowed', 'ProxyRefused', 'TLSError']);
-
-/** Answers that say an object is not there for us, as opposed to a cluster we cannot reach. */
-const REFUSALS = new Set(['KindNotServed', 'Forbidden', 'NotFound', 'Error']);
-
-/** Failed applies whose object is someone else's (AlreadyExists, Conflict) or out of our reach:
- * nothing of ours to remove there. */
-const NOT_OURS = new Set(['AlreadyExists', 'Conflict', ...REFUSALS]);
 
 /** Cluster-scoped kinds others depend on go first, and are removed last. */
 const FIRST = new Set(['Namespace', 'CustomResourceDefinition']);
@@ -184,7 +178,9 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
     try {
       outcome = await this.registry.withClient(cluster, async (client) => {
         const objects = new ClusterObjects(client.withSignal(ctx.signal), this.hub.side(cluster), ref);
-        const results: ApplyResult[] = [];
+        // What this RemoteManifest may have there, as its record says before these applies.
+        const previously = this.appliedBefore(rm, key, cluster);
+        const tried: ApplyResult[] = [];
         const listed = new Set<string>();
         let unreachable: ApplyResult | undefined;
         for (const manifest of ordered(rm.spec?.manifests ?? [])) {
@@ -192,10 +188,13 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
             invalid(manifest, listed) ??
             // A cluster that did not answer for one object is not asked again for each of the
             // others: the reconcile stays within its deadline, the retry comes with backoff.
-            (unreachable ? { ...unreachable, id: idOf(manifest), desired: undefined } : await objects.apply(manifest));
+            (unreachable
+              ? { id: idOf(manifest), applied: false, reason: unreachable.reason, message: unreachable.message }
+              : await objects.apply(manifest));
           if (UNREACHABLE.has(result.reason)) unreachable ??= result;
-          results.push(result);
+          tried.push(result);
         }
+        const results = inheritOwned(tried, previously);
         // What was applied before and is no longer in the list goes. Compared with the namespace
         // defaulted: a result of the unreachable path has the manifest's own (maybe none).
         const wanted = new Set(results.map((r) => sameKey(r.id)));
@@ -204,9 +203,7 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
         const unsure = new Set(results.filter((r) => !r.desired).map((r) => nameKey(r.id)));
         const recorded = new Map(entryOf(rm, cluster)?.removals?.map((r) => [sameKey(r), r]) ?? []);
         const memory = new Map(this.state.get(key, cluster)?.pending.map((p) => [sameKey(p.id), p]) ?? []);
-        const stale = ordered(
-          this.appliedBefore(rm, key, cluster).filter((id) => !wanted.has(sameKey(id)) && !unsure.has(nameKey(id))),
-        );
+        const stale = ordered(previously.filter((id) => !wanted.has(sameKey(id)) && !unsure.has(nameKey(id))));
         // The status is the record removal works from, after a restart too: every stale object is
         // in the first publish, and stays until it is gone. One that failed before keeps its
         // entry as it was, so a removal that keeps failing writes nothing new.
@@ -271,12 +268,12 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
   }
 
   /** Objects this RemoteManifest may have in `cluster`, from our own record: the entries of its
-   * status (its removals still to do too) and of this process's applies, a failed apply included
-   * (an earlier generation may have applied the object), unless the failure says the object is
-   * not ours or not for us to touch, and it was not found ours when the apply was refused.
-   * Never what the cluster's objects claim: anyone who may label an object there (and write its
-   * managedFields) could otherwise have it deleted with our credentials. Removal checks each
-   * one's owner, so an entry that is not ours costs a read only. */
+   * status (its removals still to do too) and of this process's applies that may have left an
+   * object of ours there (mayBeOurs: applied, or failed with `owned`, which a failure that never
+   * looked at its object inherits from this record). Never what the cluster's objects claim:
+   * anyone who may label an object there (and write its managedFields) could otherwise have it
+   * deleted with our credentials. Removal checks each one's owner, so an entry that is not ours
+   * costs a read only. */
   private appliedBefore(rm: RemoteManifest, key: string, cluster: string): ObjectId[] {
     const ids = new Map<string, ObjectId>();
     // A manifest refused for its shape (no name, no kind) names nothing to remove.
@@ -285,8 +282,6 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
       const id = { apiVersion: from.apiVersion, kind: from.kind, namespace: from.namespace, name: from.name };
       if (id.apiVersion && id.kind && id.name && !ids.has(sameKey(id))) ids.set(sameKey(id), id);
     };
-    const mayBeOurs = (o: { applied: boolean; reason: string; owned?: boolean }): boolean =>
-      o.applied || o.owned === true || !NOT_OURS.has(o.reason);
     entryOf(rm, cluster)?.objects.filter(mayBeOurs).forEach(add);
     const applied = this.state.get(key, cluster);
     applied?.results.filter(mayBeOurs).forEach((r) => add(r.id));
@@ -564,17 +559,6 @@ function refOf(rm: RemoteManifest): Ref {
 
 function entryOf(rm: RemoteManifest, cluster: string): ClusterManifestStatus | undefined {
   return rm.status?.clusters?.find((c) => c.cluster === cluster);
-}
-
-/** idKey with the namespace defaulted, as the apply defaults it for a namespaced kind: a
- * cluster-scoped object is `default` on both sides of a comparison, so it still matches. */
-function sameKey(id: ObjectId): string {
-  return idKey({ ...id, namespace: id.namespace || 'default' });
-}
-
-/** An object's group, kind and name: what a manifest names whatever its namespace. */
-function nameKey(id: ObjectId): string {
-  return idKey({ ...id, namespace: '' });
 }
 
 /** A removal as the status records it, or a new one under way. */

@@ -121,6 +121,34 @@ describe('ClusterObjects', () => {
     });
   });
 
+  it('says with each failure whether the object there is, or may be, its own (owned)', async () => {
+    const objects = new ClusterObjects(fake.client(), side([]), rm);
+    const owned = async (): Promise<boolean | undefined> => (await objects.apply(manifest)).owned;
+    // A new object: a 4xx is a write that did not happen; a server error or no answer may have made it.
+    fake.on('GET', CM, status(404, 'NotFound'));
+    fake.on('PATCH', CM, status(422, 'Invalid', 'ConfigMap "a" is invalid'));
+    expect(await owned()).toBe(false);
+    fake.on('PATCH', CM, status(500, 'InternalError', 'etcdserver: request timed out'));
+    expect(await owned()).toBe(true);
+    fake.on('PATCH', CM, () => {
+      throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    });
+    expect(await owned()).toBe(true);
+    // Its own object, refused: still its own.
+    fake.on('PATCH', CM, status(403, 'Forbidden', 'configmaps "a" is forbidden'));
+    expect((await new ClusterObjects(fake.client(), side([applied()]), rm).apply(manifest)).owned).toBe(true);
+    // Another's, or nobody's: not its own.
+    fake.on('GET', CM, json(200, { metadata: { name: 'a', namespace: 'default', managedFields: [] } }));
+    expect(await owned()).toBe(false);
+    // It never looked at the object: the read, or discovery, failed. Nothing was learnt.
+    fake.on('GET', CM, status(403, 'Forbidden', 'configmaps "a" is forbidden'));
+    expect(await objects.apply(manifest)).not.toHaveProperty('owned');
+    fake.on('GET', '/apis/example.com/v1', status(503, 'ServiceUnavailable'));
+    const widget = await objects.apply({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } });
+    expect(widget).toMatchObject({ applied: false });
+    expect(widget).not.toHaveProperty('owned');
+  });
+
   it('deletes its own object with a uid precondition, and leaves anything else alone', async () => {
     fake.on('DELETE', CM, json(200, {}));
     expect(await new ClusterObjects(fake.client(), side([applied()]), rm).release(id, 'Delete')).toBe('removed');
