@@ -18,6 +18,17 @@ interface ApiResourceList {
   resources?: { name?: string; kind?: string; namespaced?: boolean }[];
 }
 
+interface ApiGroup {
+  versions?: { groupVersion?: unknown }[];
+  preferredVersion?: { groupVersion?: unknown };
+}
+
+/** How many other versions of a group resolveInGroup asks about, at most. */
+const MAX_VERSIONS = 8;
+
+/** A group version as discovery may name it: a DNS subdomain group and a DNS label version. */
+const GROUP_VERSION = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 interface Requester {
   name: string;
   request<T>(method: string, path: string): Promise<T>;
@@ -88,5 +99,46 @@ export class ResourceResolver {
       throw new KindNotServedError(`cluster ${this.client.name} serves ${apiVersion} but not kind ${kind}`);
     }
     return { apiVersion, kind, plural: match.name, namespaced: match.namespaced === true };
+  }
+
+  /** Forgets what discovery said of `apiVersion`: the next resolve asks again. */
+  forget(apiVersion: string): void {
+    this.groups.delete(apiVersion);
+  }
+
+  /**
+   * How the cluster serves `kind` of `apiVersion`'s group at some version, `apiVersion` first,
+   * then the group's preferred version and the others (a CRD may stop serving the version an
+   * object was written as; the object is still there, as another). KindNotServed when none does.
+   */
+  async resolveInGroup(apiVersion: string, kind: string): Promise<ResourceInfo> {
+    try {
+      return await this.resolve(apiVersion, kind);
+    } catch (err) {
+      if (!(err instanceof KindNotServedError) || !apiVersion.includes('/')) throw err;
+    }
+    const group = apiVersion.split('/')[0]!;
+    let found: ApiGroup;
+    try {
+      found = await this.client.request<ApiGroup>('GET', `/apis/${group}`);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) {
+        throw new KindNotServedError(`cluster ${this.client.name} does not serve group ${group}`);
+      }
+      throw err;
+    }
+    // Only well-formed versions of this group: the server's answer goes into request paths.
+    const named = [found?.preferredVersion, ...(Array.isArray(found?.versions) ? found.versions : [])]
+      .map((v) => v?.groupVersion)
+      .filter((gv): gv is string => typeof gv === 'string' && GROUP_VERSION.test(gv) && gv.startsWith(`${group}/`));
+    for (const other of [...new Set(named)].slice(0, MAX_VERSIONS)) {
+      if (other === apiVersion) continue;
+      try {
+        return await this.resolve(other, kind);
+      } catch (err) {
+        if (!(err instanceof KindNotServedError)) throw err;
+      }
+    }
+    throw new KindNotServedError(`cluster ${this.client.name} serves kind ${kind} in no version of group ${group}`);
   }
 }

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
-import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { ClusterManifestStatus, RemoteManifest } from '../../src/app/remotemanifest/api.js';
 import { labelValue } from '../../src/app/remotemanifest/markers.js';
 import { packageRoot } from '../../src/envtest/binaries.js';
+import { KubeApiError } from '../../src/client/errors.js';
 import { installCrd, loadCrds } from '../../src/envtest/crd.js';
 import { issueClientCert } from '../../src/envtest/pki.js';
 import { CapturedLogs, ManageApi, startApp, testSettings } from '../support/app.js';
@@ -510,6 +511,70 @@ describe('RemoteManifest lifecycle', () => {
       await rms.delete('unwritten');
       await rms.gone('unwritten');
       await manage.deleteRemoteCluster(noread);
+    }
+  });
+
+  it('removes an object applied as a version its CRD stopped serving, as the version still served', async () => {
+    const group = `${uniqueName('rmv')}.example.com`;
+    const version = (name: string, storage: boolean) => ({
+      name,
+      served: true,
+      storage,
+      schema: {
+        openAPIV3Schema: {
+          type: 'object',
+          properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+        },
+      },
+    });
+    const crd = {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: `widgets.${group}` },
+      spec: {
+        group,
+        scope: 'Namespaced',
+        names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
+        versions: [version('v1alpha1', false), version('v1', true)],
+      },
+    };
+    const widget = (name: string) => ({
+      apiVersion: `${group}/v1alpha1`,
+      kind: 'Widget',
+      metadata: { name, namespace: target },
+      spec: { size: 1 },
+    });
+    const served = (v: string, name: string) => `/apis/${group}/${v}/namespaces/${target}/widgets/${name}`;
+    const api = remote1.kubeConfig().makeApiClient(ApiextensionsV1Api);
+    await installCrd(remote1.kubeConfig(), crd);
+    try {
+      await rms.create('versions', { cluster: R1, manifests: [widget('w-keep'), widget('w-drop')] });
+      await rms.condition('versions', 'Applied', 'True');
+      // The CRD stops serving v1alpha1: the objects stay, as v1 (their storage version).
+      await api.patchCustomResourceDefinition({
+        name: crd.metadata.name,
+        body: [{ op: 'replace', path: '/spec/versions/0/served', value: false }],
+      });
+      await eventually('v1alpha1 no longer served', () =>
+        objects1.client.request('GET', `/apis/${group}/v1alpha1`).then(
+          () => undefined,
+          (err: unknown) => (err instanceof KubeApiError && err.status === 404 ? true : undefined),
+        ),
+      );
+      await rms.patch('versions', { spec: { manifests: [widget('w-keep')] } });
+      await eventually('w-drop gone', () =>
+        objects1.client.request('GET', served('v1', 'w-drop')).then(
+          () => undefined,
+          (err: unknown) => (err instanceof KubeApiError && err.status === 404 ? true : undefined),
+        ),
+      );
+      const rm = await rms.read('versions');
+      expect(entry(rm, R1)!.removals).toBeUndefined();
+      expect(await objects1.client.request('GET', served('v1', 'w-keep'))).toBeDefined();
+    } finally {
+      await rms.delete('versions');
+      await rms.gone('versions');
+      await api.deleteCustomResourceDefinition({ name: crd.metadata.name });
     }
   });
 

@@ -54,9 +54,9 @@ export interface ObjectStatus {
   reason: string;
   message?: string;
   /** Set when the last apply failed: whether the object in the cluster is, or may be, this
-   * RemoteManifest's (found ours when the apply was refused; a create whose answer never came;
-   * ours before a failure that never reached it). Such an object is removed with it, once its
-   * removal finds it ours; with false, there is nothing of ours to remove. */
+   * RemoteManifest's: found ours when the apply was refused, a create whose answer never came, or
+   * applied before a failure that learnt nothing of it. Such an object is removed with it, once
+   * its removal finds it ours; with false (another's, nobody's, never written), nothing is. */
   owned?: boolean;
   generation?: number;
   observedGeneration?: number;

@@ -67,21 +67,23 @@ export class ClusterObjects {
 
   /**
    * Applies one manifest; every failure is its result, never an exception. A failure says whether
-   * the object there is, or may be, ours (`owned`) once the object was looked at; one that came
-   * before (discovery or the read failed) leaves `owned` unset: nothing was learnt or written.
+   * the object there is ours (`owned`) when this apply learnt it: true when it found the object
+   * ours, or sent a create that may have landed (no answer, a server error); false when it found
+   * another's, or nobody's. Otherwise (discovery or the read failed, a create refused) `owned` is
+   * unset: an earlier apply may have written the object, which the caller's record knows. A read
+   * that found nothing is no proof: a version that is no longer served answers 404 too.
    */
   async apply(manifest: KubeObject): Promise<ApplyResult> {
     let id = idOf(manifest);
     let desired: KubeObject | undefined;
     let force = false;
-    let seen = false;
+    let sent = false;
     try {
       const located = await this.locate(manifest);
       id = located.id;
       desired = desiredObject(manifest, this.rm, id.namespace);
       const path = objectPath(located.resource, id.namespace, id.name);
       const owner = await this.ownerOf(id, path);
-      seen = true;
       if (owner.owner === 'other') {
         const message = `already applied by RemoteManifest ${owner.by}; not taken over`;
         return this.failed(id, desired, 'Conflict', message, false);
@@ -95,6 +97,7 @@ export class ClusterObjects {
       // Our own object: force takes back fields someone edited (drift). A new one: no force, so
       // a RemoteManifest that created it meanwhile makes this a conflict, not a takeover.
       force = owner.owner === 'self';
+      sent = true;
       const applied = await this.client.request<KubeObject>('PATCH', path, {
         query: { fieldManager: this.manager, force },
         body: desired,
@@ -112,10 +115,9 @@ export class ClusterObjects {
     } catch (err) {
       if (is(err, 409) && !force) return this.failed(id, desired, 'Conflict', describeFailure(err), false);
       // Refused (a webhook's denial, a patch right taken away), but the object there is ours; or
-      // a new object whose apply got no answer, or a server error, which may have created it. A
-      // 4xx to a new one is a write that did not happen.
-      const written = force || !(err instanceof KubeApiError && err.status < 500);
-      return this.failed(id, desired, reasonOf(err), describeFailure(err), seen ? written : undefined);
+      // a create that got no answer, or a server error, which may have made it.
+      const mayHaveLanded = sent && !(err instanceof KubeApiError && err.status < 500);
+      return this.failed(id, desired, reasonOf(err), describeFailure(err), force || mayHaveLanded || undefined);
     }
   }
 
@@ -125,19 +127,24 @@ export class ClusterObjects {
    * ours is not touched. Request failures throw (the cluster could not be cleaned).
    */
   async release(id: ObjectId, policy: DeletionPolicy): Promise<Released> {
-    let resource: Resource;
-    try {
-      resource = await this.client.resources.resolve(id.apiVersion, id.kind);
-    } catch (err) {
-      if (failureReason(err) === 'KindNotServed') return 'absent'; // the kind went away, and its objects
-      throw err;
-    }
-    // A manifest's own id (one the cluster never answered for) may lack the defaulted namespace.
-    const path = objectPath(resource, resource.namespaced ? id.namespace || 'default' : undefined, id.name);
+    const resource = await this.servedAs(id);
+    if (!resource) return 'absent'; // the kind went away, and its objects
+    const outcome = await this.releaseAs(resource, id, policy);
+    if (outcome !== 'absent') return outcome;
+    // Discovery is cached, and a version no longer served answers 404 for every object: asked
+    // afresh once, the object may be there as another version of its group.
+    this.client.resources.forget(id.apiVersion);
+    const now = await this.servedAs(id);
+    if (!now || now.apiVersion === resource.apiVersion) return 'absent';
+    return this.releaseAs(now, id, policy);
+  }
+
+  private async releaseAs(resource: Resource, id: ObjectId, policy: DeletionPolicy): Promise<Released> {
+    const path = this.pathOf(resource, id);
     // Deleting needs the uid and managedFields, which a cached object has unless a transform
     // dropped them; orphaning patches managedFields with `test` ops, so it reads them fresh (a
-    // cache may lag).
-    const cached = policy === 'Delete' ? this.side?.cached(id) : UNKNOWN;
+    // cache may lag). The watch is of the recorded version only.
+    const cached = policy === 'Delete' && resource.apiVersion === id.apiVersion ? this.side?.cached(id) : UNKNOWN;
     const usable = cached !== UNKNOWN && cached !== undefined && cached.metadata?.managedFields !== undefined;
     const live = usable ? cached : await this.read(path);
     if (!live) return 'absent';
@@ -170,6 +177,22 @@ export class ClusterObjects {
       if (is(err, 409) || is(err, 422)) return 'not-ours';
       throw err;
     }
+  }
+
+  /** How the cluster serves the recorded object's kind: as recorded, or as another version of
+   * its group (a CRD may stop serving the one it was applied as); undefined when not at all. */
+  private async servedAs(id: ObjectId): Promise<Resource | undefined> {
+    try {
+      return await this.client.resources.resolveInGroup(id.apiVersion, id.kind);
+    } catch (err) {
+      if (failureReason(err) === 'KindNotServed') return undefined;
+      throw err;
+    }
+  }
+
+  /** A manifest's own id (one the cluster never answered for) may lack the defaulted namespace. */
+  private pathOf(resource: Resource, id: ObjectId): string {
+    return objectPath(resource, resource.namespaced ? id.namespace || 'default' : undefined, id.name);
   }
 
   private async read(path: string, fromCache = false): Promise<KubeObject | undefined> {

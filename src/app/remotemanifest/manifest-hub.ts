@@ -12,7 +12,7 @@ export interface ApplyResult {
   reason: string;
   message?: string;
   /** A failed apply: whether the object there is, or may be, ours to remove (api.ts ObjectStatus);
-   * unset when the apply failed before it looked at the object. */
+   * unset when the apply learnt nothing of its owner (the reconciler fills it in from its record). */
   owned?: boolean;
   /** Of the object the apply answered with. */
   uid?: string;

@@ -25,9 +25,9 @@ export function mayBeOurs(record: AppliedRecord): boolean {
 }
 
 /**
- * Applies that failed before they looked at their object (the cluster did not answer, discovery
- * or the read failed) learnt nothing about it: each keeps what was known before, `before` being
- * the objects this RemoteManifest may have there. A result the cluster never located is matched
+ * Failed applies that learnt nothing of their object's owner (the cluster did not answer,
+ * discovery or the read failed, a create was refused) keep what was known before, `before`
+ * being the objects this RemoteManifest may have there. A result the cluster never located is matched
  * by group, kind and name (a cluster-scoped kind ignores the manifest's namespace).
  */
 export function inheritOwned(results: ApplyResult[], before: ObjectId[]): ApplyResult[] {

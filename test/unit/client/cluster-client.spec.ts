@@ -1,7 +1,7 @@
 import { jest } from '@jest/globals';
 import { DEFAULT_MAX_WATCH_EVENT_BYTES, ResponseTooLargeError } from '../../../src/client/body.js';
 import { ClusterClient } from '../../../src/client/cluster-client.js';
-import { KubeApiError } from '../../../src/client/errors.js';
+import { KindNotServedError, KubeApiError } from '../../../src/client/errors.js';
 import type { WatchEvent } from '../../../src/client/watch-decoder.js';
 import { advance, useFakeClock } from '../../support/clock.js';
 import {
@@ -139,6 +139,46 @@ describe('ClusterClient on the fake transport', () => {
     reconcile.abort(new Error('reconcile timed out'));
     await expect(client.resources.resolve('example.com/v1', 'Widget')).resolves.toMatchObject({ namespaced: true });
     expect(fake.sent()).toEqual(['GET /api/v1', 'GET /apis/example.com/v1']);
+  });
+
+  it('finds a kind in another version of its group when the one asked for is not served', async () => {
+    const widgets = json(200, { resources: [{ name: 'widgets', kind: 'Widget', namespaced: true }] });
+    fake.on('GET', '/apis/example.com/v1alpha1', status(404, 'NotFound'));
+    fake.on('GET', '/apis/example.com/v1', widgets);
+    // What a hostile server might add is not asked about: only this group's well-formed versions.
+    fake.on(
+      'GET',
+      '/apis/example.com',
+      json(200, {
+        preferredVersion: { groupVersion: 'example.com/v1' },
+        versions: [
+          { groupVersion: 'other.io/v1' },
+          { groupVersion: 'example.com/../../api/v1' },
+          { groupVersion: 7 },
+          { groupVersion: 'example.com/v1alpha1' },
+        ],
+      }),
+    );
+    const client = fake.client();
+    await expect(client.resources.resolveInGroup('example.com/v1alpha1', 'Widget')).resolves.toEqual({
+      apiVersion: 'example.com/v1',
+      kind: 'Widget',
+      plural: 'widgets',
+      namespaced: true,
+    });
+    expect(fake.sent()).toEqual([
+      'GET /apis/example.com/v1alpha1',
+      'GET /apis/example.com',
+      'GET /apis/example.com/v1',
+    ]);
+    // Served as asked: no group lookup. No version of the group serves it: KindNotServed.
+    await expect(client.resources.resolveInGroup('example.com/v1', 'Widget')).resolves.toMatchObject({
+      apiVersion: 'example.com/v1',
+    });
+    await expect(client.resources.resolveInGroup('example.com/v1alpha1', 'Gadget')).rejects.toThrow(KindNotServedError);
+    fake.on('GET', '/apis/gone.io/v1', status(404, 'NotFound'));
+    fake.on('GET', '/apis/gone.io', status(404, 'NotFound'));
+    await expect(client.resources.resolveInGroup('gone.io/v1', 'Widget')).rejects.toThrow(KindNotServedError);
   });
 
   it('close() aborts what is in flight and ends open watches', async () => {

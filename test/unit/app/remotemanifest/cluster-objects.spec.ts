@@ -124,10 +124,11 @@ describe('ClusterObjects', () => {
   it('says with each failure whether the object there is, or may be, its own (owned)', async () => {
     const objects = new ClusterObjects(fake.client(), side([]), rm);
     const owned = async (): Promise<boolean | undefined> => (await objects.apply(manifest)).owned;
-    // A new object: a 4xx is a write that did not happen; a server error or no answer may have made it.
+    // A create: a 4xx is a write that did not happen, and says nothing of what was there before
+    // (a 404 may be a version no longer served); a server error or no answer may have made it.
     fake.on('GET', CM, status(404, 'NotFound'));
     fake.on('PATCH', CM, status(422, 'Invalid', 'ConfigMap "a" is invalid'));
-    expect(await owned()).toBe(false);
+    expect(await objects.apply(manifest)).not.toHaveProperty('owned');
     fake.on('PATCH', CM, status(500, 'InternalError', 'etcdserver: request timed out'));
     expect(await owned()).toBe(true);
     fake.on('PATCH', CM, () => {
@@ -169,6 +170,41 @@ describe('ClusterObjects', () => {
     fake.on('DELETE', CM, status(409, 'Conflict', 'the UID in the precondition does not match'));
     expect(await new ClusterObjects(fake.client(), side([applied()]), rm).release(id, 'Delete')).toBe('not-ours');
     expect(fake.requests.filter((r) => r.method === 'DELETE')).toHaveLength(2);
+  });
+
+  it('removes an object recorded as a version its CRD no longer serves, as another version of its group', async () => {
+    const widget: ObjectId = { apiVersion: 'example.com/v1alpha1', kind: 'Widget', namespace: 'default', name: 'a' };
+    const old = '/apis/example.com/v1alpha1/namespaces/default/widgets/a';
+    const now = '/apis/example.com/v1/namespaces/default/widgets/a';
+    const served = json(200, { resources: [{ name: 'widgets', kind: 'Widget', namespaced: true }] });
+    // Discovery as it was at the apply, then as it is: v1alpha1 no longer served.
+    fake.on('GET', '/apis/example.com/v1alpha1', served, status(404, 'NotFound'));
+    fake.on('GET', '/apis/example.com', json(200, { preferredVersion: { groupVersion: 'example.com/v1' } }));
+    fake.on('GET', '/apis/example.com/v1', served);
+    fake.on('GET', old, status(404, 'NotFound', 'the server could not find the requested resource'));
+    fake.on('GET', now, json(200, { ...applied(), apiVersion: 'example.com/v1', kind: 'Widget' }));
+    fake.on('DELETE', now, json(200, {}));
+    const objects = new ClusterObjects(fake.client(), undefined, rm);
+    expect(await objects.release(widget, 'Delete')).toBe('removed');
+    expect(fake.sent()).toEqual([
+      'GET /apis/example.com/v1alpha1',
+      `GET ${old}`,
+      'GET /apis/example.com/v1alpha1',
+      'GET /apis/example.com',
+      'GET /apis/example.com/v1',
+      `GET ${now}`,
+      `DELETE ${now}`,
+    ]);
+    // The watch still holding it as v1alpha1: the delete there answers 404, and it goes as v1.
+    fake.on('GET', '/apis/example.com/v1alpha1', served, status(404, 'NotFound'));
+    fake.on('DELETE', old, status(404, 'NotFound', 'the server could not find the requested resource'));
+    fake.requests.length = 0;
+    const watched = new ClusterObjects(fake.client(), side([applied()]), rm);
+    expect(await watched.release(widget, 'Delete')).toBe('removed');
+    expect(fake.sent().filter((r) => r.startsWith('DELETE'))).toEqual([`DELETE ${old}`, `DELETE ${now}`]);
+    // Gone in every version: absent, after one fresh look at discovery.
+    fake.on('GET', now, status(404, 'NotFound'));
+    expect(await objects.release(widget, 'Delete')).toBe('absent');
   });
 
   it('deletes nothing its own apply did not write: a label and annotation anyone may patch in are not enough', async () => {
