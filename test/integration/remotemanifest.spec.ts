@@ -474,7 +474,7 @@ describe('RemoteManifest lifecycle', () => {
     }
   });
 
-  it('waits for no removal of an object its apply never wrote, even once it may not read it', async () => {
+  it('leaves no removal pending for an object its apply never wrote, even once it may not read it', async () => {
     const verbs = ['get', 'list', 'watch', 'create', 'patch', 'delete'];
     const { setVerbs } = await configMapUser(remote1, 'noread', verbs);
     const noread = rcName('noread');
@@ -511,6 +511,44 @@ describe('RemoteManifest lifecycle', () => {
       await rms.delete('unwritten');
       await rms.gone('unwritten');
       await manage.deleteRemoteCluster(noread);
+    }
+  });
+
+  it('removes an object of its own whose later apply failed before it could look at it', async () => {
+    const verbs = ['get', 'list', 'watch', 'create', 'patch', 'delete'];
+    const { setVerbs } = await configMapUser(remote1, 'blind', verbs);
+    const blind = rcName('blind');
+    try {
+      await rms.create('inherit', {
+        cluster: blind,
+        manifests: [configMap('inherit-keep', { k: 'v' }, target), configMap('inherit-x', { k: 'v' }, target)],
+      });
+      await rms.condition('inherit', 'Applied', 'True');
+      // A new app that may not read ConfigMaps (nor watch them): its applies fail on the read,
+      // before they learn whose the objects are. The status keeps them ours, from the record.
+      await app.close();
+      await setVerbs(['create', 'patch', 'delete']);
+      ({ app } = await startApp(manage.kc, settings, logs));
+      const failed = await eventually('the reads refused', async () => {
+        const rm = await rms.read('inherit');
+        const objects = entry(rm, blind)?.objects ?? [];
+        return objects.length === 2 && objects.every((o) => o.reason === 'Forbidden') ? rm : undefined;
+      });
+      expect(entry(failed, blind)!.objects.map((o) => [o.name, o.applied, o.owned])).toEqual([
+        ['inherit-keep', false, true],
+        ['inherit-x', false, true],
+      ]);
+      // Reading allowed again, inherit-x leaves the list: it is removed.
+      await setVerbs(verbs);
+      await rms.patch('inherit', { spec: { manifests: [configMap('inherit-keep', { k: 'v' }, target)] } });
+      await objects1.gone(target, 'inherit-x');
+      await rms.condition('inherit', 'Applied', 'True');
+      expect(await objects1.configMap(target, 'inherit-keep')).toBeDefined();
+    } finally {
+      await setVerbs(verbs);
+      await rms.delete('inherit');
+      await rms.gone('inherit');
+      await manage.deleteRemoteCluster(blind);
     }
   });
 

@@ -56,7 +56,8 @@ export interface ObjectStatus {
   /** Set when the last apply failed: whether the object in the cluster is, or may be, this
    * RemoteManifest's: found ours when the apply was refused, a create whose answer never came, or
    * applied before a failure that learnt nothing of it. Such an object is removed with it, once
-   * its removal finds it ours; with false (another's, nobody's, never written), nothing is. */
+   * its removal finds it ours; with false (another's, nobody's, or no apply known to have written
+   * it), nothing is. */
   owned?: boolean;
   generation?: number;
   observedGeneration?: number;

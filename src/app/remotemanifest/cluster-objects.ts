@@ -116,7 +116,8 @@ export class ClusterObjects {
       if (is(err, 409) && !force) return this.failed(id, desired, 'Conflict', describeFailure(err), false);
       // Refused (a webhook's denial, a patch right taken away), but the object there is ours; or
       // a create that got no answer, or a server error, which may have made it.
-      const mayHaveLanded = sent && !(err instanceof KubeApiError && err.status < 500);
+      const refused = err instanceof KubeApiError && err.status >= 400 && err.status < 500;
+      const mayHaveLanded = sent && !refused;
       return this.failed(id, desired, reasonOf(err), describeFailure(err), force || mayHaveLanded || undefined);
     }
   }

@@ -27,12 +27,15 @@ export function mayBeOurs(record: AppliedRecord): boolean {
 /**
  * Failed applies that learnt nothing of their object's owner (the cluster did not answer,
  * discovery or the read failed, a create was refused) keep what was known before, `before`
- * being the objects this RemoteManifest may have there. A result the cluster never located is matched
- * by group, kind and name (a cluster-scoped kind ignores the manifest's namespace).
+ * being the objects this RemoteManifest may have there. A result the cluster never located is also
+ * matched by group, kind and name with a recorded object without a namespace (a cluster-scoped
+ * kind ignores the manifest's namespace). With no record of it, a failure says `owned: false`:
+ * an object applied and never recorded is the one case the record cannot cover.
  */
 export function inheritOwned(results: ApplyResult[], before: ObjectId[]): ApplyResult[] {
   const located = new Set(before.map(sameKey));
-  const named = new Set(before.map(nameKey));
+  // By name only what was recorded without a namespace (cluster-scoped, or never located either).
+  const named = new Set(before.filter((id) => !id.namespace).map(nameKey));
   return results.map((r) =>
     r.applied || r.owned !== undefined
       ? r

@@ -273,7 +273,7 @@ export class RemoteManifestReconciler implements Reconcile<RemoteManifest> {
    * looked at its object inherits from this record). Never what the cluster's objects claim:
    * anyone who may label an object there (and write its managedFields) could otherwise have it
    * deleted with our credentials. Removal checks each one's owner, so an entry that is not ours
-   * costs a read only. */
+   * costs a read (and waits, like any removal, while that read is refused). */
   private appliedBefore(rm: RemoteManifest, key: string, cluster: string): ObjectId[] {
     const ids = new Map<string, ObjectId>();
     // A manifest refused for its shape (no name, no kind) names nothing to remove.

@@ -2,7 +2,7 @@ import { ClusterObjects } from '../../../../src/app/remotemanifest/cluster-objec
 import { UNKNOWN, type ClusterSide } from '../../../../src/app/remotemanifest/manifest-hub.js';
 import { MANIFEST_ANNOTATION, MANIFEST_LABEL, type ObjectId } from '../../../../src/app/remotemanifest/markers.js';
 import type { KubeObject } from '../../../../src/cache/types.js';
-import { FakeTransport, json, status } from '../../../../src/testing/index.js';
+import { FakeTransport, HANG, json, status } from '../../../../src/testing/index.js';
 
 const CM = '/api/v1/namespaces/default/configmaps/a';
 const rm = { namespace: 'team', name: 'web' };
@@ -135,6 +135,9 @@ describe('ClusterObjects', () => {
       throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
     });
     expect(await owned()).toBe(true);
+    // Created meanwhile by someone else (a conflict without force): not its own.
+    fake.on('PATCH', CM, status(409, 'Conflict', 'Apply failed with 1 conflict'));
+    expect(await objects.apply(manifest)).toMatchObject({ reason: 'Conflict', owned: false });
     // Its own object, refused: still its own.
     fake.on('PATCH', CM, status(403, 'Forbidden', 'configmaps "a" is forbidden'));
     expect((await new ClusterObjects(fake.client(), side([applied()]), rm).apply(manifest)).owned).toBe(true);
@@ -146,8 +149,12 @@ describe('ClusterObjects', () => {
     expect(await objects.apply(manifest)).not.toHaveProperty('owned');
     fake.on('GET', '/apis/example.com/v1', status(503, 'ServiceUnavailable'));
     const widget = await objects.apply({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } });
-    expect(widget).toMatchObject({ applied: false });
+    expect(widget).toMatchObject({ applied: false, reason: 'ServiceUnavailable' });
     expect(widget).not.toHaveProperty('owned');
+    fake.on('GET', CM, HANG);
+    const hung = await new ClusterObjects(fake.client('test', 50), side([]), rm, 50).apply(manifest);
+    expect(hung).toMatchObject({ applied: false, reason: 'Timeout' });
+    expect(hung).not.toHaveProperty('owned');
   });
 
   it('deletes its own object with a uid precondition, and leaves anything else alone', async () => {

@@ -49,6 +49,8 @@ describe('inheritOwned: a failure that never looked at its object keeps what was
     expect(inheritOwned([failed({ ...ns('team'), namespace: 'x' })], [ns('team')])[0]!.owned).toBe(true);
     // Located (the cluster answered for its kind): the namespace counts.
     expect(inheritOwned([failed(cm('a', 'other'), { desired })], [cm('a', 'default')])[0]!.owned).toBe(false);
+    // Unlocated, but recorded in another namespace: a namespaced kind's, so not the same object.
+    expect(inheritOwned([failed(cm('a', 'x'))], [cm('a', 'y')])[0]!.owned).toBe(false);
   });
 
   it('leaves applied results and failures that decided alone', () => {
