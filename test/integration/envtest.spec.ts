@@ -3,19 +3,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  ApiException,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  type V1CustomResourceDefinition,
-} from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { packageRoot, resolveControlPlaneBinaries } from '../../src/envtest/binaries.js';
 import { installCrd } from '../../src/envtest/crd.js';
 import { fetchText } from '../../src/envtest/http.js';
 import { LocalCluster } from '../../src/envtest/local-cluster.js';
 import { freePort } from '../../src/envtest/ports.js';
 import { testClusters, uniqueName } from '../support/clusters.js';
+import { widgetCrd } from '../support/crds.js';
 import { eventually } from '../support/poll.js';
 
 const clusters = testClusters();
@@ -28,32 +23,6 @@ async function status(p: Promise<unknown>): Promise<number> {
     if (err instanceof ApiException) return err.code;
     throw err;
   }
-}
-
-function widgetCrd(group: string): V1CustomResourceDefinition {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `widgets.${group}` },
-    spec: {
-      group,
-      scope: 'Namespaced',
-      names: { plural: 'widgets', singular: 'widget', kind: 'Widget' },
-      versions: [
-        {
-          name: 'v1',
-          served: true,
-          storage: true,
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } },
-            },
-          },
-        },
-      ],
-    },
-  };
 }
 
 describe('local control planes', () => {

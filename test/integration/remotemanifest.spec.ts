@@ -2,12 +2,13 @@ import { join } from 'node:path';
 import { ApiextensionsV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { ClusterManifestStatus, RemoteManifest } from '../../src/app/remotemanifest/api.js';
 import { labelValue } from '../../src/app/remotemanifest/markers.js';
-import { packageRoot } from '../../src/envtest/binaries.js';
 import { KubeApiError } from '../../src/client/errors.js';
+import { packageRoot } from '../../src/envtest/binaries.js';
 import { installCrd, loadCrds } from '../../src/envtest/crd.js';
 import { issueClientCert } from '../../src/envtest/pki.js';
 import { CapturedLogs, ManageApi, startApp, testSettings } from '../support/app.js';
 import { testClusters, uniqueName, type TestCluster } from '../support/clusters.js';
+import { widgetCrd } from '../support/crds.js';
 import { certUser, kubeconfigDoc } from '../support/kubeconfig.js';
 import { cmPath, conditionOf, configMap, ManifestApi, managers, RemoteObjects } from '../support/manifests.js';
 import { eventually } from '../support/poll.js';
@@ -554,28 +555,7 @@ describe('RemoteManifest lifecycle', () => {
 
   it('removes an object applied as a version its CRD stopped serving, as the version still served', async () => {
     const group = `${uniqueName('rmv')}.example.com`;
-    const version = (name: string, storage: boolean) => ({
-      name,
-      served: true,
-      storage,
-      schema: {
-        openAPIV3Schema: {
-          type: 'object',
-          properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-        },
-      },
-    });
-    const crd = {
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: `widgets.${group}` },
-      spec: {
-        group,
-        scope: 'Namespaced',
-        names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
-        versions: [version('v1alpha1', false), version('v1', true)],
-      },
-    };
+    const crd = widgetCrd(group, ['v1alpha1', 'v1']);
     const widget = (name: string) => ({
       apiVersion: `${group}/v1alpha1`,
       kind: 'Widget',
@@ -590,7 +570,7 @@ describe('RemoteManifest lifecycle', () => {
       await rms.condition('versions', 'Applied', 'True');
       // The CRD stops serving v1alpha1: the objects stay, as v1 (their storage version).
       await api.patchCustomResourceDefinition({
-        name: crd.metadata.name,
+        name: crd.metadata!.name!,
         body: [{ op: 'replace', path: '/spec/versions/0/served', value: false }],
       });
       await eventually('v1alpha1 no longer served', () =>
@@ -612,7 +592,7 @@ describe('RemoteManifest lifecycle', () => {
     } finally {
       await rms.delete('versions');
       await rms.gone('versions');
-      await api.deleteCustomResourceDefinition({ name: crd.metadata.name });
+      await api.deleteCustomResourceDefinition({ name: crd.metadata!.name! });
     }
   });
 
