@@ -29,6 +29,16 @@ const MAX_VERSIONS = 8;
 /** A group version as discovery may name it: a DNS subdomain group and a DNS label version. */
 const GROUP_VERSION = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/** An apiVersion a request path may be built from: a core version, or a group version. */
+const API_VERSION = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** An apiVersion goes into discovery paths: a manifest's `../..` must not reach another endpoint. */
+function checkApiVersion(apiVersion: string): void {
+  if (!API_VERSION.test(apiVersion)) {
+    throw new KindNotServedError(`${JSON.stringify(apiVersion.slice(0, 100))} is not an apiVersion`);
+  }
+}
+
 interface Requester {
   name: string;
   request<T>(method: string, path: string): Promise<T>;
@@ -70,6 +80,7 @@ export class ResourceResolver {
   constructor(private readonly client: Requester) {}
 
   async resolve(apiVersion: string, kind: string): Promise<ResourceInfo> {
+    checkApiVersion(apiVersion);
     let list = this.groups.get(apiVersion);
     if (!list) {
       const path = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
@@ -112,6 +123,7 @@ export class ResourceResolver {
    * object was written as; the object is still there, as another). KindNotServed when none does.
    */
   async resolveInGroup(apiVersion: string, kind: string): Promise<ResourceInfo> {
+    checkApiVersion(apiVersion);
     try {
       return await this.resolve(apiVersion, kind);
     } catch (err) {

@@ -176,6 +176,12 @@ describe('ClusterClient on the fake transport', () => {
       apiVersion: 'example.com/v1',
     });
     await expect(client.resources.resolveInGroup('example.com/v1alpha1', 'Gadget')).rejects.toThrow(KindNotServedError);
+    // An apiVersion that is none (a manifest's own text) never becomes a request path.
+    const sentBefore = fake.sent().length;
+    for (const bad of ['../../api/v1/namespaces/kube-system/secrets/x', 'example.com/v1/..', 'Example.com/v1', '']) {
+      await expect(client.resources.resolveInGroup(bad, 'Widget')).rejects.toThrow(KindNotServedError);
+    }
+    expect(fake.sent().length).toBe(sentBefore);
     fake.on('GET', '/apis/gone.io/v1', status(404, 'NotFound'));
     fake.on('GET', '/apis/gone.io', status(404, 'NotFound'));
     await expect(client.resources.resolveInGroup('gone.io/v1', 'Widget')).rejects.toThrow(KindNotServedError);
