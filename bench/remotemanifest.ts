@@ -21,6 +21,7 @@ import type { LocalClusters } from '../src/envtest/local-clusters.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  apiserverRequests,
   clientOf,
   createNamespace,
   int,
@@ -28,6 +29,7 @@ import {
   ms,
   printMachine,
   report,
+  requestsPer,
   run,
   sleep,
   withClusters,
@@ -43,6 +45,8 @@ const TARGET_NS = 'bench-rmf-target';
 const FLOOR_NS = 'bench-rmf-floor';
 const TARGET = 0.25;
 const TIMEOUT_MS = 600_000;
+/** The resources whose requests the bench counts on each apiserver. */
+const OUR_RESOURCES = /^(remotemanifests|configmaps)$/;
 
 /** CPU seconds so far of this process (the app and the harness) and of every etcd and
  * kube-apiserver: the work done, whatever else the machine is doing. */
@@ -296,6 +300,9 @@ await run(async () => {
         () => 'waiting',
       );
 
+      const requests = (): Promise<Map<string, number>[]> =>
+        Promise.all([manage, ...remotes].map((client) => apiserverRequests(client, OUR_RESOURCES)));
+      const q0 = await requests();
       const c0 = cpu(clusters);
       const t0 = performance.now();
       const created = (await createManifests(clusters, manage, APP_NS)).ms;
@@ -309,6 +316,7 @@ await run(async () => {
       if ((await labelledLeft(remotes)) !== OBJECTS) throw new Error('not every ConfigMap is in both clusters');
       console.log(`created ${MANIFESTS} RemoteManifests in ${ms(created)}; all Applied after ${ms(applied)}`);
 
+      const q1 = await requests();
       const c1 = cpu(clusters);
       const t1 = performance.now();
       await manage.request('DELETE', `/apis/clusterregistry.dev/v1alpha1/namespaces/${APP_NS}/remotemanifests`);
@@ -322,6 +330,17 @@ await run(async () => {
       const removedCpu = cpuSince(clusters, c1);
       if (left !== 0) throw new Error(`${left} applied ConfigMaps left after every RemoteManifest was deleted`);
       console.log(`all RemoteManifests and their ${OBJECTS} ConfigMaps gone after ${ms(removed)}`);
+      // Where the manage cluster's CPU goes: the writes a RemoteManifest costs there, by design.
+      const q2 = await requests();
+      for (const [phase, from, to] of [
+        ['apply', q0, q1],
+        ['delete', q1, q2],
+      ] as const) {
+        console.log(
+          `requests per RemoteManifest, ${phase} (apiserver_request_total): manage ${requestsPer(from[0]!, to[0]!, MANIFESTS)}; ` +
+            `each remote ${REMOTES.map((_, r) => requestsPer(from[r + 1]!, to[r + 1]!, MANIFESTS)).join(' / ')}`,
+        );
+      }
 
       stop.abort();
       await closeApp();

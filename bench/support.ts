@@ -284,25 +284,59 @@ export async function apiserverCounter(
   name: string,
   labels: Record<string, RegExp>,
 ): Promise<number> {
-  // /metrics is text: read through the streaming GET, which does not parse JSON.
+  return sumCounter(await metricsText(client), name, labels);
+}
+
+/** An apiserver's /metrics. It is text: read through the streaming GET, which does not parse JSON. */
+async function metricsText(client: ClusterClient): Promise<string> {
   const { body } = await client.stream('/metrics', undefined, AbortSignal.timeout(30_000), 30_000);
   const chunks: Buffer[] = [];
   for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
-  return sumCounter(Buffer.concat(chunks).toString('utf8'), name, labels);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Each sample of counter `name`: its labels and its value. */
+function* samples(text: string, name: string): Generator<{ labels: Map<string, string>; value: number }> {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const close = line.lastIndexOf('}');
+    const labels = new Map<string, string>();
+    for (const m of line.slice(name.length + 1, close).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels.set(m[1]!, m[2]!);
+    yield { labels, value: Number(line.slice(close + 1).trim()) };
+  }
 }
 
 export function sumCounter(text: string, name: string, labels: Record<string, RegExp>): number {
   let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const close = line.lastIndexOf('}');
-    const body = line.slice(name.length + 1, close);
-    const pairs = new Map<string, string>();
-    for (const m of body.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) pairs.set(m[1]!, m[2]!);
-    if (Object.entries(labels).every(([k, re]) => re.test(pairs.get(k) ?? '')))
-      sum += Number(line.slice(close + 1).trim());
+  for (const sample of samples(text, name)) {
+    if (Object.entries(labels).every(([k, re]) => re.test(sample.labels.get(k) ?? ''))) sum += sample.value;
   }
   return sum;
+}
+
+/** The requests an apiserver has served so far, by "VERB resource[/subresource] code", for the
+ * resources `resource` matches (its own apiserver_request_total). */
+export async function apiserverRequests(client: ClusterClient, resource: RegExp): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const { labels, value } of samples(await metricsText(client), 'apiserver_request_total')) {
+    const name = labels.get('resource') ?? '';
+    if (!resource.test(name)) continue;
+    const sub = labels.get('subresource');
+    const key = `${labels.get('verb')} ${name}${sub ? `/${sub}` : ''} ${labels.get('code')}`;
+    counts.set(key, (counts.get(key) ?? 0) + value);
+  }
+  return counts;
+}
+
+/** What `after` counts beyond `before`, per `per` units ("APPLY configmaps 201 1.00"), sorted;
+ * what rounds to 0.00 (the bench's own few requests) is left out. */
+export function requestsPer(before: Map<string, number>, after: Map<string, number>, per: number): string {
+  const lines: string[] = [];
+  for (const [key, value] of after) {
+    const each = (value - (before.get(key) ?? 0)) / per;
+    if (each >= 0.005) lines.push(`${key} ${each.toFixed(2)}`);
+  }
+  return lines.sort().join(', ') || 'none';
 }
 
 /** Runs `main`, prints the error and sets a failing exit code if it throws. */
