@@ -23,7 +23,9 @@
 // clients use the same ones): the case of a fleet where no two clusters share a credential.
 // Environment: SCALE_RUNTIMES (1000), SCALE_ROUNDS (2), SCALE_IDLE_S (30), SCALE_LEASE_S (30),
 // SCALE_DISTINCT_CREDENTIALS (0), SCALE_APISERVERS (3; 2 until 2026-11-25 19:20, which the
-// figures measured before then need for a comparison in wall time).
+// figures measured before then need for a comparison in wall time), SCALE_PROFILE (0; 1: each
+// timed phase under V8's CPU profiler, and this process's main thread split by part: NestJS, the
+// collector, the engine, the client... for where the runtimes' extra time goes, not for figures).
 // Run: npm run bench:scale
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Module, type DynamicModule } from '@nestjs/common';
@@ -36,6 +38,7 @@ import type { LocalClusters } from '../src/envtest/local-clusters.js';
 import { ReconcilerExplorer } from '../src/reconcile/reconciler.explorer.js';
 import { CLUSTER_CLIENT, CLUSTER_NAME, ENGINE, EVENT_RECORDER, MANAGE_CLIENT } from '../src/runtime/tokens.js';
 import { ShardCoordinator } from '../src/sharding/shard-coordinator.js';
+import { PARTS, profiled, type Part } from './phase-profile.js';
 import {
   apiserverCounter,
   BENCH_HOOKS,
@@ -73,6 +76,7 @@ const ROUNDS = Number(env.SCALE_ROUNDS ?? 2);
 const IDLE_S = Number(env.SCALE_IDLE_S ?? 30);
 const LEASE_S = Number(env.SCALE_LEASE_S ?? 30);
 const DISTINCT = env.SCALE_DISTINCT_CREDENTIALS === '1';
+const PROFILE = env.SCALE_PROFILE === '1';
 const SLOW = 10;
 const SLOW_DELAY_MS = 300;
 const DEGRADED_WITHIN_MS = 30_000;
@@ -190,6 +194,15 @@ async function contextsOnly(hooks: BenchHooks): Promise<number> {
 interface Extra {
   name: string;
   config: KubeConfig;
+}
+
+/** Per timed phase of one kind: this process's CPU, the servers', when the first connection
+ * started, and (SCALE_PROFILE) the main thread's time by part. */
+interface PhaseRecord {
+  ours: number[];
+  servers: number[];
+  firstConnect: number[];
+  parts: Record<Part, number>[];
 }
 
 /** Spawns every runtime (and the extras) at once; resolves when the RUNTIMES are synced. */
@@ -365,17 +378,20 @@ await run(async () => {
       const serverPids = ['manage', ...Array.from({ length: APISERVERS }, (_, r) => `remote-${r + 1}`)].flatMap(
         (name) => Object.values(clusters.get(name).pids).filter((pid): pid is number => pid !== undefined),
       );
-      const cpu = {
-        plain: { ours: [] as number[], servers: [] as number[], firstConnect: [] as number[] },
-        floor: { ours: [] as number[], servers: [] as number[], firstConnect: [] as number[] },
-      };
-      const measured = async <T>(
-        into: { ours: number[]; servers: number[]; firstConnect: number[] },
-        work: () => Promise<T>,
-      ): Promise<T> => {
+      const phaseRecord = (): PhaseRecord => ({ ours: [], servers: [], firstConnect: [], parts: [] });
+      const cpu = { plain: phaseRecord(), floor: phaseRecord() };
+      const measured = async <T>(into: PhaseRecord, work: () => Promise<T>): Promise<T> => {
         const ours = process.cpuUsage();
         const servers = processesCpuMs(serverPids);
-        const { result, firstConnectMs } = await phases(work);
+        let timed: { result: T; firstConnectMs: number };
+        if (PROFILE) {
+          const profile = await profiled(() => phases(work));
+          into.parts.push(profile.parts);
+          timed = profile.result;
+        } else {
+          timed = await phases(work);
+        }
+        const { result, firstConnectMs } = timed;
         into.ours.push(cpuSeconds(ours) * 1000);
         into.servers.push(processesCpuMs(serverPids) - servers);
         into.firstConnect.push(firstConnectMs);
@@ -493,6 +509,15 @@ await run(async () => {
         `  ${RUNTIMES} application contexts of the cluster module's shape alone, made at once with no runtime in them ` +
           `(the design's own part): ${ms(median(contextFloors))} (${contextFloors.map(ms).join(', ')})`,
       );
+      if (PROFILE) {
+        const of = (r: PhaseRecord, part: Part): number => median(r.parts.map((p) => p[part]));
+        console.log(
+          `  this process's main thread by part (SCALE_PROFILE=1, medians per round; the profiler slows both phases): ` +
+            PARTS.map(
+              (part) => `${part} ${ms(of(cpu.plain, part))} against the floor's ${ms(of(cpu.floor, part))}`,
+            ).join('; '),
+        );
+      }
       report({
         what: `memory of ${RUNTIMES} idle runtimes in one process (${PODS_PER_NAMESPACE} pods cached each)`,
         figure: `${mib(memory.totalRss)} RSS in all; per runtime ${mib(memory.heap)} heap, ${mib(memory.rss)} RSS`,
