@@ -56,6 +56,7 @@ export async function startRoot(options: {
   maxConcurrentReconciles?: number;
   reservedReconciles?: number;
   stopGraceMs?: number;
+  maxConcurrentSpawns?: number;
 }): Promise<RootApp> {
   @Module({
     imports: [
@@ -69,6 +70,7 @@ export async function startRoot(options: {
         informer: options.informer,
         maxConcurrentReconciles: options.maxConcurrentReconciles,
         reservedReconciles: options.reservedReconciles,
+        maxConcurrentSpawns: options.maxConcurrentSpawns,
       }),
     ],
   })

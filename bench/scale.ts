@@ -25,7 +25,8 @@
 // SCALE_DISTINCT_CREDENTIALS (0), SCALE_APISERVERS (3; 2 until 2026-11-25 19:20, which the
 // figures measured before then need for a comparison in wall time), SCALE_PROFILE (0; 1: each
 // timed phase under V8's CPU profiler, and this process's main thread split by part: NestJS, the
-// collector, the engine, the client... for where the runtimes' extra time goes, not for figures).
+// collector, the engine, the client... for where the runtimes' extra time goes, not for figures),
+// SCALE_MAX_CONCURRENT_SPAWNS (the registry's maxConcurrentSpawns, default 8; 1000 for no bound).
 // Run: npm run bench:scale
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Module, type DynamicModule } from '@nestjs/common';
@@ -77,6 +78,7 @@ const IDLE_S = Number(env.SCALE_IDLE_S ?? 30);
 const LEASE_S = Number(env.SCALE_LEASE_S ?? 30);
 const DISTINCT = env.SCALE_DISTINCT_CREDENTIALS === '1';
 const PROFILE = env.SCALE_PROFILE === '1';
+const SPAWNS_AT_ONCE = env.SCALE_MAX_CONCURRENT_SPAWNS ? Number(env.SCALE_MAX_CONCURRENT_SPAWNS) : undefined;
 const SLOW = 10;
 const SLOW_DELAY_MS = 300;
 const DEGRADED_WITHIN_MS = 30_000;
@@ -339,8 +341,10 @@ await run(async () => {
       hooks,
       // The stop of 1,000 runtimes at once must not wait on grace periods of idle reconcilers.
       stopGraceMs: 1_000,
+      maxConcurrentSpawns: SPAWNS_AT_ONCE,
     });
     const configs = await kubeConfigs(clusters);
+    console.log(`cluster contexts built at once: at most ${SPAWNS_AT_ONCE ?? '8 (the default)'}`);
     console.log(
       DISTINCT
         ? `credentials: a client certificate of its own for every runtime (${RUNTIMES} distinct TLS materials)`

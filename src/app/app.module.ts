@@ -52,6 +52,7 @@ export class AppModule {
             maxWatchEventBytes: settings.maxWatchEventBytes,
           },
           maxConcurrentReconciles: settings.maxConcurrentReconciles,
+          maxConcurrentSpawns: settings.maxConcurrentSpawns,
           stopGraceMs: Math.min(5_000, settings.clusterStopTimeoutMs),
           probeIntervalMs: settings.probeIntervalMs,
           remoteClusters: {

@@ -31,6 +31,7 @@ export interface Settings {
   /** Bound on stopping one cluster runtime (deletion never hangs on an unreachable cluster). */
   clusterStopTimeoutMs: number;
   maxConcurrentReconciles: number;
+  maxConcurrentSpawns: number;
   /** How often each cluster's access probe checks list/watch permissions. */
   probeIntervalMs: number;
   /** Only RemoteClusters matching this label selector are run by this app (default all). */
@@ -102,6 +103,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 20_000),
     clusterStopTimeoutMs: int(env, 'CLUSTER_STOP_TIMEOUT_MS', 10_000),
     maxConcurrentReconciles: int(env, 'MAX_CONCURRENT_RECONCILES', 64),
+    maxConcurrentSpawns: Math.max(1, int(env, 'MAX_CONCURRENT_SPAWNS', 8)),
     probeIntervalMs: int(env, 'PROBE_INTERVAL_MS', 15_000),
     remoteClusterSelector: env.REMOTECLUSTER_SELECTOR || undefined,
     exampleReconcilers: bool(env, 'EXAMPLE_RECONCILERS', true),

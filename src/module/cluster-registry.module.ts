@@ -113,6 +113,7 @@ type Options = ClusterRegistryOptions;
           // this replica holds; with leader election, on the leader (a standby's runtime would
           // reconcile beside the leader's). A single replica runs whatever it is asked to.
           ...admission(gate),
+          maxConcurrentSpawns: options.maxConcurrentSpawns,
         };
       },
       inject: [CLUSTER_REGISTRY_OPTIONS, RemoteFeatureExplorer, RUN_GATE],

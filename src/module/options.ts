@@ -50,6 +50,10 @@ export interface ClusterRegistryOptions {
   /** Of those, slots no single cluster may take, so a cluster's first change does not wait behind
    * another's flood (default a quarter: one cluster runs at most 48 of 64). */
   reservedReconciles?: number;
+  /** Cluster contexts built at once (default 8): further spawns wait their turn, in order, each
+   * within its own deadline. 100 clusters spawned together connect sooner this way than all
+   * built in lockstep. A context whose bootstrap takes over 5 s gives its turn up and goes on. */
+  maxConcurrentSpawns?: number;
   informer?: InformerOptions;
   /** Grace for reconciles to return after a stop aborted them (default 5 s). */
   stopGraceMs?: number;

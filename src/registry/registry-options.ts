@@ -28,6 +28,10 @@ export interface RegistryOptions {
   admits?: (name: string) => boolean;
   /** Why admits() refused, for the error: e.g. "another replica holds its shard". */
   refusal?: string;
+  /** Cluster contexts built at once (default 8); further spawns wait their turn in order. */
+  maxConcurrentSpawns?: number;
+  /** How long one spawn may hold its turn before it goes back (default 5 s; tests shorten it). */
+  spawnTurnMs?: number;
 }
 
 export const REGISTRY_OPTIONS = Symbol('REGISTRY_OPTIONS');

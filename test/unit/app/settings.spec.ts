@@ -25,6 +25,7 @@ describe('loadSettings', () => {
       shutdownTimeoutMs: 20_000,
       clusterStopTimeoutMs: 10_000,
       maxConcurrentReconciles: 64,
+      maxConcurrentSpawns: 8,
       probeIntervalMs: 15_000,
       remoteClusterSelector: undefined,
       exampleReconcilers: true,
@@ -54,8 +55,14 @@ describe('loadSettings', () => {
         REMOTE_MANIFESTS: 'no',
         REMOTEMANIFEST_DELETE_TIMEOUT_MS: '3000',
         REMOTEMANIFEST_CONCURRENCY: '0',
+        MAX_CONCURRENT_SPAWNS: '0',
       }),
-    ).toMatchObject({ remoteManifests: false, remoteManifestDeleteTimeoutMs: 3_000, remoteManifestConcurrency: 1 });
+    ).toMatchObject({
+      remoteManifests: false,
+      remoteManifestDeleteTimeoutMs: 3_000,
+      remoteManifestConcurrency: 1,
+      maxConcurrentSpawns: 1,
+    });
     expect(() => loadSettings({ PROBE_PORT: 'eighty' })).toThrow(/PROBE_PORT/);
     expect(() => loadSettings({ LEADER_ELECTION: 'maybe' })).toThrow(/LEADER_ELECTION/);
     expect(() => loadSettings({ RENEW_DEADLINE_MS: '20000', LEASE_DURATION_MS: '15000' })).toThrow(/RENEW_DEADLINE_MS/);

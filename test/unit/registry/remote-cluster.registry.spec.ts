@@ -1,4 +1,10 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { parseKubeconfig } from '../../../src/client/kubeconfig.js';
 import type { ClusterClient } from '../../../src/client/cluster-client.js';
 import { NO_METRICS, type EngineMetrics } from '../../../src/manager/engine-metrics.js';
@@ -13,7 +19,7 @@ import { RemoteClusterReconciler } from '../../../src/remotecluster/remote-clust
 import { FINALIZER, type RemoteCluster } from '../../../src/remotecluster/types.js';
 import type { EventRecorder } from '../../../src/events/types.js';
 import type { Engine } from '../../../src/runtime/engine.js';
-import { CLUSTER_CLIENT } from '../../../src/runtime/tokens.js';
+import { CLUSTER_CLIENT, CLUSTER_NAME } from '../../../src/runtime/tokens.js';
 import { eventually } from '../../../src/testing/poll.js';
 import { quietNestLogs } from '../../support/logger.js';
 
@@ -53,10 +59,15 @@ class Recorded {
   }
 }
 
-function registryWith(recorded: Recorded, providers: RegistryOptions['contents']): RemoteClusterRegistry {
+function registryWith(
+  recorded: Recorded,
+  providers: RegistryOptions['contents'],
+  options: Pick<RegistryOptions, 'maxConcurrentSpawns' | 'spawnTurnMs'> = {},
+): RemoteClusterRegistry {
   const registry = new RemoteClusterRegistry(recorded.engine(), {} as ClusterClient, {
     contents: providers,
     connections: {},
+    ...options,
   });
   recorded.registry = registry;
   return registry;
@@ -234,6 +245,103 @@ describe('RemoteClusterRegistry when a spawn fails, and when it stops', () => {
     await expect(waiting).rejects.toMatchObject({ name: 'ClusterNotRunningError', phase: 'stopping' });
     await expect(late).rejects.toMatchObject({ name: 'ClusterNotRunningError', phase: 'stopping' });
     await stopping;
+  });
+});
+
+describe('RemoteClusterRegistry turns to build contexts (maxConcurrentSpawns)', () => {
+  let registry: RemoteClusterRegistry | undefined;
+  /** Contexts whose onModuleInit waits on `gate`, by cluster name, and how many were in it at once. */
+  let building = 0;
+  let most = 0;
+  let order: string[] = [];
+  let gate: Promise<void> = Promise.resolve();
+  let open!: () => void;
+  const hold = (names: string[]): void => {
+    gate = new Promise((resolve) => (open = resolve));
+    held = new Set(names);
+  };
+  let held = new Set<string>();
+
+  @Injectable()
+  class Building implements OnModuleInit {
+    constructor(@Inject(CLUSTER_NAME) private readonly name: string) {}
+    async onModuleInit(): Promise<void> {
+      order.push(this.name);
+      most = Math.max(most, ++building);
+      try {
+        await (held.has(this.name) ? gate : new Promise((resolve) => setTimeout(resolve, 20)));
+      } finally {
+        building--;
+      }
+    }
+  }
+  const contents: RegistryOptions['contents'] = () => ({
+    reconcilers: [PodReconciler],
+    imports: [],
+    providers: [Building],
+  });
+  const config = parseKubeconfig(kubeconfig('t'));
+
+  quietNestLogs();
+  beforeEach(() => {
+    building = most = 0;
+    order = [];
+    held = new Set();
+  });
+  afterEach(async () => {
+    open?.();
+    await registry?.close({ timeoutMs: 10_000 });
+    registry = undefined;
+  });
+
+  it('builds at most that many contexts at once, in the order the spawns came', async () => {
+    registry = registryWith(new Recorded(), contents, { maxConcurrentSpawns: 2 });
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+    await Promise.all(names.map((n) => registry!.spawn(n, config)));
+    expect(most).toBe(2);
+    expect(new Set(order.slice(0, 2))).toEqual(new Set(['a', 'b']));
+    expect(order.slice(2)).toEqual(['c', 'd', 'e', 'f']);
+    expect(registry.names().sort()).toEqual(names);
+  });
+
+  it('lets a spawn waiting for its turn give up at its own deadline, and a stop end its wait', async () => {
+    registry = registryWith(new Recorded(), contents, { maxConcurrentSpawns: 1, spawnTurnMs: 60_000 });
+    hold(['a']);
+    const a = registry.spawn('a', config);
+    await eventually('a building', () => (building === 1 ? true : undefined), 10_000);
+
+    await expect(registry.spawn('b', config, { timeoutMs: 100 })).rejects.toThrow('cluster b failed to start');
+    expect(registry.has('b')).toBe(false);
+    // Stopped while it waits: nothing is built, and spawn() and stop() both return.
+    const c = registry.spawn('c', config);
+    expect(registry.status('c')?.phase).toBe('starting');
+    await registry.stop('c', { timeoutMs: 10_000 });
+    await c;
+    expect(registry.has('c')).toBe(false);
+    expect(order).toEqual(['a']);
+
+    open();
+    await a;
+    await registry.spawn('d', config, { timeoutMs: 10_000 });
+    expect(order).toEqual(['a', 'd']);
+  });
+
+  it('gives the turn of a context that hangs to the next spawn after spawnTurnMs', async () => {
+    registry = registryWith(new Recorded(), contents, { maxConcurrentSpawns: 1, spawnTurnMs: 200 });
+    hold(['a']);
+    const a = registry.spawn('a', config);
+    await registry.spawn('b', config, { timeoutMs: 10_000 });
+    // a still hangs in its hook: b was built beside it, on the turn a held too long.
+    expect(order).toEqual(['a', 'b']);
+    expect(registry.status('a')?.phase).toBe('starting');
+    open();
+    await a;
+  });
+
+  it('refuses a limit that is not a whole number of at least one', () => {
+    expect(() => registryWith(new Recorded(), contents, { maxConcurrentSpawns: 0 })).toThrow(
+      'maxConcurrentSpawns must be an integer >= 1, got 0',
+    );
   });
 });
 
