@@ -27,7 +27,7 @@ import type { ClusterStatus, ClusterTransition, SpawnOptions, StopOptions } from
  * half-built outlives the young generation and is promoted (bench:scale, 100 at once: 1.33× its
  * floor without a bound, 1.23× with 8; 4 and 2 did no better than none, 16 as well as 8).
  */
-export const DEFAULT_CONCURRENT_SPAWNS = 8;
+const DEFAULT_CONCURRENT_SPAWNS = 8;
 /** How long one spawn may hold its turn: a context whose hook hangs must not stall the others. */
 const DEFAULT_SPAWN_TURN_MS = 5_000;
 const SPAWNS = 'spawns';
